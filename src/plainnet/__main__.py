@@ -1,0 +1,3 @@
+from plainnet.cli import main
+
+main()

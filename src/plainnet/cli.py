@@ -1,0 +1,148 @@
+"""The `plainnet` command: a thin layer over `plainnet.config`, `plainnet.train` and friends.
+
+Every error a user can cause (flags, config files, run folders, checkpoints) ends as one line
+on stderr and a non-zero exit status.
+"""
+
+import sys
+from pathlib import Path
+
+import click
+
+from plainnet.config import (
+    ConfigError,
+    apply_overrides,
+    parse_override,
+    presets,
+    resolve,
+    validate,
+)
+from plainnet.data import load_dataset
+from plainnet.models import count_parameters
+from plainnet.runs import RunDir, RunError
+from plainnet.train import TrainingDiverged, make_model, train
+
+# Flags that are shortcuts for `section.key=value` overrides.
+SHORTCUTS = {
+    "dataset": "data.dataset",
+    "model": "model.arch",
+    "depth": "model.depth",
+    "epochs": "train.epochs",
+    "seed": "train.seed",
+    "device": "train.device",
+    "out": "run.out_dir",
+    "name": "run.name",
+}
+# What may change when a run is resumed: nothing that changes the model or its data.
+RESUMABLE = {"train.epochs", "train.device", "run.checkpoint_every"}
+
+
+def config_options(fn):
+    """--preset, --config and OVERRIDES, shared by every command that resolves a config."""
+    fn = click.argument("overrides", nargs=-1, metavar="[SECTION.KEY=VALUE]...")(fn)
+    fn = click.option("--config", "-c", "config_file", type=click.Path(), help="A TOML config.")(fn)
+    return click.option(
+        "--preset", "-p", help="A built-in preset (see `plainnet config presets`)."
+    )(fn)
+
+
+def _overrides(overrides: tuple[str, ...], flags: dict) -> list[str]:
+    shortcut = [f"{SHORTCUTS[k]}={v}" for k, v in flags.items() if v is not None]
+    return shortcut + list(overrides)
+
+
+def _resolve(preset, config_file, overrides):
+    cfg = resolve(preset, config_file, overrides)
+    if not cfg.run.name:
+        origin = preset or (Path(config_file).stem if config_file else "proposed")
+        cfg.run.name = f"{origin}-{cfg.model.arch}{cfg.model.depth}-{cfg.data.dataset}"
+    return cfg
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def cli():
+    """Train very deep neural networks without skip connections (PlainNets)."""
+
+
+@cli.command("train")
+@config_options
+@click.option("--dataset", help="Shortcut for data.dataset.")
+@click.option("--model", type=click.Choice(["mlp", "cnn"]), help="Shortcut for model.arch.")
+@click.option("--depth", type=int, help="Shortcut for model.depth (weight layers).")
+@click.option("--epochs", type=int, help="Shortcut for train.epochs.")
+@click.option("--seed", type=int, help="Shortcut for train.seed.")
+@click.option("--device", help="Shortcut for train.device (auto, cpu, cuda, cuda:1 ...).")
+@click.option("--out", help="Shortcut for run.out_dir (default: runs).")
+@click.option("--name", help="Shortcut for run.name.")
+@click.option("--resume", type=click.Path(), help="Continue the run in this folder.")
+def train_cmd(preset, config_file, overrides, resume, **flags):
+    """Train a PlainNet. With no arguments: the paper's proposed 100-layer net on digits.
+
+    Any config field can be set as SECTION.KEY=VALUE, e.g. `model.beta=0.2 optim.lr=0.1`.
+    """
+    items = _overrides(overrides, flags)
+    if not resume:
+        train(_resolve(preset, config_file, items))
+        return
+    if preset or config_file:
+        raise ConfigError("--resume takes its config from the run folder; drop --preset/--config")
+    changed = {".".join(parse_override(item)[:2]) for item in items} - RESUMABLE
+    if changed:
+        raise ConfigError(
+            f"cannot change {sorted(changed)} when resuming; only {sorted(RESUMABLE)}"
+        )
+    run = RunDir.open(resume)
+    cfg = validate(apply_overrides(run.config().model_dump(), items), str(run.config_path))
+    run.config_path.write_text(cfg.to_toml())
+    train(cfg, run, resume=True)
+
+
+@cli.group("config")
+def config_group():
+    """Inspect presets and resolved configs."""
+
+
+@config_group.command("show")
+@config_options
+def config_show(preset, config_file, overrides):
+    """Print the resolved config as TOML: redirect it to a file, edit, and pass it with -c."""
+    click.echo(resolve(preset, config_file, overrides).to_toml(), nl=False)
+
+
+@config_group.command("presets")
+def config_presets():
+    """List the built-in presets (the paper's Table 1 ablation rows)."""
+    for name, text in sorted(presets().items()):
+        first = text.splitlines()[0].lstrip("# ")
+        click.echo(f"{name:<14} {first}")
+
+
+@cli.command("model")
+@config_options
+def model_cmd(preset, config_file, overrides):
+    """Print the architecture a config builds and its parameter count."""
+    from plainnet.data import DeviceData
+
+    cfg = resolve(preset, config_file, overrides)
+    model = make_model(cfg, DeviceData(load_dataset(cfg.data.dataset)))
+    click.echo(model)
+    click.echo(
+        f"plain {cfg.model.arch}, depth {cfg.model.depth}: {count_parameters(model):,} parameters"
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    def fail(message: str, code: int) -> None:
+        click.echo(f"plainnet: {message}", err=True)
+        sys.exit(code)
+
+    try:
+        cli.main(args=argv, prog_name="plainnet", standalone_mode=False)
+    except click.ClickException as e:
+        fail(f"error: {e.format_message()}", e.exit_code)
+    except (ConfigError, RunError, ValueError) as e:
+        fail(f"error: {e}", 2)
+    except TrainingDiverged as e:
+        fail(f"diverged: {e}", 1)
+    except (KeyboardInterrupt, click.exceptions.Abort):
+        fail("interrupted; a run folder keeps its last checkpoint (--resume RUN_DIR)", 130)

@@ -1,0 +1,225 @@
+"""Run configuration: a validated schema, TOML presets and files, and `section.key=value` overrides.
+
+Resolution order, later wins: built-in defaults (the paper's proposed PlainNet on `digits`)
+< preset < config file < command-line overrides. Every run writes the resolved config to its
+folder as `config.toml`, which is itself a valid config file.
+"""
+
+import tomllib
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import tomli_w
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from plainnet.data import DATASETS
+from plainnet.init import INITS
+from plainnet.models import ACTIVATIONS
+
+
+class ConfigError(ValueError):
+    """A config, preset or override that cannot be used; its message is one line."""
+
+
+class Section(BaseModel):
+    # strict: a TOML string is never coerced into a number or a bool.
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class DataConfig(Section):
+    dataset: str = "digits"
+    data_dir: str = ""  # empty: $PLAINNET_DATA, else the per-user cache directory
+    augment: bool = False
+
+    @field_validator("dataset")
+    @classmethod
+    def _dataset(cls, v: str) -> str:
+        return _one_of(v, DATASETS)
+
+
+class ModelConfig(Section):
+    arch: Literal["mlp", "cnn"] = "mlp"
+    depth: int = Field(100, ge=2, le=100_000)  # weight layers, classifier included
+    width: int = Field(128, ge=1)  # MLP hidden units
+    channels: list[int] = Field([16, 32, 64], min_length=1)  # CNN stage widths
+    norm: Literal["batch", "none"] = "batch"
+    act: str = "leaky_relu"
+    beta: float = Field(0.1, ge=0, lt=1)  # Leaky ReLU negative slope (eq. 1)
+    init: str = "he_uniform"
+
+    @field_validator("channels")
+    @classmethod
+    def _positive(cls, v: list[int]) -> list[int]:
+        if min(v) < 1:
+            raise ValueError("every channel count must be >= 1")
+        return v
+
+    @field_validator("act")
+    @classmethod
+    def _act(cls, v: str) -> str:
+        return _one_of(v, ACTIVATIONS)
+
+    @field_validator("init")
+    @classmethod
+    def _init(cls, v: str) -> str:
+        return _one_of(v, INITS)
+
+
+class MaxNormConfig(Section):
+    enabled: bool = True
+    c: float = Field(2.0, gt=0)  # eq. 2: ||w_j||_2 <= c
+    layers: Literal["hidden", "all"] = "hidden"  # "all" also constrains the classifier
+
+
+class OptimConfig(Section):
+    name: Literal["sgd", "adam", "adamw"] = "sgd"
+    lr: float = Field(0.05, gt=0)
+    momentum: float = Field(0.9, ge=0, lt=1)  # SGD only
+    nesterov: bool = False
+    weight_decay: float = Field(0.0, ge=0)
+    betas: list[float] = Field([0.9, 0.999], min_length=2, max_length=2)  # Adam/AdamW only
+
+    @model_validator(mode="after")
+    def _nesterov(self) -> "OptimConfig":
+        if self.nesterov and (self.name != "sgd" or self.momentum == 0):
+            raise ValueError("nesterov needs name = 'sgd' and momentum > 0")
+        return self
+
+
+class ScheduleConfig(Section):
+    name: Literal["constant", "multistep", "cosine"] = "cosine"
+    warmup_epochs: float = Field(0.0, ge=0)  # linear warm-up from 0, then the schedule
+    milestones: list[float] = [0.5, 0.75]  # multistep: fractions of the run where lr *= gamma
+    gamma: float = Field(0.1, gt=0, le=1)
+
+    @field_validator("milestones")
+    @classmethod
+    def _fractions(cls, v: list[float]) -> list[float]:
+        if any(not 0 < m < 1 for m in v):
+            raise ValueError("milestones are fractions of the run, each in (0, 1)")
+        return sorted(v)
+
+
+class TrainConfig(Section):
+    epochs: int = Field(40, ge=1)
+    batch_size: int = Field(128, ge=1)
+    seed: int = 0
+    device: str = "auto"  # "auto": cuda if available, else cpu
+    eval_batch_size: int = Field(1000, ge=1)
+
+
+class RunConfig(Section):
+    out_dir: str = "runs"
+    name: str = ""  # folder is <out_dir>/<timestamp>-<name>
+    checkpoint_every: int = Field(1, ge=1)  # epochs; the final epoch is always saved
+
+
+class Config(Section):
+    data: DataConfig = DataConfig()
+    model: ModelConfig = ModelConfig()
+    max_norm: MaxNormConfig = MaxNormConfig()
+    optim: OptimConfig = OptimConfig()
+    schedule: ScheduleConfig = ScheduleConfig()
+    train: TrainConfig = TrainConfig()
+    run: RunConfig = RunConfig()
+
+    def to_toml(self) -> str:
+        return tomli_w.dumps(self.model_dump())
+
+
+def _one_of(value: str, choices: dict) -> str:
+    if value not in choices:
+        raise ValueError(f"must be one of {sorted(choices)}")
+    return value
+
+
+def presets() -> dict[str, str]:
+    """Preset name -> its TOML text (the paper's ablation rows; `proposed` is the default)."""
+    files = resources.files("plainnet") / "presets"
+    return {
+        f.name.removesuffix(".toml"): f.read_text()
+        for f in files.iterdir()
+        if f.name.endswith(".toml")
+    }
+
+
+def _toml(text: str, origin: str) -> dict:
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{origin}: not valid TOML ({e})") from None
+
+
+def read_toml(path: str | Path) -> dict:
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as e:
+        raise ConfigError(f"cannot read config file {path}: {e.strerror or e}") from None
+    return _toml(text, str(path))
+
+
+def parse_override(item: str) -> tuple[str, str, Any]:
+    """`model.depth=50` -> ("model", "depth", 50). Values are TOML; a bare word is a string."""
+    key, eq, raw = item.partition("=")
+    parts = key.strip().split(".")
+    if not eq or len(parts) != 2 or not all(parts):
+        raise ConfigError(
+            f"override {item!r} must look like section.key=value, e.g. model.depth=50"
+        )
+    try:
+        value = tomllib.loads(f"v = {raw.strip()}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw.strip()
+    return parts[0], parts[1], value
+
+
+def apply_overrides(raw: dict, overrides: list[str] | tuple[str, ...]) -> dict:
+    for item in overrides:
+        section, key, value = parse_override(item)
+        raw = merge(raw, {section: {key: value}})
+    return raw
+
+
+def merge(base: dict, update: dict) -> dict:
+    out = dict(base)
+    for k, v in update.items():
+        out[k] = merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def _describe(err: ValidationError) -> str:
+    msgs = []
+    for e in err.errors():
+        where = ".".join(str(p) for p in e["loc"]) or "config"
+        if e["type"] == "extra_forbidden":
+            msgs.append(f"{where}: unknown key")
+        else:
+            msg = e["msg"].removeprefix("Value error, ")
+            msgs.append(f"{where}: {msg} (got {e['input']!r})")
+    return "; ".join(msgs)
+
+
+def validate(raw: dict, origin: str = "config") -> Config:
+    try:
+        return Config.model_validate(raw)
+    except ValidationError as e:
+        raise ConfigError(f"{origin}: {_describe(e)}") from None
+
+
+def resolve(
+    preset: str | None = None,
+    config_file: str | Path | None = None,
+    overrides: list[str] | tuple[str, ...] = (),
+) -> Config:
+    """Defaults < preset < file < overrides, validated. Raises `ConfigError` with one line."""
+    raw: dict[str, Any] = {}
+    if preset is not None:
+        known = presets()
+        if preset not in known:
+            raise ConfigError(f"unknown preset {preset!r}; choose one of {sorted(known)}")
+        raw = merge(raw, _toml(known[preset], f"preset {preset}"))
+    if config_file is not None:
+        raw = merge(raw, read_toml(config_file))
+    return validate(apply_overrides(raw, overrides))

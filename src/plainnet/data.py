@@ -1,0 +1,143 @@
+"""Datasets: a registry of loaders returning arrays, and whole-dataset tensors on the device.
+
+A loader returns an `ArrayDataset` (uint8 images `N,H,W` or `N,H,W,C`, int64 labels), the same
+layout as the project's `.npz` cache format. `DeviceData` turns it into normalized float
+tensors that live on the training device, and serves seeded batches by indexing them, with no
+DataLoader or worker processes (as airbench does: these datasets fit in memory many times).
+"""
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+
+@dataclass
+class ArrayDataset:
+    name: str
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def num_classes(self) -> int:
+        return int(max(self.y_train.max(), self.y_test.max())) + 1
+
+
+DATASETS: dict[str, Callable[..., ArrayDataset]] = {}
+
+
+def register_dataset(fn: Callable[..., ArrayDataset]) -> Callable[..., ArrayDataset]:
+    DATASETS[fn.__name__.removeprefix("load_")] = fn
+    return fn
+
+
+def load_dataset(name: str, **kwargs) -> ArrayDataset:
+    if name not in DATASETS:
+        raise ValueError(f"unknown dataset {name!r}; choose one of {sorted(DATASETS)}")
+    return DATASETS[name](**kwargs)
+
+
+DIGITS_TEST_FRACTION = 0.2
+DIGITS_SPLIT_SEED = 0
+
+
+@register_dataset
+def load_digits(**_: object) -> ArrayDataset:
+    """scikit-learn's bundled 8x8 digits (1,797 images, values 0..16), embedded: no download.
+
+    The split is fixed: stratified by class, 20% test, seed 0 (1,437 train / 360 test).
+    """
+    from sklearn.datasets import load_digits as sk_digits
+    from sklearn.model_selection import train_test_split
+
+    d = sk_digits()
+    x = d.images.astype(np.uint8)
+    y = d.target.astype(np.int64)
+    x_tr, x_te, y_tr, y_te = train_test_split(
+        x, y, test_size=DIGITS_TEST_FRACTION, stratify=y, random_state=DIGITS_SPLIT_SEED
+    )
+    meta = {"name": "digits", "variant": "sklearn load_digits, 8x8, values 0..16", "lossless": True}
+    return ArrayDataset("digits", x_tr, y_tr, x_te, y_te, meta)
+
+
+def to_nchw(x: np.ndarray) -> torch.Tensor:
+    """uint8 `N,H,W` or `N,H,W,C` images to a float32 `N,C,H,W` tensor."""
+    t = torch.from_numpy(np.ascontiguousarray(x)).float()
+    return t.unsqueeze(1) if t.dim() == 3 else t.permute(0, 3, 1, 2).contiguous()
+
+
+def random_crop_flip(x: torch.Tensor, generator: torch.Generator, pad: int = 4) -> torch.Tensor:
+    """Random crop with `pad` pixels of zero padding and random horizontal flip, batched.
+
+    Works on a whole `N,C,H,W` batch on its device with a handful of tensor ops: every image
+    gets its own offset and flip, drawn from `generator` (so a seed fixes them).
+    """
+    n, _, h, w = x.shape
+    dev = x.device
+    padded = torch.nn.functional.pad(x, (pad, pad, pad, pad))
+    dy = torch.randint(0, 2 * pad + 1, (n, 1, 1), generator=generator).to(dev)
+    dx = torch.randint(0, 2 * pad + 1, (n, 1, 1), generator=generator).to(dev)
+    flip = torch.rand(n, generator=generator).to(dev) < 0.5
+    rows = (torch.arange(h, device=dev).view(1, h, 1) + dy).expand(n, h, w)
+    cols = torch.arange(w, device=dev).view(1, 1, w).expand(n, h, w)
+    cols = torch.where(flip.view(n, 1, 1), w - 1 - cols, cols) + dx
+    idx = (rows * (w + 2 * pad) + cols).view(n, 1, h * w).expand(-1, x.shape[1], -1)
+    return padded.flatten(2).gather(2, idx).view_as(x)
+
+
+class DeviceData:
+    """A dataset as normalized float tensors on `device`, with seeded batching.
+
+    Inputs are standardized per channel with the mean and std of the training split only.
+    """
+
+    def __init__(self, ds: ArrayDataset, device: torch.device | str = "cpu", augment: bool = False):
+        self.name = ds.name
+        self.meta = ds.meta
+        self.num_classes = ds.num_classes
+        self.augment = augment
+        x_train, x_test = to_nchw(ds.x_train), to_nchw(ds.x_test)
+        self.mean = x_train.mean(dim=(0, 2, 3), keepdim=True)
+        self.std = x_train.std(dim=(0, 2, 3), keepdim=True).clamp_min(1e-6)
+        self.x_train = ((x_train - self.mean) / self.std).to(device)
+        self.x_test = ((x_test - self.mean) / self.std).to(device)
+        self.y_train = torch.from_numpy(ds.y_train).long().to(device)
+        self.y_test = torch.from_numpy(ds.y_test).long().to(device)
+
+    @property
+    def in_shape(self) -> tuple[int, ...]:
+        return tuple(self.x_train.shape[1:])
+
+    def steps_per_epoch(self, batch_size: int) -> int:
+        return -(-len(self.y_train) // batch_size)
+
+    def train_batches(
+        self, batch_size: int, generator: torch.Generator
+    ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """One epoch of shuffled batches (the last one may be smaller)."""
+        perm = torch.randperm(len(self.y_train), generator=generator).to(self.y_train.device)
+        for i in range(0, len(perm), batch_size):
+            idx = perm[i : i + batch_size]
+            x = self.x_train[idx]
+            yield (random_crop_flip(x, generator) if self.augment else x), self.y_train[idx]
+
+    def eval_batches(
+        self, split: str = "test", batch_size: int = 1000
+    ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """The whole `split` ("train" or "test") in order, without augmentation."""
+        x, y = (self.x_train, self.y_train) if split == "train" else (self.x_test, self.y_test)
+        for i in range(0, len(y), batch_size):
+            yield x[i : i + batch_size], y[i : i + batch_size]
+
+    def describe(self) -> str:
+        note = (
+            "" if self.meta.get("lossless", True) else "  [not an exact copy of the official data]"
+        )
+        return (
+            f"{self.name}: {len(self.y_train)} train / {len(self.y_test)} test, "
+            f"input {self.in_shape}, {self.num_classes} classes{note}"
+        )

@@ -1,0 +1,175 @@
+"""Plain (skip-free) networks: a stack of hidden layers and a classifier, in one registry.
+
+A hidden layer is `weight -> [BatchNorm] -> activation` (`PlainBlock`); a model is an
+`nn.Sequential` whose children are named `layer1 ... layerN` (the hidden layers, numbered as
+in the paper) followed by the classifier `head`. Depth counts weight layers including the
+classifier, as the paper does: a 100-layer net has 99 hidden layers and one head.
+"""
+
+import math
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+
+import torch
+from torch import nn
+
+from plainnet.constraints import layer_weights
+from plainnet.init import init_weights_
+
+ACTIVATIONS: dict[str, Callable[[float], nn.Module]] = {
+    "relu": lambda beta: nn.ReLU(),
+    "leaky_relu": lambda beta: nn.LeakyReLU(beta),  # eq. 1: H = Z if Z > 0 else beta * Z
+    "elu": lambda beta: nn.ELU(),
+    "selu": lambda beta: nn.SELU(),
+    "gelu": lambda beta: nn.GELU(),
+    "silu": lambda beta: nn.SiLU(),
+    "tanh": lambda beta: nn.Tanh(),
+}
+NORMS = ("batch", "none")
+
+
+def activation(name: str, beta: float = 0.1) -> nn.Module:
+    """The activation `name`; `beta` is the negative slope of `leaky_relu` (eq. 1)."""
+    if name not in ACTIVATIONS:
+        raise ValueError(f"unknown activation {name!r}; choose one of {sorted(ACTIVATIONS)}")
+    return ACTIVATIONS[name](beta)
+
+
+class PlainBlock(nn.Sequential):
+    """One hidden layer: `weight` (Linear or Conv) -> optional `norm` -> `act`. No skip."""
+
+    def __init__(self, weight: nn.Module, norm: nn.Module | None, act: nn.Module):
+        layers = OrderedDict(weight=weight)
+        if norm is not None:
+            layers["norm"] = norm
+        layers["act"] = act
+        super().__init__(layers)
+
+
+class PlainNet(nn.Sequential):
+    """Hidden `PlainBlock`s named `layer1..layerN`, then the classifier `head`."""
+
+    @property
+    def blocks(self) -> list[PlainBlock]:
+        return [m for m in self if isinstance(m, PlainBlock)]
+
+    @property
+    def depth(self) -> int:
+        return len(self.blocks) + 1
+
+
+def hidden_weights(model: nn.Module) -> list[torch.Tensor]:
+    """Weights of the hidden layers (every Linear/Conv except the classifier `head`)."""
+    head = getattr(model, "head", None)
+    skip = {id(p) for p in head.parameters()} if head is not None else set()
+    return [w for w in layer_weights(model) if id(w) not in skip]
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def _block(weight: nn.Module, features: int, norm: str, act: str, beta: float, conv: bool):
+    bn = (nn.BatchNorm2d if conv else nn.BatchNorm1d)(features) if norm == "batch" else None
+    return PlainBlock(weight, bn, activation(act, beta))
+
+
+MODELS: dict[str, Callable[..., nn.Module]] = {}
+
+
+def register_model(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+    MODELS[fn.__name__.removeprefix("plain_")] = fn
+    return fn
+
+
+def build_model(arch: str, **kwargs) -> nn.Module:
+    """Build a registered model by name (`mlp`, `cnn`, ...); see each builder's arguments."""
+    if arch not in MODELS:
+        raise ValueError(f"unknown model {arch!r}; choose one of {sorted(MODELS)}")
+    return MODELS[arch](**kwargs)
+
+
+def _check(depth: int, norm: str) -> None:
+    if depth < 2:
+        raise ValueError(f"depth must be >= 2 (hidden layers + classifier), got {depth}")
+    if norm not in NORMS:
+        raise ValueError(f"unknown norm {norm!r}; choose one of {list(NORMS)}")
+
+
+@register_model
+def plain_mlp(
+    in_shape: Sequence[int],
+    num_classes: int,
+    depth: int = 100,
+    width: int = 128,
+    norm: str = "batch",
+    act: str = "leaky_relu",
+    beta: float = 0.1,
+    init: str = "he_uniform",
+    **_: object,
+) -> PlainNet:
+    """Plain MLP on flattened inputs: `depth - 1` hidden layers of `width` units, then a head.
+
+    Defaults are the paper's proposed PlainNet: BN + Leaky ReLU (eq. 1) + He-uniform (eq. 3);
+    the max-norm constraint (eq. 2) is applied by the training loop (`plainnet.MaxNorm`).
+    """
+    _check(depth, norm)
+    layers: OrderedDict[str, nn.Module] = OrderedDict(flatten=nn.Flatten())
+    features = math.prod(in_shape)
+    for i in range(1, depth):
+        # A bias before BatchNorm is cancelled by its mean subtraction.
+        linear = nn.Linear(features, width, bias=norm == "none")
+        layers[f"layer{i}"] = _block(linear, width, norm, act, beta, conv=False)
+        features = width
+    layers["head"] = nn.Linear(features, num_classes)
+    return init_weights_(PlainNet(layers), init)
+
+
+def stage_sizes(convs: int, stages: int) -> list[int]:
+    """Spread `convs` 3x3 convs over `stages` stages as evenly as possible, extras first.
+
+    With depth 6n+2 (stem + 3 stages of 2n + head) this gives He et al.'s CIFAR sizes.
+    """
+    base, extra = divmod(convs, stages)
+    return [base + (i < extra) for i in range(stages)]
+
+
+@register_model
+def plain_cnn(
+    in_shape: Sequence[int],
+    num_classes: int,
+    depth: int = 50,
+    channels: Sequence[int] = (16, 32, 64),
+    norm: str = "batch",
+    act: str = "leaky_relu",
+    beta: float = 0.1,
+    init: str = "he_uniform",
+    **_: object,
+) -> PlainNet:
+    """Plain CNN in He et al.'s CIFAR layout, without the shortcuts.
+
+    A 3x3 stem conv to `channels[0]`, then one stage per entry of `channels` holding the
+    remaining `depth - 2` 3x3 convs (`stage_sizes`); the first conv of every stage after the
+    first has stride 2. Global average pooling and a linear head close it. Depth 50 with
+    16/32/64 channels has about 0.75M parameters (the paper's 50-layer PlainNet: 0.72M).
+    """
+    _check(depth, norm)
+    layers: OrderedDict[str, nn.Module] = OrderedDict()
+    c_in, c_out = in_shape[0], channels[0]
+
+    def add(stride: int) -> None:
+        conv = nn.Conv2d(c_in, c_out, 3, stride, 1, bias=norm == "none")
+        layers[f"layer{len(layers) + 1}"] = _block(conv, c_out, norm, act, beta, conv=True)
+
+    add(stride=1)  # stem
+    c_in = c_out
+    for s, (n, c_out) in enumerate(
+        zip(stage_sizes(depth - 2, len(channels)), channels, strict=True)
+    ):
+        for j in range(n):
+            add(stride=2 if s > 0 and j == 0 else 1)
+            c_in = c_out
+    layers["pool"] = nn.AdaptiveAvgPool2d(1)
+    layers["flatten"] = nn.Flatten()
+    layers["head"] = nn.Linear(c_in, num_classes)
+    return init_weights_(PlainNet(layers), init)

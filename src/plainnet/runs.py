@@ -1,0 +1,127 @@
+"""A run folder: resolved config, per-epoch metrics, checkpoints, summary, TensorBoard events.
+
+runs/20261129-141500-proposed/
+    config.toml          the resolved config (a valid config file)
+    metrics.csv          one row per epoch
+    checkpoints/last.pt  model + optimizer + epoch, written atomically
+    summary.json         final numbers, written when the run ends
+    tb/                  TensorBoard events, when the `tensorboard` extra is installed
+"""
+
+import csv
+import json
+import os
+import time
+from pathlib import Path
+
+import torch
+
+from plainnet.config import Config, ConfigError, read_toml, validate
+
+
+class RunError(RuntimeError):
+    """A run folder or checkpoint that cannot be used; its message is one line."""
+
+
+METRICS = [
+    "epoch",
+    "step",
+    "lr",
+    "train_loss",
+    "train_err",
+    "test_loss",
+    "test_err",
+    "epoch_time_s",
+    "elapsed_s",
+]
+
+
+class RunDir:
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.config_path = self.path / "config.toml"
+        self.metrics_path = self.path / "metrics.csv"
+        self.checkpoint_path = self.path / "checkpoints" / "last.pt"
+        self.summary_path = self.path / "summary.json"
+
+    @classmethod
+    def create(cls, cfg: Config) -> "RunDir":
+        """A new folder `<out_dir>/<timestamp>-<name>`; an existing folder is never reused."""
+        stem = time.strftime("%Y%m%d-%H%M%S") + (f"-{cfg.run.name}" if cfg.run.name else "")
+        base = Path(cfg.run.out_dir)
+        for i in range(1, 1000):
+            path = base / (stem if i == 1 else f"{stem}-{i}")
+            try:
+                path.mkdir(parents=True)
+                break
+            except FileExistsError:
+                continue
+            except OSError as e:
+                raise RunError(f"cannot create run folder {path}: {e.strerror or e}") from None
+        run = cls(path)
+        run.checkpoint_path.parent.mkdir()
+        run.config_path.write_text(cfg.to_toml())
+        return run
+
+    @classmethod
+    def open(cls, path: str | Path) -> "RunDir":
+        run = cls(path)
+        if not run.config_path.is_file():
+            raise RunError(f"{run.path} is not a plainnet run folder (no config.toml)")
+        return run
+
+    def config(self) -> Config:
+        try:
+            return validate(read_toml(self.config_path), str(self.config_path))
+        except ConfigError as e:
+            raise RunError(str(e)) from None
+
+    def append_metrics(self, row: dict) -> None:
+        new = not self.metrics_path.exists()
+        with self.metrics_path.open("a", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=METRICS)
+            if new:
+                w.writeheader()
+            w.writerow({k: row[k] for k in METRICS})
+
+    def read_metrics(self) -> list[dict]:
+        if not self.metrics_path.exists():
+            return []
+        with self.metrics_path.open(newline="") as f:
+            return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(f)]
+
+    def truncate_metrics(self, last_epoch: int) -> None:
+        """Drop rows after `last_epoch` (written after the last checkpoint, then interrupted)."""
+        rows = [r for r in self.read_metrics() if r["epoch"] <= last_epoch]
+        self.metrics_path.unlink(missing_ok=True)
+        for r in rows:
+            self.append_metrics({k: int(v) if k in ("epoch", "step") else v for k, v in r.items()})
+
+    def save_checkpoint(self, state: dict) -> None:
+        # Write then rename: an interrupted save never replaces the previous good checkpoint.
+        tmp = self.checkpoint_path.with_suffix(".pt.tmp")
+        torch.save(state, tmp)
+        os.replace(tmp, self.checkpoint_path)
+
+    def load_checkpoint(self, map_location: str | torch.device = "cpu") -> dict:
+        path = self.checkpoint_path
+        if not path.is_file():
+            raise RunError(f"{path} not found: the run has no checkpoint to resume from")
+        try:
+            state = torch.load(path, map_location=map_location, weights_only=True)
+        except Exception as e:  # torch raises many types for a truncated or foreign file
+            raise RunError(f"{path} is not a readable checkpoint ({type(e).__name__})") from None
+        if not isinstance(state, dict) or not {"model", "optimizer", "epoch"} <= state.keys():
+            raise RunError(f"{path} is not a plainnet checkpoint (missing model/optimizer/epoch)")
+        return state
+
+    def write_summary(self, summary: dict) -> None:
+        self.summary_path.write_text(json.dumps(summary, indent=2) + "\n")
+
+    def tensorboard(self):
+        """A SummaryWriter into `tb/`, or None when tensorboard is not installed."""
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError:
+            return None
+        return SummaryWriter(str(self.path / "tb"))

@@ -1,0 +1,264 @@
+"""The training loop: one function, `train`, readable top to bottom.
+
+SGD/Adam/AdamW with a per-step learning-rate schedule, the max-norm projection (eq. 2) after
+every optimizer step, evaluation on the test split every epoch, and a run folder holding
+the config, metrics and checkpoints (see `plainnet.runs`).
+"""
+
+import math
+import time
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from torch import nn
+
+from plainnet.config import Config, OptimConfig, ScheduleConfig
+from plainnet.constraints import MaxNorm
+from plainnet.data import DeviceData, load_dataset
+from plainnet.models import build_model, count_parameters, hidden_weights
+from plainnet.runs import RunDir, RunError
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        return torch.device(name)
+    except RuntimeError:
+        raise ValueError(f"unknown device {name!r}") from None
+
+
+def make_optimizer(cfg: OptimConfig, params) -> torch.optim.Optimizer:
+    if cfg.name == "sgd":
+        return torch.optim.SGD(
+            params,
+            lr=cfg.lr,
+            momentum=cfg.momentum,
+            nesterov=cfg.nesterov,
+            weight_decay=cfg.weight_decay,
+        )
+    opt = torch.optim.Adam if cfg.name == "adam" else torch.optim.AdamW
+    return opt(params, lr=cfg.lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay)
+
+
+def lr_factor(step: int, total: int, warmup: int, cfg: ScheduleConfig) -> float:
+    """Multiplier of the base lr at optimizer step `step` of `total` (`warmup` steps linear)."""
+    if step < warmup:
+        return (step + 1) / warmup
+    if cfg.name == "cosine":
+        progress = (step - warmup) / max(1, total - warmup)
+        return 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
+    if cfg.name == "multistep":
+        return cfg.gamma ** sum(step >= m * total for m in cfg.milestones)
+    return 1.0
+
+
+def make_model(cfg: Config, data: DeviceData) -> nn.Module:
+    return build_model(
+        **cfg.model.model_dump(), in_shape=data.in_shape, num_classes=data.num_classes
+    )
+
+
+def make_constraint(cfg: Config, model: nn.Module) -> MaxNorm | None:
+    if not cfg.max_norm.enabled:
+        return None
+    target = model if cfg.max_norm.layers == "all" else hidden_weights(model)
+    return MaxNorm(target, cfg.max_norm.c)
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, batches) -> tuple[float, float]:
+    """Mean cross-entropy and error rate over `batches`, in eval mode."""
+    was_training = model.training
+    model.eval()
+    loss = err = n = 0
+    for x, y in batches:
+        out = model(x)
+        loss += F.cross_entropy(out, y, reduction="sum").item()
+        err += (out.argmax(1) != y).sum().item()
+        n += len(y)
+    model.train(was_training)
+    return loss / n, err / n
+
+
+@dataclass
+class Result:
+    run_dir: RunDir
+    summary: dict
+
+
+def train(cfg: Config, run: RunDir | None = None, resume: bool = False, console=None) -> Result:
+    """Train `cfg` into `run` (a new folder if None); with `resume`, continue `run`'s checkpoint.
+
+    Raises `TrainingDiverged` if the loss stops being finite.
+    """
+    console = console or Console(highlight=False, soft_wrap=True)
+    device = resolve_device(cfg.train.device)
+    torch.manual_seed(cfg.train.seed)
+    data = DeviceData(load_dataset(cfg.data.dataset), device, cfg.data.augment)
+    model = make_model(cfg, data).to(device)
+    opt = make_optimizer(cfg.optim, model.parameters())
+    project = make_constraint(cfg, model)
+    if project:
+        project()  # start inside the constraint set, as every later step ends there
+
+    start_epoch, elapsed, best = 0, 0.0, math.inf
+    if resume:
+        state = run.load_checkpoint(device)
+        try:
+            model.load_state_dict(state["model"])
+            opt.load_state_dict(state["optimizer"])
+        except (RuntimeError, ValueError):
+            raise RunError(f"{run.checkpoint_path} does not fit the model of this config") from None
+        start_epoch, elapsed, best = state["epoch"], state["elapsed_s"], state["best_test_err"]
+        run.truncate_metrics(start_epoch)
+    else:
+        run = run or RunDir.create(cfg)
+    tb = run.tensorboard()
+
+    steps = data.steps_per_epoch(cfg.train.batch_size)
+    total = steps * cfg.train.epochs
+    warmup = round(cfg.schedule.warmup_epochs * steps)
+    n_params = count_parameters(model)
+    console.print(f"run folder: {run.path}")
+    console.print(data.describe())
+    m = cfg.model
+    max_norm = f"c={cfg.max_norm.c:g} ({cfg.max_norm.layers})" if project else "off"
+    console.print(
+        f"model: plain {m.arch}, depth {m.depth}, {n_params:,} parameters, norm={m.norm}, "
+        f"act={m.act}, init={m.init}, max-norm={max_norm}"
+    )
+    if start_epoch >= cfg.train.epochs:
+        console.print(f"nothing to do: the run already finished {start_epoch} epochs")
+
+    progress = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[status]}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+        disable=not console.is_terminal,
+    )
+    row: dict = {}
+    with progress:
+        task = progress.add_task("", total=steps, status="")
+        for epoch in range(start_epoch + 1, cfg.train.epochs + 1):
+            t0 = time.perf_counter()
+            model.train()
+            # A generator per epoch makes a resumed run shuffle exactly as an unbroken one.
+            gen = torch.Generator().manual_seed(cfg.train.seed * 1_000_003 + epoch)
+            loss_sum = torch.zeros((), device=device)
+            err_sum = torch.zeros((), device=device)
+            seen = 0
+            progress.reset(task, description=f"epoch {epoch}/{cfg.train.epochs}")
+            for i, (x, y) in enumerate(data.train_batches(cfg.train.batch_size, gen)):
+                step = (epoch - 1) * steps + i
+                lr = cfg.optim.lr * lr_factor(step, total, warmup, cfg.schedule)
+                for g in opt.param_groups:
+                    g["lr"] = lr
+                out = model(x)
+                loss = F.cross_entropy(out, y)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                if project:
+                    project()
+                loss_sum += loss.detach() * len(y)
+                err_sum += (out.detach().argmax(1) != y).sum()
+                seen += len(y)
+                if i % 10 == 0 or i == steps - 1:
+                    _check_finite(loss_sum, epoch, i, run)
+                    status = f"loss {loss_sum.item() / seen:.4f} err {err_sum.item() / seen:.2%}"
+                    progress.update(task, completed=i + 1, status=status)
+            test_loss, test_err = evaluate(
+                model, data.eval_batches("test", cfg.train.eval_batch_size)
+            )
+            epoch_time = time.perf_counter() - t0
+            elapsed += epoch_time
+            best = min(best, test_err)
+            row = dict(
+                epoch=epoch,
+                step=epoch * steps,
+                lr=lr,
+                train_loss=loss_sum.item() / seen,
+                train_err=err_sum.item() / seen,
+                test_loss=test_loss,
+                test_err=test_err,
+                epoch_time_s=round(epoch_time, 3),
+                elapsed_s=round(elapsed, 3),
+            )
+            run.append_metrics(row)
+            if tb:
+                for k in ("lr", "train_loss", "train_err", "test_loss", "test_err"):
+                    tb.add_scalar(k, row[k], epoch)
+            if epoch % cfg.run.checkpoint_every == 0 or epoch == cfg.train.epochs:
+                state = dict(
+                    model=model.state_dict(),
+                    optimizer=opt.state_dict(),
+                    epoch=epoch,
+                    elapsed_s=elapsed,
+                    best_test_err=best,
+                    config=cfg.model_dump(),
+                )
+                run.save_checkpoint(state)
+            console.print(
+                f"epoch {epoch:>4}  train loss {row['train_loss']:.4f} err {row['train_err']:7.2%}"
+                f"  test loss {test_loss:.4f} err {test_err:7.2%}  lr {lr:.4g}  {epoch_time:.1f}s"
+            )
+    if tb:
+        tb.close()
+
+    # The running train error mixes many weight states (and train-mode BN): measure the final
+    # model on the whole train split in eval mode too, as a paper's "train error" is.
+    train_loss, train_err = evaluate(model, data.eval_batches("train", cfg.train.eval_batch_size))
+    if not row:  # resumed a finished run: no epoch ran to measure the test split
+        test_loss, test_err = evaluate(model, data.eval_batches("test", cfg.train.eval_batch_size))
+    summary = dict(
+        dataset=data.name,
+        model=f"plain {cfg.model.arch}-{cfg.model.depth}",
+        parameters=n_params,
+        epochs=cfg.train.epochs,
+        final_train_loss=train_loss,
+        final_train_err=train_err,
+        final_test_loss=test_loss,
+        final_test_err=test_err,
+        best_test_err=best,
+        train_time_s=round(elapsed, 2),
+        device=str(device),
+    )
+    run.write_summary(summary)
+    console.print(_summary_table(summary))
+    return Result(run, summary)
+
+
+def _check_finite(loss_sum: torch.Tensor, epoch: int, i: int, run: RunDir) -> None:
+    if not torch.isfinite(loss_sum):
+        kept = run.checkpoint_path if run.checkpoint_path.exists() else "none yet"
+        raise TrainingDiverged(
+            f"loss became {loss_sum.item()} in epoch {epoch} (step {i + 1}); "
+            f"stopped. Last good checkpoint: {kept}. Try a lower optim.lr or enable max_norm."
+        )
+
+
+def _summary_table(s: dict) -> Table:
+    t = Table(title=f"{s['model']} on {s['dataset']}: {s['parameters']:,} parameters")
+    t.add_column("split")
+    t.add_column("loss", justify="right")
+    t.add_column("error", justify="right")
+    t.add_row(
+        "train (final, eval mode)", f"{s['final_train_loss']:.4f}", f"{s['final_train_err']:.2%}"
+    )
+    t.add_row("test (final)", f"{s['final_test_loss']:.4f}", f"{s['final_test_err']:.2%}")
+    t.add_row("test (best epoch)", "", f"{s['best_test_err']:.2%}")
+    t.caption = f"{s['epochs']} epochs, {s['train_time_s']:.1f} s training on {s['device']}"
+    return t

@@ -1,0 +1,113 @@
+import subprocess
+import sys
+import tomllib
+
+import pytest
+
+from plainnet.cli import main
+from plainnet.config import validate
+
+
+def run_cli(capsys, *args):
+    """Run `plainnet ARGS` in-process; return (exit code, stdout, stderr)."""
+    code = 0
+    try:
+        main(list(args))
+    except SystemExit as e:
+        code = e.code
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def one_line_error(code, err):
+    assert code != 0
+    assert "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1, err
+    return err
+
+
+FAST = ["--depth", "6", "model.width=16", "--epochs", "2"]
+
+
+def test_train_shortcuts_and_overrides(capsys, tmp_path):
+    code, out, _ = run_cli(
+        capsys, "train", *FAST, "--out", str(tmp_path), "--name", "t", "--seed", "3"
+    )
+    assert code == 0
+    assert "test (final)" in out and "plain mlp, depth 6" in out
+    (run,) = tmp_path.iterdir()
+    assert run.name.endswith("-t")
+    cfg = tomllib.loads((run / "config.toml").read_text())
+    assert cfg["model"]["depth"] == 6 and cfg["train"]["seed"] == 3
+
+
+@pytest.mark.parametrize(
+    "args,needle",
+    [
+        (["train", "--depth", "abc"], "'abc' is not a valid integer"),
+        (["train", "--depth", "0"], "model.depth"),
+        (["train", "--bogus"], "No such option '--bogus'"),
+        (["train", "model.widht=3"], "model.widht: unknown key"),
+        (["train", "optim.lr=-1"], "optim.lr"),
+        (["train", "--preset", "nope"], "unknown preset"),
+        (["train", "--model", "rnn"], "'rnn' is not one of"),
+        (["train", "-c", "/nonexistent.toml"], "cannot read config file"),
+        (["train", "--dataset", "imagenet"], "data.dataset: must be one of"),
+        (["train", "--device", "tpu9"], "device"),
+        (["train", "--resume", "/nonexistent"], "not a plainnet run folder"),
+        (["config", "show", "model.beta=2"], "model.beta"),
+        (["nonsense"], "No such command"),
+    ],
+)
+def test_bad_input_gives_one_line_error(capsys, tmp_path, args, needle):
+    out = ["--out", str(tmp_path)] if args[0] == "train" and "--resume" not in args else []
+    code, _, err = run_cli(capsys, *args, *out)
+    assert needle in one_line_error(code, err)
+    if args[0] == "train":
+        assert not any(tmp_path.iterdir())  # nothing half-made
+
+
+def test_resume_rules_and_corrupt_checkpoint(capsys, tmp_path):
+    assert run_cli(capsys, "train", *FAST, "--out", str(tmp_path))[0] == 0
+    (run,) = tmp_path.iterdir()
+    code, _, err = run_cli(capsys, "train", "--resume", str(run), "model.depth=7")
+    assert "cannot change ['model.depth'] when resuming" in one_line_error(code, err)
+    code, out, _ = run_cli(capsys, "train", "--resume", str(run), "--epochs", "3")
+    assert code == 0 and "epoch    3" in out
+    ckpt = run / "checkpoints" / "last.pt"
+    ckpt.write_bytes(ckpt.read_bytes()[:1000])  # truncated
+    code, _, err = run_cli(capsys, "train", "--resume", str(run), "--epochs", "4")
+    assert "is not a readable checkpoint" in one_line_error(code, err)
+    assert len((run / "metrics.csv").read_text().splitlines()) == 1 + 3  # results kept
+
+
+def test_diverged_run_exits_non_zero(capsys, tmp_path):
+    args = ["--preset", "naive", "optim.lr=1e30", "--out", str(tmp_path)]
+    code, _, err = run_cli(capsys, "train", *FAST, *args)
+    assert code == 1
+    assert "loss became" in one_line_error(code, err)
+
+
+def test_config_show_is_a_valid_config_file(capsys):
+    code, out, _ = run_cli(capsys, "config", "show", "--preset", "naive", "model.depth=30")
+    assert code == 0
+    cfg = validate(tomllib.loads(out))
+    assert cfg.model.depth == 30 and cfg.model.act == "relu"
+
+
+def test_config_presets_and_model(capsys):
+    code, out, _ = run_cli(capsys, "config", "presets")
+    assert code == 0 and len(out.splitlines()) == 8 and "proposed" in out
+    code, out, _ = run_cli(capsys, "model", "model.arch=cnn", "model.depth=50")
+    assert code == 0 and "plain cnn, depth 50:" in out and "(layer49)" in out
+
+
+def test_module_entry_point_errors_without_traceback():
+    p = subprocess.run(
+        [sys.executable, "-m", "plainnet", "train", "--depth", "0"],
+        capture_output=True,
+        text=True,
+    )
+    assert p.returncode == 2
+    assert p.stderr.startswith("plainnet: error: config: model.depth")
+    assert "Traceback" not in p.stderr

@@ -1,0 +1,91 @@
+import tomllib
+
+import pytest
+
+from plainnet.config import Config, ConfigError, parse_override, presets, resolve, validate
+
+
+def test_defaults_are_the_papers_proposed_plainnet():
+    cfg = Config()
+    assert (cfg.model.norm, cfg.model.act, cfg.model.init) == ("batch", "leaky_relu", "he_uniform")
+    assert cfg.max_norm.enabled and cfg.model.depth == 100 and cfg.data.dataset == "digits"
+    assert resolve("proposed") == resolve()
+
+
+ABLATION = {  # preset: (BN, LReLU, max-norm)
+    "naive": (False, False, False),
+    "bn": (True, False, False),
+    "lrelu": (False, True, False),
+    "maxnorm": (False, False, True),
+    "bn_lrelu": (True, True, False),
+    "bn_maxnorm": (True, False, True),
+    "lrelu_maxnorm": (False, True, True),
+    "proposed": (True, True, True),
+}
+
+
+@pytest.mark.parametrize("name", sorted(ABLATION))
+def test_presets_are_the_ablation_rows(name):
+    cfg = resolve(name)
+    got = (cfg.model.norm == "batch", cfg.model.act == "leaky_relu", cfg.max_norm.enabled)
+    assert got == ABLATION[name]
+    assert cfg.model.init == "he_uniform"
+
+
+def test_every_preset_is_listed():
+    assert set(presets()) == set(ABLATION)
+
+
+def test_override_precedence_and_types(tmp_path):
+    f = tmp_path / "my.toml"
+    f.write_text('[model]\ndepth = 30\nact = "elu"\n[optim]\nlr = 0.2\n')
+    cfg = resolve("naive", f, ["model.depth=40", "model.channels=[8, 16]", "model.act=gelu"])
+    assert cfg.model.depth == 40  # override beats file
+    assert cfg.model.act == "gelu"  # a bare word is a string
+    assert cfg.model.channels == [8, 16]
+    assert cfg.optim.lr == 0.2  # file beats preset/defaults
+    assert cfg.model.norm == "none"  # from the preset
+    assert parse_override("max_norm.c=3") == ("max_norm", "c", 3)
+
+
+def test_resolved_config_round_trips_through_toml():
+    cfg = resolve("bn", overrides=["model.depth=7", "schedule.name=multistep"])
+    assert validate(tomllib.loads(cfg.to_toml())) == cfg
+
+
+@pytest.mark.parametrize(
+    "override,message",
+    [
+        ("model.dept=5", "model.dept: unknown key"),
+        ("modle.depth=5", "modle: unknown key"),
+        ('model.depth="5"', "model.depth: Input should be a valid integer"),
+        ("model.depth=0", "model.depth: Input should be greater than or equal to 2"),
+        ("max_norm.c=-1.0", "max_norm.c: Input should be greater than 0"),
+        ("model.beta=1.0", "model.beta: Input should be less than 1"),
+        ("model.norm=layer", "model.norm: Input should be 'batch' or 'none'"),
+        ("model.act=swishy", "model.act: must be one of"),
+        ("max_norm.enabled=yes", "max_norm.enabled: Input should be a valid boolean"),
+        ("optim.nesterov=true", None),  # fine with SGD momentum 0.9
+        ("schedule.milestones=[0.5, 2.0]", "milestones are fractions"),
+        ("depth=5", "must look like section.key=value"),
+    ],
+)
+def test_bad_values_give_one_line_errors(override, message):
+    if message is None:
+        resolve(overrides=[override])
+        return
+    with pytest.raises(ConfigError) as e:
+        resolve(overrides=[override])
+    assert message in str(e.value)
+    assert "\n" not in str(e.value)
+
+
+def test_bad_files_and_presets(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[model\ndepth = 3")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        resolve(config_file=bad)
+    with pytest.raises(ConfigError, match="cannot read config file"):
+        resolve(config_file=tmp_path / "missing.toml")
+    with pytest.raises(ConfigError, match="unknown preset 'nope'"):
+        resolve("nope")

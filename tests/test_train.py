@@ -1,0 +1,109 @@
+import csv
+import json
+
+import pytest
+import torch
+
+from plainnet.config import resolve
+from plainnet.constraints import unit_norms
+from plainnet.models import hidden_weights
+from plainnet.runs import METRICS, RunDir
+from plainnet.train import TrainingDiverged, lr_factor, make_model, train
+
+
+def test_proposed_net_learns_digits_and_writes_a_complete_run(small_cfg, quiet):
+    cfg = small_cfg("model.depth=20", "train.epochs=6")
+    result = train(cfg, console=quiet)
+    run = result.run_dir
+    assert result.summary["final_test_err"] < 0.3  # chance is 0.9
+    assert result.summary["final_train_err"] < 0.3
+    with run.metrics_path.open() as f:
+        rows = list(csv.DictReader(f))
+    assert [int(r["epoch"]) for r in rows] == [1, 2, 3, 4, 5, 6]
+    assert list(rows[0]) == METRICS
+    assert all(float(v) == float(v) for r in rows for v in r.values())  # no NaN, no blanks
+    assert float(rows[-1]["test_err"]) == result.summary["final_test_err"]
+    assert run.config().model_dump() == cfg.model_dump()
+    assert json.loads(run.summary_path.read_text())["epochs"] == 6
+    state = run.load_checkpoint()
+    assert state["epoch"] == 6
+
+
+def test_trainer_applies_max_norm_every_step(small_cfg, quiet):
+    cfg = small_cfg("max_norm.c=0.5", "optim.lr=0.5", "train.epochs=1")
+    run = train(cfg, console=quiet).run_dir
+    model = make_model(cfg, _digits())
+    model.load_state_dict(run.load_checkpoint()["model"])
+    assert max(unit_norms(w).max().item() for w in hidden_weights(model)) <= 0.5 * (1 + 1e-5)
+
+
+def _digits():
+    from plainnet.data import DeviceData, load_dataset
+
+    return DeviceData(load_dataset("digits"))
+
+
+def test_resume_continues_from_the_saved_epoch_and_matches_an_unbroken_run(
+    small_cfg, quiet, monkeypatch
+):
+    cfg = small_cfg("train.epochs=4")
+    full = train(cfg, console=quiet).run_dir
+
+    save = RunDir.save_checkpoint
+
+    def crash_at_epoch_3(self, state):
+        if state["epoch"] == 3:  # after epoch 3's metrics row was written
+            raise KeyboardInterrupt
+        save(self, state)
+
+    monkeypatch.setattr(RunDir, "save_checkpoint", crash_at_epoch_3)
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, console=quiet)
+    monkeypatch.setattr(RunDir, "save_checkpoint", save)
+    (part,) = [p for p in full.path.parent.iterdir() if p != full.path]
+    part = RunDir.open(part)
+    assert part.load_checkpoint()["epoch"] == 2
+
+    train(part.config(), part, resume=True, console=quiet)
+    assert [r["epoch"] for r in part.read_metrics()] == [1, 2, 3, 4]  # row 3 written once
+    a, b = full.load_checkpoint()["model"], part.load_checkpoint()["model"]
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+    assert full.read_metrics()[-1]["test_err"] == part.read_metrics()[-1]["test_err"]
+
+
+def test_divergence_stops_and_keeps_the_last_good_checkpoint(small_cfg, quiet):
+    naive = ("model.norm=none", "model.act=relu", "max_norm.enabled=false")
+    run = train(small_cfg("train.epochs=1", *naive), console=quiet).run_dir
+    good = run.checkpoint_path.read_bytes()
+    bad = small_cfg("train.epochs=3", "optim.lr=1e30", *naive)
+    with pytest.raises(TrainingDiverged, match="Last good checkpoint: .*last.pt"):
+        train(bad, run, resume=True, console=quiet)
+    assert run.checkpoint_path.read_bytes() == good
+    assert [r["epoch"] for r in run.read_metrics()] == [1]
+
+
+def test_run_folders_are_never_reused(small_cfg):
+    cfg = small_cfg("run.name=same")
+    a, b = RunDir.create(cfg), RunDir.create(cfg)
+    assert a.path != b.path and a.path.exists() and b.path.exists()
+
+
+@pytest.mark.parametrize(
+    "name,expect",
+    [
+        ("constant", [1, 1, 1, 1]),
+        ("multistep", [1, 1, 0.1, 0.01]),
+        ("cosine", [1, None, None, None]),
+    ],
+)
+def test_schedules(name, expect):
+    sched = resolve(overrides=[f"schedule.name={name}"]).schedule
+    got = [lr_factor(s, 100, 0, sched) for s in (0, 40, 60, 80)]
+    for g, e in zip(got, expect, strict=True):
+        if e is not None:
+            assert g == pytest.approx(e)
+    if name == "cosine":
+        assert got == sorted(got, reverse=True) and got[-1] < 0.5
+    warm = resolve(overrides=["schedule.name=constant"]).schedule
+    assert [lr_factor(s, 100, 4, warm) for s in range(5)] == [0.25, 0.5, 0.75, 1.0, 1.0]
