@@ -1,6 +1,8 @@
+import os
 import subprocess
 import sys
 import tomllib
+from pathlib import Path
 
 import pytest
 
@@ -111,3 +113,55 @@ def test_module_entry_point_errors_without_traceback():
     assert p.returncode == 2
     assert p.stderr.startswith("plainnet: error: config: model.depth")
     assert "Traceback" not in p.stderr
+
+
+SHARED_OK = (Path(os.environ.get("PLAINNET_DATA", "")) / "cifar10.npz").exists()
+needs_shared = pytest.mark.skipif(not SHARED_OK, reason="PLAINNET_DATA has no prepared datasets")
+
+
+def test_data_list_and_missing_dataset_offline(capsys, tmp_path):
+    code, out, _ = run_cli(capsys, "data", "list", "--data-dir", str(tmp_path))
+    assert code == 0 and "mnist    not downloaded" in out and "digits   embedded" in out
+    code, _, err = run_cli(capsys, "data", "info", "mnist", "--data-dir", str(tmp_path))
+    assert "by hand and put it at" in one_line_error(code, err)
+    code, _, err = run_cli(
+        capsys,
+        "train",
+        "--dataset",
+        "mnist",
+        "data.download=false",
+        "--data-dir",
+        str(tmp_path),
+        "--out",
+        str(tmp_path / "runs"),
+    )
+    assert "downloads are off" in one_line_error(code, err)
+    assert not (tmp_path / "runs").exists()
+
+
+@needs_shared
+def test_data_info_and_corrupt_copy(capsys, tmp_path):
+    shared = Path(os.environ["PLAINNET_DATA"])
+    code, out, err = run_cli(capsys, "data", "info", "usps", "--data-dir", str(shared))
+    assert code == 0 and "x_train  uint8 (7291, 16, 16)" in out
+    assert "not the official release" in err
+    (tmp_path / "usps.npz").write_bytes((shared / "usps.npz").read_bytes()[:50_000])
+    code, _, err = run_cli(capsys, "data", "info", "usps", "--data-dir", str(tmp_path))
+    assert f"{tmp_path / 'usps.npz'}: not a readable dataset file" in one_line_error(code, err)
+
+
+@needs_shared
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--dataset", "usps", "--depth", "10"],
+        ["--dataset", "cifar10", "--model", "cnn", "--depth", "8", "data.train_subset=256"],
+        ["--dataset", "coil20", "--model", "cnn", "--depth", "5", "data.split=pose"],
+    ],
+)
+def test_train_on_real_datasets(capsys, tmp_path, args):
+    code, out, _ = run_cli(capsys, "train", *args, "--epochs", "1", "--out", str(tmp_path))
+    assert code == 0, out
+    assert "test (final)" in out
+    if "cifar10" in args:
+        assert "augmented (crop + flip)" in out and "256 train / 10000 test" in out

@@ -8,7 +8,7 @@ from plainnet.config import resolve
 from plainnet.constraints import unit_norms
 from plainnet.models import hidden_weights
 from plainnet.runs import METRICS, RunDir
-from plainnet.train import TrainingDiverged, lr_factor, make_model, train
+from plainnet.train import TrainingDiverged, lr_factor, make_data, make_model, train
 
 
 def test_proposed_net_learns_digits_and_writes_a_complete_run(small_cfg, quiet):
@@ -32,15 +32,9 @@ def test_proposed_net_learns_digits_and_writes_a_complete_run(small_cfg, quiet):
 def test_trainer_applies_max_norm_every_step(small_cfg, quiet):
     cfg = small_cfg("max_norm.c=0.5", "optim.lr=0.5", "train.epochs=1")
     run = train(cfg, console=quiet).run_dir
-    model = make_model(cfg, _digits())
+    model = make_model(cfg, make_data(cfg))
     model.load_state_dict(run.load_checkpoint()["model"])
     assert max(unit_norms(w).max().item() for w in hidden_weights(model)) <= 0.5 * (1 + 1e-5)
-
-
-def _digits():
-    from plainnet.data import DeviceData, load_dataset
-
-    return DeviceData(load_dataset("digits"))
 
 
 def test_resume_continues_from_the_saved_epoch_and_matches_an_unbroken_run(

@@ -5,9 +5,11 @@ on stderr and a non-zero exit status.
 """
 
 import sys
+import warnings
 from pathlib import Path
 
 import click
+import numpy as np
 
 from plainnet.config import (
     ConfigError,
@@ -17,10 +19,12 @@ from plainnet.config import (
     resolve,
     validate,
 )
-from plainnet.data import load_dataset
+from plainnet.datasets import SPECS, cache_path, prepare, spec
+from plainnet.datasets import arrays as dataset_arrays
+from plainnet.download import DownloadError
 from plainnet.models import count_parameters
 from plainnet.runs import RunDir, RunError
-from plainnet.train import TrainingDiverged, make_model, train
+from plainnet.train import TrainingDiverged, make_data, make_model, train
 
 # Flags that are shortcuts for `section.key=value` overrides.
 SHORTCUTS = {
@@ -32,6 +36,7 @@ SHORTCUTS = {
     "device": "train.device",
     "out": "run.out_dir",
     "name": "run.name",
+    "data_dir": "data.data_dir",
 }
 # What may change when a run is resumed: nothing that changes the model or its data.
 RESUMABLE = {"train.epochs", "train.device", "run.checkpoint_every"}
@@ -74,6 +79,7 @@ def cli():
 @click.option("--device", help="Shortcut for train.device (auto, cpu, cuda, cuda:1 ...).")
 @click.option("--out", help="Shortcut for run.out_dir (default: runs).")
 @click.option("--name", help="Shortcut for run.name.")
+@click.option("--data-dir", help="Shortcut for data.data_dir (default: $PLAINNET_DATA).")
 @click.option("--resume", type=click.Path(), help="Continue the run in this folder.")
 def train_cmd(preset, config_file, overrides, resume, **flags):
     """Train a PlainNet. With no arguments: the paper's proposed 100-layer net on digits.
@@ -121,14 +127,60 @@ def config_presets():
 @config_options
 def model_cmd(preset, config_file, overrides):
     """Print the architecture a config builds and its parameter count."""
-    from plainnet.data import DeviceData
-
     cfg = resolve(preset, config_file, overrides)
-    model = make_model(cfg, DeviceData(load_dataset(cfg.data.dataset)))
+    model = make_model(cfg, make_data(cfg))
     click.echo(model)
     click.echo(
         f"plain {cfg.model.arch}, depth {cfg.model.depth}: {count_parameters(model):,} parameters"
     )
+
+
+@cli.group("data")
+def data_group():
+    """List, download and inspect datasets (cached as <data-dir>/<name>.npz)."""
+
+
+data_dir_option = click.option(
+    "--data-dir", help="Where datasets live (default: $PLAINNET_DATA, else ~/.cache/plainnet)."
+)
+
+
+@data_group.command("list")
+@data_dir_option
+def data_list(data_dir):
+    """The registered datasets and whether each is ready in the data directory."""
+    for name, s in SPECS.items():
+        path = cache_path(name, data_dir)
+        state = "embedded" if not s.sources else ("ready" if path.exists() else "not downloaded")
+        click.echo(f"{name:<8} {state:<15} {s.about}")
+    click.echo(f"data directory: {cache_path('x', data_dir).parent}")
+
+
+@data_group.command("download")
+@click.argument("name")
+@data_dir_option
+def data_download(name, data_dir):
+    """Fetch NAME's official files, verify their checksums and convert them to the cache."""
+    click.echo(f"{name}: ready at {prepare(name, data_dir)}")
+
+
+@data_group.command("info")
+@click.argument("name")
+@data_dir_option
+def data_info(name, data_dir):
+    """Shapes, class counts, value ranges and provenance of NAME's data."""
+    arrays, meta = dataset_arrays(name, data_dir, download=False)
+    where = cache_path(name, data_dir) if spec(name).sources else "embedded"
+    click.echo(f"{name}: {where}")
+    for key in sorted(k for k in arrays if k.startswith("x")):
+        x, y = arrays[key], arrays["y" + key[1:]]
+        counts = np.bincount(y, minlength=SPECS[name].num_classes)
+        click.echo(
+            f"  {key:<8} {x.dtype} {tuple(x.shape)}  values {x.min()}..{x.max()} "
+            f"(mean {x.mean():.2f})  per class {counts.min()}..{counts.max()}: {counts.tolist()}"
+        )
+    for k, v in meta.items():
+        click.echo(f"  {k}: {v}")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -136,11 +188,15 @@ def main(argv: list[str] | None = None) -> None:
         click.echo(f"plainnet: {message}", err=True)
         sys.exit(code)
 
+    def note(message, category, *_):
+        click.echo(f"plainnet: note: {message}", err=True)
+
+    warnings.showwarning = note
     try:
         cli.main(args=argv, prog_name="plainnet", standalone_mode=False)
     except click.ClickException as e:
         fail(f"error: {e.format_message()}", e.exit_code)
-    except (ConfigError, RunError, ValueError) as e:
+    except (ConfigError, RunError, DownloadError, ValueError) as e:
         fail(f"error: {e}", 2)
     except TrainingDiverged as e:
         fail(f"diverged: {e}", 1)

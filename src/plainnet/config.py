@@ -13,7 +13,7 @@ from typing import Any, Literal
 import tomli_w
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from plainnet.data import DATASETS
+from plainnet.datasets import SPECS
 from plainnet.init import INITS
 from plainnet.models import ACTIVATIONS
 
@@ -30,12 +30,19 @@ class Section(BaseModel):
 class DataConfig(Section):
     dataset: str = "digits"
     data_dir: str = ""  # empty: $PLAINNET_DATA, else the per-user cache directory
-    augment: bool = False
+    download: bool = True  # fetch missing official files (a prepared .npz needs no network)
+    augment: bool | Literal["auto"] = "auto"  # random crop + flip; "auto": on for cifar10 only
+    # Sets without an official split (digits, coil20): see plainnet.datasets.split_indices.
+    test_fraction: float = Field(0.2, gt=0, lt=1)
+    split: Literal["stratified", "pose"] = "stratified"
+    split_seed: int = 0
+    image_size: int = Field(0, ge=0)  # resize to image_size x image_size; 0 keeps the native size
+    train_subset: int = Field(0, ge=0)  # train on a seeded random subset of this size; 0: all
 
     @field_validator("dataset")
     @classmethod
     def _dataset(cls, v: str) -> str:
-        return _one_of(v, DATASETS)
+        return _one_of(v, SPECS)
 
 
 class ModelConfig(Section):

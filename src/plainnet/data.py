@@ -1,67 +1,16 @@
-"""Datasets: a registry of loaders returning arrays, and whole-dataset tensors on the device.
+"""Training data on the device: whole-dataset tensors, seeded batches, tensor augmentation.
 
-A loader returns an `ArrayDataset` (uint8 images `N,H,W` or `N,H,W,C`, int64 labels), the same
-layout as the project's `.npz` cache format. `DeviceData` turns it into normalized float
-tensors that live on the training device, and serves seeded batches by indexing them, with no
+`DeviceData` turns an `ArrayDataset` (see `plainnet.datasets`) into normalized float tensors
+that live on the training device and serves seeded batches by indexing them, with no
 DataLoader or worker processes (as airbench does: these datasets fit in memory many times).
 """
 
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator
 
 import numpy as np
 import torch
 
-
-@dataclass
-class ArrayDataset:
-    name: str
-    x_train: np.ndarray
-    y_train: np.ndarray
-    x_test: np.ndarray
-    y_test: np.ndarray
-    meta: dict = field(default_factory=dict)
-
-    @property
-    def num_classes(self) -> int:
-        return int(max(self.y_train.max(), self.y_test.max())) + 1
-
-
-DATASETS: dict[str, Callable[..., ArrayDataset]] = {}
-
-
-def register_dataset(fn: Callable[..., ArrayDataset]) -> Callable[..., ArrayDataset]:
-    DATASETS[fn.__name__.removeprefix("load_")] = fn
-    return fn
-
-
-def load_dataset(name: str, **kwargs) -> ArrayDataset:
-    if name not in DATASETS:
-        raise ValueError(f"unknown dataset {name!r}; choose one of {sorted(DATASETS)}")
-    return DATASETS[name](**kwargs)
-
-
-DIGITS_TEST_FRACTION = 0.2
-DIGITS_SPLIT_SEED = 0
-
-
-@register_dataset
-def load_digits(**_: object) -> ArrayDataset:
-    """scikit-learn's bundled 8x8 digits (1,797 images, values 0..16), embedded: no download.
-
-    The split is fixed: stratified by class, 20% test, seed 0 (1,437 train / 360 test).
-    """
-    from sklearn.datasets import load_digits as sk_digits
-    from sklearn.model_selection import train_test_split
-
-    d = sk_digits()
-    x = d.images.astype(np.uint8)
-    y = d.target.astype(np.int64)
-    x_tr, x_te, y_tr, y_te = train_test_split(
-        x, y, test_size=DIGITS_TEST_FRACTION, stratify=y, random_state=DIGITS_SPLIT_SEED
-    )
-    meta = {"name": "digits", "variant": "sklearn load_digits, 8x8, values 0..16", "lossless": True}
-    return ArrayDataset("digits", x_tr, y_tr, x_te, y_te, meta)
+from plainnet.datasets import ArrayDataset
 
 
 def to_nchw(x: np.ndarray) -> torch.Tensor:
@@ -97,7 +46,6 @@ class DeviceData:
 
     def __init__(self, ds: ArrayDataset, device: torch.device | str = "cpu", augment: bool = False):
         self.name = ds.name
-        self.meta = ds.meta
         self.num_classes = ds.num_classes
         self.augment = augment
         x_train, x_test = to_nchw(ds.x_train), to_nchw(ds.x_test)
@@ -134,10 +82,8 @@ class DeviceData:
             yield x[i : i + batch_size], y[i : i + batch_size]
 
     def describe(self) -> str:
-        note = (
-            "" if self.meta.get("lossless", True) else "  [not an exact copy of the official data]"
-        )
         return (
             f"{self.name}: {len(self.y_train)} train / {len(self.y_test)} test, "
-            f"input {self.in_shape}, {self.num_classes} classes{note}"
+            f"input {self.in_shape}, {self.num_classes} classes"
+            + (", augmented (crop + flip)" if self.augment else "")
         )

@@ -18,7 +18,8 @@ from torch import nn
 
 from plainnet.config import Config, OptimConfig, ScheduleConfig
 from plainnet.constraints import MaxNorm
-from plainnet.data import DeviceData, load_dataset
+from plainnet.data import DeviceData
+from plainnet.datasets import load_dataset, spec
 from plainnet.models import build_model, count_parameters, hidden_weights
 from plainnet.runs import RunDir, RunError
 
@@ -59,6 +60,22 @@ def lr_factor(step: int, total: int, warmup: int, cfg: ScheduleConfig) -> float:
     if cfg.name == "multistep":
         return cfg.gamma ** sum(step >= m * total for m in cfg.milestones)
     return 1.0
+
+
+def make_data(cfg: Config, device: torch.device | str = "cpu") -> DeviceData:
+    d = cfg.data
+    arrays = load_dataset(
+        d.dataset,
+        d.data_dir or None,
+        test_fraction=d.test_fraction,
+        split=d.split,
+        split_seed=d.split_seed,
+        image_size=d.image_size,
+        train_subset=d.train_subset,
+        download=d.download,
+    )
+    augment = spec(d.dataset).augment if d.augment == "auto" else d.augment
+    return DeviceData(arrays, device, augment)
 
 
 def make_model(cfg: Config, data: DeviceData) -> nn.Module:
@@ -103,7 +120,7 @@ def train(cfg: Config, run: RunDir | None = None, resume: bool = False, console=
     console = console or Console(highlight=False, soft_wrap=True)
     device = resolve_device(cfg.train.device)
     torch.manual_seed(cfg.train.seed)
-    data = DeviceData(load_dataset(cfg.data.dataset), device, cfg.data.augment)
+    data = make_data(cfg, device)
     model = make_model(cfg, data).to(device)
     opt = make_optimizer(cfg.optim, model.parameters())
     project = make_constraint(cfg, model)

@@ -1,0 +1,462 @@
+"""The dataset registry: official sources, their parsers, and the `.npz` cache format.
+
+Each dataset is converted once from its official files into `<data_dir>/<name>.npz`
+(`numpy.savez_compressed`): uint8 images `N,H,W` or `N,H,W,C`, int64 labels from 0, either
+`x_train, y_train, x_test, y_test` or, for a set without an official split, `x, y` (and
+`pose` for COIL-20), plus `meta`, a 0-d string holding JSON (`name`, `variant`, `lossless`,
+`official`, `source`). A file found there is used as is, without any network; raw
+downloads are kept under `<data_dir>/raw/<name>/`.
+
+The data directory is `--data-dir` / `data.data_dir`, else `$PLAINNET_DATA`, else
+`$XDG_CACHE_HOME/plainnet` (`~/.cache/plainnet`).
+"""
+
+import bz2
+import gzip
+import io
+import json
+import os
+import pickle
+import re
+import tarfile
+import warnings
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from plainnet.download import Source, fetch
+
+
+class DataError(ValueError):
+    """A dataset file that cannot be used; its message is one line and names the file."""
+
+
+class InexactDataWarning(UserWarning):
+    """A dataset file that is not an exact copy of the official release."""
+
+
+@dataclass
+class ArrayDataset:
+    """A dataset split into train and test, as uint8 images and int64 labels."""
+
+    name: str
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def num_classes(self) -> int:
+        return int(max(self.y_train.max(), self.y_test.max())) + 1
+
+
+@dataclass(frozen=True)
+class Spec:
+    name: str
+    about: str
+    num_classes: int
+    channels: int
+    size: tuple[int, int] | None  # official H, W (None: any, e.g. a resized COIL-20)
+    split: bool  # has an official train/test split
+    sources: tuple[Source, ...] = ()
+    convert: Callable[[dict[str, Path]], dict[str, np.ndarray]] | None = None
+    augment: bool = False  # crop + flip on by default (data.augment = "auto")
+
+
+def default_data_dir() -> Path:
+    if os.environ.get("PLAINNET_DATA"):
+        return Path(os.environ["PLAINNET_DATA"])
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "plainnet"
+
+
+# ---------------------------------------------------------------- official-format parsers
+
+
+def parse_libsvm(path: Path, features: int) -> tuple[np.ndarray, np.ndarray]:
+    """LIBSVM text (`label idx:value ...`, 1-based indices), bz2-compressed or plain."""
+    opener = bz2.open if path.suffix == ".bz2" else open
+    labels, rows = [], []
+    with opener(path, "rt") as f:
+        for line in f:
+            parts = line.split()
+            if not parts:
+                continue
+            row = np.zeros(features, np.float32)
+            for item in parts[1:]:
+                i, v = item.split(":")
+                row[int(i) - 1] = float(v)
+            labels.append(int(float(parts[0])))
+            rows.append(row)
+    return np.stack(rows), np.asarray(labels, np.int64)
+
+
+def parse_idx(path: Path) -> np.ndarray:
+    """An IDX file (MNIST), gzip-compressed or plain: uint8 arrays of any rank."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rb") as f:
+        raw = f.read()
+    if len(raw) < 4 or raw[:2] != b"\0\0" or raw[2] != 0x08:
+        raise DataError(f"{path}: not an IDX file of unsigned bytes")
+    ndim = raw[3]
+    dims = np.frombuffer(raw, ">u4", ndim, 4).astype(int)
+    data = np.frombuffer(raw, np.uint8, offset=4 + 4 * ndim)
+    if data.size != np.prod(dims):
+        raise DataError(f"{path}: IDX header says {tuple(dims)} but holds {data.size} bytes")
+    return data.reshape(dims)
+
+
+def parse_cifar10(path: Path) -> dict[str, np.ndarray]:
+    """The CIFAR-10 python tarball: pickled batches of (N, 3072) uint8 rows, CHW order."""
+
+    def batch(tar: tarfile.TarFile, name: str) -> tuple[np.ndarray, np.ndarray]:
+        member = tar.extractfile(f"cifar-10-batches-py/{name}")
+        # Pickle is the official format; the tarball's checksum was verified before this.
+        d = pickle.load(member, encoding="bytes")  # noqa: S301
+        x = np.asarray(d[b"data"], np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+        return x, np.asarray(d[b"labels"], np.int64)
+
+    with tarfile.open(path, "r:gz") as tar:
+        train = [batch(tar, f"data_batch_{i}") for i in range(1, 6)]
+        x_test, y_test = batch(tar, "test_batch")
+    return dict(
+        x_train=np.concatenate([x for x, _ in train]),
+        y_train=np.concatenate([y for _, y in train]),
+        x_test=x_test,
+        y_test=y_test,
+    )
+
+
+COIL_NAME = re.compile(r"obj(\d+)__(\d+)\.png$")
+
+
+def parse_coil20(path: Path) -> dict[str, np.ndarray]:
+    """The COIL-20 processed zip: `coil-20-proc/obj{1..20}__{0..71}.png`, 128x128 grayscale."""
+    from PIL import Image
+
+    items = []
+    with zipfile.ZipFile(path) as z:
+        for name in z.namelist():
+            m = COIL_NAME.search(name)
+            if m:
+                img = np.asarray(Image.open(io.BytesIO(z.read(name))).convert("L"), np.uint8)
+                items.append((int(m[1]) - 1, int(m[2]), img))
+    if len(items) != 20 * 72:
+        raise DataError(f"{path}: holds {len(items)} COIL-20 images, expected 1,440 (20 x 72)")
+    items.sort(key=lambda t: t[:2])
+    return dict(
+        x=np.stack([img for *_, img in items]),
+        y=np.asarray([obj for obj, *_ in items], np.int64),
+        pose=np.asarray([pose for _, pose, _ in items], np.int64),
+    )
+
+
+def _usps(files: dict[str, Path]) -> dict[str, np.ndarray]:
+    out = {}
+    for split, fname in (("train", "usps.bz2"), ("test", "usps.t.bz2")):
+        x, y = parse_libsvm(files[fname], 256)
+        out[f"x_{split}"] = np.round((x.reshape(-1, 16, 16) + 1) / 2 * 255).astype(np.uint8)
+        out[f"y_{split}"] = y - 1  # LIBSVM labels are digit + 1
+    return out
+
+
+def _mnist(files: dict[str, Path]) -> dict[str, np.ndarray]:
+    out = {}
+    for split, prefix in (("train", "train"), ("test", "t10k")):
+        out[f"x_{split}"] = parse_idx(files[f"{prefix}-images-idx3-ubyte.gz"])
+        out[f"y_{split}"] = parse_idx(files[f"{prefix}-labels-idx1-ubyte.gz"]).astype(np.int64)
+    return out
+
+
+def _digits(_: dict[str, Path]) -> dict[str, np.ndarray]:
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    return dict(x=d.images.astype(np.uint8), y=d.target.astype(np.int64))
+
+
+LIBSVM = "https://www.csie.ntu.edu.tw/~cjlin/libsvmtools/datasets/multiclass"
+MNIST = ("https://ossci-datasets.s3.amazonaws.com/mnist", "https://yann.lecun.com/exdb/mnist")
+
+
+def _mnist_source(name: str, md5: str) -> Source:
+    return Source(name, tuple(f"{m}/{name}" for m in MNIST), md5)
+
+
+SPECS: dict[str, Spec] = {
+    s.name: s
+    for s in [
+        Spec(
+            "digits",
+            "scikit-learn's bundled 8x8 digits (1,797 images, values 0..16); embedded",
+            10,
+            1,
+            (8, 8),
+            split=False,
+            convert=_digits,
+        ),
+        Spec(
+            "usps",
+            "USPS handwritten digits, 16x16, standard split 7,291 / 2,007 (LIBSVM copy)",
+            10,
+            1,
+            (16, 16),
+            split=True,
+            sources=(
+                Source("usps.bz2", (f"{LIBSVM}/usps.bz2",), "ec16c51db3855ca6c91edd34d0e9b197"),
+                Source("usps.t.bz2", (f"{LIBSVM}/usps.t.bz2",), "8ea070ee2aca1ac39742fdd1ef5ed118"),
+            ),
+            convert=_usps,
+        ),
+        Spec(
+            "coil20",
+            "COIL-20 processed: 20 objects x 72 poses, 128x128 grayscale; no official split",
+            20,
+            1,
+            None,
+            split=False,
+            sources=(
+                # Columbia publishes no checksum for this zip: its contents are checked instead
+                # (1,440 PNGs, 72 poses of each of 20 objects).
+                Source(
+                    "coil-20-proc.zip",
+                    (
+                        "https://www.cs.columbia.edu/CAVE/databases/SLAM_coil-20_coil-100/"
+                        "coil-20/coil-20-proc.zip",
+                    ),
+                    None,
+                ),
+            ),
+            convert=lambda files: parse_coil20(files["coil-20-proc.zip"]),
+        ),
+        Spec(
+            "cifar10",
+            "CIFAR-10, 32x32 RGB, 50,000 / 10,000 (python pickle tarball)",
+            10,
+            3,
+            (32, 32),
+            split=True,
+            sources=(
+                Source(
+                    "cifar-10-python.tar.gz",
+                    ("https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",),
+                    "c58f30108f718f92721af3b95e74349a",
+                ),
+            ),
+            convert=lambda files: parse_cifar10(files["cifar-10-python.tar.gz"]),
+            augment=True,
+        ),
+        Spec(
+            "mnist",
+            "MNIST handwritten digits, 28x28, 60,000 / 10,000 (IDX gz files)",
+            10,
+            1,
+            (28, 28),
+            split=True,
+            sources=(
+                _mnist_source("train-images-idx3-ubyte.gz", "f68b3c2dcbeaaa9fbdd348bbdeb94873"),
+                _mnist_source("train-labels-idx1-ubyte.gz", "d53e105ee54ea40749a09fcbcd1e9432"),
+                _mnist_source("t10k-images-idx3-ubyte.gz", "9fb629c4189551a2d022fa330f9573f3"),
+                _mnist_source("t10k-labels-idx1-ubyte.gz", "ec29112dd5afa0611ce80d1b7f02629c"),
+            ),
+            convert=_mnist,
+        ),
+    ]
+}
+
+
+def spec(name: str) -> Spec:
+    if name not in SPECS:
+        raise ValueError(f"unknown dataset {name!r}; choose one of {sorted(SPECS)}")
+    return SPECS[name]
+
+
+# ---------------------------------------------------------------- the cache file
+
+
+def cache_path(name: str, data_dir: str | Path | None = None) -> Path:
+    return Path(data_dir or default_data_dir()) / f"{name}.npz"
+
+
+def read_cache(name: str, data_dir: str | Path | None = None) -> dict[str, np.ndarray]:
+    """Load and check `<data_dir>/<name>.npz`; any problem is a one-line `DataError`."""
+    s, path = spec(name), cache_path(name, data_dir)
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            arrays = {k: f[k] for k in f.files}
+    except Exception as e:  # numpy/zipfile raise many types for a truncated or foreign file
+        raise DataError(f"{path}: not a readable dataset file ({type(e).__name__}: {e})") from None
+    _check(s, path, arrays)
+    return arrays
+
+
+def _check(s: Spec, path: Path, a: dict[str, np.ndarray]) -> None:
+    def bad(why: str) -> DataError:
+        return DataError(f"{path}: {why}; delete it and run `plainnet data download {s.name}`")
+
+    pairs = [("x_train", "y_train"), ("x_test", "y_test")] if s.split else [("x", "y")]
+    for xk, yk in pairs:
+        if xk not in a or yk not in a:
+            raise bad(f"missing array {xk!r} or {yk!r}")
+        x, y = a[xk], a[yk]
+        want_dims = 3 if s.channels == 1 else 4
+        if x.dtype != np.uint8 or x.ndim != want_dims or (x.ndim == 4 and x.shape[3] != s.channels):
+            raise bad(
+                f"{xk} is {x.dtype} {x.shape}, expected uint8 images with {s.channels} channel(s)"
+            )
+        if s.size is not None and x.shape[1:3] != s.size:
+            raise bad(f"{xk} images are {x.shape[1:3]}, expected {s.size}")
+        if y.dtype.kind not in "iu" or y.shape != (len(x),):
+            raise bad(f"{yk} is {y.dtype} {y.shape}, expected {len(x)} integer labels")
+        if len(y) and (y.min() < 0 or y.max() >= s.num_classes):
+            raise bad(f"{yk} has labels outside 0..{s.num_classes - 1}")
+
+
+def meta_of(arrays: dict[str, np.ndarray]) -> dict:
+    try:
+        return json.loads(str(arrays["meta"])) if "meta" in arrays else {}
+    except json.JSONDecodeError:
+        return {}
+
+
+def write_cache(path: Path, arrays: dict[str, np.ndarray], meta: dict) -> None:
+    """Write atomically: a temp file renamed into place, so no half-written file is left."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp.npz")
+    try:
+        np.savez_compressed(tmp, **arrays, meta=np.array(json.dumps(meta)))
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def prepare(name: str, data_dir: str | Path | None = None, download: bool = True) -> Path:
+    """Make sure `<data_dir>/<name>.npz` exists: fetch the official files and convert them."""
+    s, path = spec(name), cache_path(name, data_dir)
+    if path.exists():
+        return path
+    if not s.sources:
+        raise ValueError(f"{name} is embedded in plainnet: it has no file to prepare")
+    raw = path.parent / "raw" / name
+    files = {src.filename: fetch(src, raw, download) for src in s.sources}
+    try:
+        arrays = s.convert(files)
+    except DataError:
+        raise
+    except Exception as e:
+        names = ", ".join(str(p) for p in files.values())
+        raise DataError(f"{names}: cannot be parsed ({type(e).__name__}: {e})") from None
+    meta = dict(
+        name=name,
+        variant=s.about,
+        lossless=True,
+        official=True,
+        source=", ".join(src.urls[0] for src in s.sources),
+    )
+    _check(s, path, arrays)
+    try:
+        write_cache(path, arrays, meta)
+    except OSError as e:
+        raise DataError(f"cannot write {path}: {e.strerror or e}") from None
+    return path
+
+
+# ---------------------------------------------------------------- splits and loading
+
+
+def split_indices(
+    y: np.ndarray,
+    test_fraction: float,
+    seed: int,
+    by: str = "stratified",
+    pose: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Deterministic train/test indices for a set without an official split.
+
+    `stratified`: a seeded shuffle that keeps every class's share in both parts
+    (scikit-learn's `train_test_split(stratify=y)`). `pose` (COIL-20): the same evenly spaced
+    poses of every object go to test, e.g. every 5th of the 72 views for 0.2, so test views
+    lie between training views and no object's pose is seen in both parts.
+    """
+    idx = np.arange(len(y))
+    if by == "stratified":
+        from sklearn.model_selection import train_test_split
+
+        tr, te = train_test_split(idx, test_size=test_fraction, stratify=y, random_state=seed)
+        return np.sort(tr), np.sort(te)
+    if by == "pose":
+        if pose is None:
+            raise ValueError("split 'pose' needs a dataset with poses (coil20)")
+        poses = int(pose.max()) + 1
+        n_test = max(1, round(poses * test_fraction))
+        test_poses = np.unique(np.floor(np.arange(n_test) * poses / n_test).astype(int))
+        is_test = np.isin(pose, test_poses)
+        return idx[~is_test], idx[is_test]
+    raise ValueError(f"unknown split {by!r}; choose 'stratified' or 'pose'")
+
+
+def resize(x: np.ndarray, size: int) -> np.ndarray:
+    """Resize uint8 images to `size` x `size` with area averaging (antialiased for downsizing)."""
+    import torch
+
+    t = torch.from_numpy(x).float()
+    t = t.unsqueeze(1) if t.dim() == 3 else t.permute(0, 3, 1, 2)
+    mode = "area" if size <= min(t.shape[2:]) else "bilinear"
+    t = torch.nn.functional.interpolate(t, size=(size, size), mode=mode)
+    t = t.round().clamp(0, 255).to(torch.uint8)
+    return (t.squeeze(1) if x.ndim == 3 else t.permute(0, 2, 3, 1)).numpy()
+
+
+def arrays(
+    name: str, data_dir: str | Path | None = None, download: bool = True
+) -> tuple[dict[str, np.ndarray], dict]:
+    """The checked arrays of `name` as stored (split or not) and their `meta`.
+
+    Warns (`InexactDataWarning`) when the file is not the official release.
+    """
+    s = spec(name)
+    if not s.sources:  # embedded: nothing to fetch or cache
+        return s.convert({}), dict(name=name, variant=s.about, lossless=True, official=True)
+    path = prepare(name, data_dir, download)
+    a = read_cache(name, data_dir)
+    meta = meta_of(a)
+    if not meta.get("official", False):
+        warnings.warn(
+            f"{path} is not the official release: {meta.get('variant', 'no description')}",
+            InexactDataWarning,
+            stacklevel=2,
+        )
+    return a, meta
+
+
+def load_dataset(
+    name: str,
+    data_dir: str | Path | None = None,
+    test_fraction: float = 0.2,
+    split: str = "stratified",
+    split_seed: int = 0,
+    image_size: int = 0,
+    train_subset: int = 0,
+    download: bool = True,
+) -> ArrayDataset:
+    """The dataset `name` as train/test arrays, prepared on first use.
+
+    Sets without an official split (`digits`, `coil20`) are split by `split_indices`; the
+    defaults (20% test, stratified, seed 0) give digits 1,437 / 360. `image_size` > 0 resizes;
+    `train_subset` > 0 keeps that many training samples (seeded by `split_seed`), for quick runs.
+    """
+    a, meta = arrays(name, data_dir, download)
+    if "x" in a:
+        tr, te = split_indices(a["y"], test_fraction, split_seed, split, a.get("pose"))
+        a = dict(x_train=a["x"][tr], y_train=a["y"][tr], x_test=a["x"][te], y_test=a["y"][te])
+    if 0 < train_subset < len(a["y_train"]):
+        keep = np.sort(
+            np.random.default_rng(split_seed).permutation(len(a["y_train"]))[:train_subset]
+        )
+        a = dict(a, x_train=a["x_train"][keep], y_train=a["y_train"][keep])
+    xs = {k: resize(a[k], image_size) if image_size else a[k] for k in ("x_train", "x_test")}
+    y_train, y_test = a["y_train"].astype(np.int64), a["y_test"].astype(np.int64)
+    return ArrayDataset(name, xs["x_train"], y_train, xs["x_test"], y_test, meta)

@@ -1,0 +1,336 @@
+import bz2
+import gzip
+import hashlib
+import io
+import json
+import os
+import pickle
+import tarfile
+import zipfile
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from plainnet import datasets
+from plainnet.data import DeviceData, random_crop_flip
+from plainnet.datasets import (
+    DataError,
+    InexactDataWarning,
+    load_dataset,
+    parse_cifar10,
+    parse_coil20,
+    parse_idx,
+    parse_libsvm,
+    prepare,
+    read_cache,
+    split_indices,
+)
+from plainnet.download import DownloadError, Source, fetch
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+SHARED = Path(os.environ.get("PLAINNET_DATA") or SHARED)
+
+
+# ------------------------------------------------------------ tiny files in the official formats
+
+
+def write_libsvm(path, x, y):
+    """LIBSVM as distributed for USPS: labels 1..10, 1-based indices, values in [-1, 1]."""
+    lines = [
+        f"{lab + 1} " + " ".join(f"{i + 1}:{v:.6f}" for i, v in enumerate(r) if v != 0)
+        for r, lab in zip(x, y, strict=True)
+    ]
+    path.write_bytes(bz2.compress(("\n".join(lines) + "\n").encode()))
+
+
+def write_idx(path, arr):
+    header = bytes([0, 0, 8, arr.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in arr.shape)
+    path.write_bytes(gzip.compress(header + arr.astype(np.uint8).tobytes()))
+
+
+def write_cifar_tarball(path, rng):
+    with tarfile.open(path, "w:gz") as tar:
+        for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+            d = {b"data": rng.integers(0, 256, (4, 3072), dtype=np.uint8), b"labels": [0, 1, 2, 9]}
+            blob = pickle.dumps(d)
+            info = tarfile.TarInfo(f"cifar-10-batches-py/{name}")
+            info.size = len(blob)
+            tar.addfile(info, io.BytesIO(blob))
+
+
+def write_coil_zip(path, size=8):
+    from PIL import Image
+
+    with zipfile.ZipFile(path, "w") as z:
+        for obj in range(1, 21):
+            for pose in range(72):
+                buf = io.BytesIO()
+                Image.fromarray(np.full((size, size), obj * 10 + pose % 3, np.uint8)).save(
+                    buf, "PNG"
+                )
+                z.writestr(f"coil-20-proc/obj{obj}__{pose}.png", buf.getvalue())
+
+
+def test_parse_libsvm_usps_format(tmp_path):
+    rng = np.random.default_rng(0)
+    x = np.round(rng.uniform(-1, 1, (5, 256)), 6)
+    x[:, :10] = 0  # sparse entries left out of the file are zeros
+    y = np.array([0, 3, 9, 1, 2])
+    write_libsvm(tmp_path / "usps.bz2", x, y)
+    got_x, got_y = parse_libsvm(tmp_path / "usps.bz2", 256)
+    np.testing.assert_allclose(got_x, x, atol=1e-6)
+    np.testing.assert_array_equal(got_y, y + 1)
+
+
+def test_parse_idx_and_reject_non_idx(tmp_path):
+    arr = np.arange(2 * 28 * 28).reshape(2, 28, 28) % 256
+    write_idx(tmp_path / "a.gz", arr)
+    np.testing.assert_array_equal(parse_idx(tmp_path / "a.gz"), arr)
+    (tmp_path / "b.gz").write_bytes(gzip.compress(b"not an idx file"))
+    with pytest.raises(DataError, match="not an IDX file"):
+        parse_idx(tmp_path / "b.gz")
+
+
+def test_parse_cifar10_tarball_to_hwc(tmp_path):
+    write_cifar_tarball(tmp_path / "c.tar.gz", np.random.default_rng(0))
+    d = parse_cifar10(tmp_path / "c.tar.gz")
+    assert d["x_train"].shape == (20, 32, 32, 3) and d["x_test"].shape == (4, 32, 32, 3)
+    assert d["y_train"].tolist() == [0, 1, 2, 9] * 5
+    with tarfile.open(tmp_path / "c.tar.gz") as tar:
+        raw = pickle.load(tar.extractfile("cifar-10-batches-py/test_batch"))[b"data"][0]
+    # CHW rows become HWC images: red plane first in the row, channel 0 in the image.
+    assert np.array_equal(d["x_test"][0][..., 0].ravel(), raw[:1024])
+    assert np.array_equal(d["x_test"][0][..., 2].ravel(), raw[2048:])
+
+
+def test_parse_coil20_zip(tmp_path):
+    write_coil_zip(tmp_path / "coil.zip")
+    d = parse_coil20(tmp_path / "coil.zip")
+    assert d["x"].shape == (1440, 8, 8)
+    assert np.bincount(d["y"]).tolist() == [72] * 20
+    assert d["pose"][:3].tolist() == [0, 1, 2] and d["y"][72] == 1
+    assert d["x"][72 + 4, 0, 0] == 20 + 4 % 3  # obj2, pose 4
+
+
+# ------------------------------------------------------------ downloads (file:// URLs, no network)
+
+
+def _source(tmp_path, name, payload, md5=None):
+    src_dir = tmp_path / "server"
+    src_dir.mkdir(exist_ok=True)
+    (src_dir / name).write_bytes(payload)
+    md5 = md5 or hashlib.md5(payload).hexdigest()
+    return Source(name, ((src_dir / name).as_uri(),), md5)
+
+
+def test_fetch_verifies_and_writes_atomically(tmp_path):
+    good = _source(tmp_path, "f.bin", b"hello")
+    path = fetch(good, tmp_path / "raw", retries=1)
+    assert path.read_bytes() == b"hello"
+    bad = _source(tmp_path, "g.bin", b"hello", md5="0" * 32)
+    with pytest.raises(DownloadError, match="could not download g.bin .*md5 .* does not match"):
+        fetch(bad, tmp_path / "raw", retries=2)
+    assert sorted(p.name for p in (tmp_path / "raw").iterdir()) == ["f.bin"]  # no .part left
+
+
+def test_fetch_offline_names_the_file_to_fetch_by_hand(tmp_path):
+    src = Source("x.gz", ("https://example.invalid/x.gz",), None)
+    with pytest.raises(DownloadError) as e:
+        fetch(src, tmp_path / "raw", download=False)
+    msg = str(e.value)
+    assert "fetch https://example.invalid/x.gz by hand and put it at" in msg
+    assert str(tmp_path / "raw" / "x.gz") in msg and "\n" not in msg
+
+
+def test_fetch_rejects_a_wrong_file_put_by_hand(tmp_path):
+    src = Source("x.gz", ("https://example.invalid/x.gz",), "0" * 32)
+    (tmp_path / "x.gz").write_bytes(b"something else")
+    with pytest.raises(DownloadError, match="does not match the published"):
+        fetch(src, tmp_path)
+
+
+def test_prepare_converts_official_files_once(tmp_path, monkeypatch):
+    rng = np.random.default_rng(0)
+    sources = []
+    for fname, n in (("usps.bz2", 30), ("usps.t.bz2", 10)):
+        p = tmp_path / fname
+        write_libsvm(p, np.round(rng.uniform(-1, 1, (n, 256)), 4), np.arange(n) % 10)
+        sources.append(_source(tmp_path, fname, p.read_bytes()))
+    monkeypatch.setitem(
+        datasets.SPECS, "usps", replace(datasets.SPECS["usps"], sources=tuple(sources))
+    )
+    data_dir = tmp_path / "data"
+    path = prepare("usps", data_dir)
+    assert path == data_dir / "usps.npz" and (data_dir / "raw" / "usps" / "usps.bz2").exists()
+    ds = load_dataset("usps", data_dir)
+    assert ds.x_train.shape == (30, 16, 16) and ds.x_test.shape == (10, 16, 16)
+    assert ds.x_train.dtype == np.uint8 and ds.y_train.tolist() == (np.arange(30) % 10).tolist()
+    assert ds.meta["official"] is True
+    # A second call uses the cache: remove the raw files and it still loads.
+    for f in (data_dir / "raw" / "usps").iterdir():
+        f.unlink()
+    assert load_dataset("usps", data_dir, download=False).x_test.shape == (10, 16, 16)
+
+
+# ------------------------------------------------------------ bad cache files
+
+
+def _cache(tmp_path, **arrays):
+    path = tmp_path / "usps.npz"
+    np.savez_compressed(path, **arrays)
+    return path
+
+
+@pytest.mark.parametrize(
+    "arrays,needle",
+    [
+        (dict(x_train=np.zeros((3, 16, 16), np.uint8)), "missing array"),
+        (
+            dict(
+                x_train=np.zeros((3, 8, 8), np.uint8),
+                y_train=np.zeros(3, np.int64),
+                x_test=np.zeros((1, 8, 8), np.uint8),
+                y_test=np.zeros(1, np.int64),
+            ),
+            "images are (8, 8), expected (16, 16)",
+        ),
+        (
+            dict(
+                x_train=np.zeros((3, 16, 16), np.float32),
+                y_train=np.zeros(3, np.int64),
+                x_test=np.zeros((1, 16, 16), np.uint8),
+                y_test=np.zeros(1, np.int64),
+            ),
+            "expected uint8 images",
+        ),
+        (
+            dict(
+                x_train=np.zeros((3, 16, 16), np.uint8),
+                y_train=np.array([0, 1, 10]),
+                x_test=np.zeros((1, 16, 16), np.uint8),
+                y_test=np.zeros(1, np.int64),
+            ),
+            "labels outside 0..9",
+        ),
+    ],
+)
+def test_wrong_shape_files_are_named_in_one_line(tmp_path, arrays, needle):
+    path = _cache(tmp_path, **arrays)
+    with pytest.raises(DataError) as e:
+        read_cache("usps", tmp_path)
+    assert needle in str(e.value) and str(path) in str(e.value) and "\n" not in str(e.value)
+
+
+def test_truncated_and_garbage_files(tmp_path):
+    good = _cache(
+        tmp_path,
+        x_train=np.zeros((3, 16, 16), np.uint8),
+        y_train=np.zeros(3, np.int64),
+        x_test=np.zeros((1, 16, 16), np.uint8),
+        y_test=np.zeros(1, np.int64),
+    )
+    read_cache("usps", tmp_path)
+    good.write_bytes(good.read_bytes()[:-40])
+    with pytest.raises(DataError, match="usps.npz: not a readable dataset file"):
+        read_cache("usps", tmp_path)
+    good.write_bytes(b"garbage" * 100)
+    with pytest.raises(DataError, match="not a readable dataset file"):
+        read_cache("usps", tmp_path)
+
+
+# ------------------------------------------------------------ splits, resize, device data
+
+
+def test_stratified_split_is_deterministic_and_balanced():
+    y = np.repeat(np.arange(20), 72)
+    tr, te = split_indices(y, 0.2, seed=0)
+    tr2, te2 = split_indices(y, 0.2, seed=0)
+    assert np.array_equal(te, te2) and len(te) == 288 and not set(tr) & set(te)
+    assert set(np.bincount(y[te]).tolist()) <= {14, 15}
+    assert not np.array_equal(te, split_indices(y, 0.2, seed=1)[1])
+
+
+def test_pose_split_holds_out_the_same_views_of_every_object():
+    y = np.repeat(np.arange(20), 72)
+    pose = np.tile(np.arange(72), 20)
+    tr, te = split_indices(y, 0.2, seed=0, by="pose", pose=pose)
+    assert len(te) == 20 * 14 and not set(pose[tr]) & set(pose[te])
+    assert np.bincount(y[te]).tolist() == [14] * 20
+    with pytest.raises(ValueError, match="needs a dataset with poses"):
+        split_indices(y, 0.2, 0, by="pose")
+
+
+def test_digits_default_split():
+    ds = load_dataset("digits")
+    assert (len(ds.y_train), len(ds.y_test)) == (1437, 360)
+    assert ds.x_train.shape[1:] == (8, 8)
+
+
+def test_device_data_normalizes_with_train_statistics():
+    ds = load_dataset("digits")
+    data = DeviceData(ds)
+    assert data.in_shape == (1, 8, 8)
+    assert data.x_train.mean().abs() < 1e-5 and (data.x_train.std() - 1).abs() < 1e-3
+    expect = (torch.from_numpy(ds.x_test).float() - ds.x_train.mean()) / ds.x_train.std()
+    assert torch.allclose(data.x_test[:, 0], expect, atol=1e-4)
+    gen = torch.Generator().manual_seed(0)
+    seen = torch.cat([y for _, y in data.train_batches(128, gen)])
+    assert len(seen) == 1437 and torch.equal(seen.sort().values, data.y_train.sort().values)
+
+
+def test_crop_flip_is_seeded_and_moves_pixels_correctly():
+    x = torch.arange(2 * 3 * 8 * 8, dtype=torch.float).view(2, 3, 8, 8) + 1
+    a = random_crop_flip(x, torch.Generator().manual_seed(5))
+    b = random_crop_flip(x, torch.Generator().manual_seed(5))
+    assert torch.equal(a, b) and a.shape == x.shape
+    assert not torch.equal(a, random_crop_flip(x, torch.Generator().manual_seed(6)))
+    # Every output is a shifted (possibly flipped) window of the zero-padded input.
+    for img, out in zip(x, a, strict=True):
+        padded = torch.nn.functional.pad(img, (4, 4, 4, 4))
+        found = any(
+            torch.equal(win, out) or torch.equal(win.flip(-1), out)
+            for dy in range(9)
+            for dx in range(9)
+            for win in [padded[:, dy : dy + 8, dx : dx + 8]]
+        )
+        assert found
+
+
+# ------------------------------------------------------------ the real files in ../shared/data
+
+needs_shared = pytest.mark.skipif(
+    not (SHARED / "usps.npz").exists(), reason=f"no prepared datasets at {SHARED}"
+)
+
+
+@needs_shared
+def test_shared_usps_counts_and_ranges():
+    with pytest.warns(InexactDataWarning, match="not the official release"):
+        ds = load_dataset("usps", SHARED, download=False)
+    assert ds.x_train.shape == (7291, 16, 16) and ds.x_test.shape == (2007, 16, 16)
+    assert np.bincount(ds.y_train).tolist() == [1194, 1005, 731, 658, 652, 556, 664, 645, 542, 644]
+    assert np.bincount(ds.y_test).tolist() == [359, 264, 198, 166, 200, 160, 170, 147, 166, 177]
+    assert ds.x_train.min() == 0 and ds.x_train.max() == 255
+
+
+@needs_shared
+def test_shared_coil20_split_and_resize():
+    with pytest.warns(InexactDataWarning):
+        ds = load_dataset("coil20", SHARED, download=False, image_size=16)
+    assert ds.x_train.shape == (1152, 16, 16) and ds.x_test.shape == (288, 16, 16)
+    assert ds.num_classes == 20
+    with pytest.warns(InexactDataWarning):
+        by_pose = load_dataset("coil20", SHARED, download=False, split="pose", test_fraction=0.5)
+    assert len(by_pose.y_test) == 720
+
+
+@needs_shared
+def test_shared_cifar10_shapes_and_meta():
+    with pytest.warns(InexactDataWarning, match="LOSSY"):
+        ds = load_dataset("cifar10", SHARED, download=False)
+    assert ds.x_train.shape == (50000, 32, 32, 3) and ds.x_test.shape == (10000, 32, 32, 3)
+    assert np.bincount(ds.y_train).tolist() == [5000] * 10
+    assert json.dumps(ds.meta) and ds.meta["lossless"] is False
