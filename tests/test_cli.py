@@ -165,3 +165,32 @@ def test_train_on_real_datasets(capsys, tmp_path, args):
     assert "test (final)" in out
     if "cifar10" in args:
         assert "augmented (crop + flip)" in out and "256 train / 10000 test" in out
+
+
+def test_probe_compares_presets_and_a_trained_run(capsys, tmp_path):
+    assert run_cli(capsys, "train", *FAST, "--out", str(tmp_path / "runs"))[0] == 0
+    (run,) = (tmp_path / "runs").iterdir()
+    out_dir = tmp_path / "probe"
+    code, out, err = run_cli(
+        capsys,
+        "probe",
+        "-p",
+        "naive",
+        "-p",
+        "proposed",
+        "--depth",
+        "6",
+        "model.width=16",
+        "--run",
+        str(run),
+        "--layers",
+        "2,5",
+        "--out",
+        str(out_dir),
+    )
+    assert code == 0, err
+    assert "naive: 5 hidden layers" in out and "(trained): 5 hidden layers" in out
+    pngs = sorted(p.name for p in out_dir.glob("*.png"))
+    assert "heatmap_naive_layer5.png" in pngs and len(pngs) == 3 + 3 * 2
+    code, _, err = run_cli(capsys, "probe", "--layers", "a,b", "--out", str(out_dir))
+    assert "not a comma-separated list" in one_line_error(code, err)

@@ -101,3 +101,16 @@ def test_schedules(name, expect):
         assert got == sorted(got, reverse=True) and got[-1] < 0.5
     warm = resolve(overrides=["schedule.name=constant"]).schedule
     assert [lr_factor(s, 100, 4, warm) for s in range(5)] == [0.25, 0.5, 0.75, 1.0, 1.0]
+
+
+def test_probe_every_logs_per_layer_statistics(small_cfg, quiet):
+    import json
+
+    cfg = small_cfg("run.probe_every=2", "train.epochs=4", "run.probe_samples=300")
+    run = train(cfg, console=quiet).run_dir
+    lines = [json.loads(line) for line in run.probe_path.read_text().splitlines()]
+    assert [line["epoch"] for line in lines] == [2, 4]
+    assert len(lines[0]["layers"]) == 9  # depth 10: nine hidden layers
+    assert {"normalized_mean_activation", "condition_number", "grad_norm"} <= set(
+        lines[0]["layers"][0]
+    )

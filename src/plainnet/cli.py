@@ -5,11 +5,13 @@ on stderr and a non-zero exit status.
 """
 
 import sys
+import time
 import warnings
 from pathlib import Path
 
 import click
 import numpy as np
+import torch
 
 from plainnet.config import (
     ConfigError,
@@ -23,8 +25,9 @@ from plainnet.datasets import SPECS, cache_path, prepare, spec
 from plainnet.datasets import arrays as dataset_arrays
 from plainnet.download import DownloadError
 from plainnet.models import count_parameters
+from plainnet.probe import probe, probe_data, save_probes
 from plainnet.runs import RunDir, RunError
-from plainnet.train import TrainingDiverged, make_data, make_model, train
+from plainnet.train import TrainingDiverged, init_model, make_data, make_model, train
 
 # Flags that are shortcuts for `section.key=value` overrides.
 SHORTCUTS = {
@@ -135,6 +138,75 @@ def model_cmd(preset, config_file, overrides):
     )
 
 
+@cli.command("probe")
+@click.option("--preset", "-p", "presets_", multiple=True, help="Probe this preset (repeatable).")
+@click.option("--config", "-c", "configs", multiple=True, type=click.Path(), help="A TOML config.")
+@click.option("--run", "runs", multiple=True, type=click.Path(), help="A run folder (trained).")
+@click.option("--dataset", help="Shortcut for data.dataset (presets and configs).")
+@click.option("--depth", type=int, help="Shortcut for model.depth (presets and configs).")
+@click.option("--data-dir", help="Shortcut for data.data_dir.")
+@click.option("--split", type=click.Choice(["train", "test"]), default="train", show_default=True)
+@click.option(
+    "--layers",
+    "keep",
+    help="Hidden layers to draw as heatmaps, e.g. 50,99 (default: middle and last).",
+)
+@click.option(
+    "--max-samples", type=int, default=10_000, show_default=True, help="Seeded sample cap."
+)
+@click.option(
+    "--eval-mode", is_flag=True, help="Probe BatchNorm in inference mode (running statistics)."
+)
+@click.option("--out", type=click.Path(), help="Output folder (default: runs/probes/<timestamp>).")
+@click.argument("overrides", nargs=-1, metavar="[SECTION.KEY=VALUE]...")
+def probe_cmd(
+    presets_, configs, runs, split, keep, max_samples, eval_mode, out, overrides, **flags
+):
+    """Per-layer depth diagnostics of networks at init (presets, configs) or trained (runs).
+
+    All targets are drawn on shared axes: `plainnet probe -p naive -p bn -p proposed`.
+    """
+    items = _overrides(overrides, flags)
+    targets = [(p, resolve(p, None, items), None) for p in presets_]
+    targets += [(Path(c).stem, resolve(None, c, items), None) for c in configs]
+    for r in runs:
+        run = RunDir.open(r)
+        targets.append((f"{run.path.name} (trained)", run.config(), run))
+    if not targets:
+        targets = [("proposed", resolve(None, None, items), None)]
+    out = Path(out or Path("runs/probes") / time.strftime("%Y%m%d-%H%M%S"))
+    results, layers_kept = {}, set()
+    for label, cfg, run in targets:
+        data = make_data(cfg)
+        model, _ = init_model(cfg, data)
+        if run is not None:
+            model.load_state_dict(run.load_checkpoint()["model"])
+        n_hidden = cfg.model.depth - 1
+        wanted = _layer_list(keep) if keep else [(n_hidden + 1) // 2, n_hidden]
+        layers_kept.update(wanted)
+        batches = probe_data(data, split, max_samples, cfg.train.seed)
+        results[label] = probe(
+            model, batches, grad_batch=batches[0], keep=wanted, batch_stats=not eval_mode
+        )
+        last = results[label].layers[-1]
+        click.echo(
+            f"{label}: {len(results[label].layers)} hidden layers, {len(results[label].labels)} "
+            f"{split} samples; last layer: NMA {last.normalized_mean_activation:.3g}, condition "
+            f"number {last.condition_number:.3g}, effective rank {last.effective_rank:.3g}"
+        )
+    for f in save_probes(results, out, sorted(layers_kept)):
+        click.echo(f"wrote {f}")
+
+
+def _layer_list(text: str) -> list[int]:
+    try:
+        return [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise click.BadParameter(
+            f"{text!r} is not a comma-separated list of layer numbers"
+        ) from None
+
+
 @cli.group("data")
 def data_group():
     """List, download and inspect datasets (cached as <data-dir>/<name>.npz)."""
@@ -192,6 +264,9 @@ def main(argv: list[str] | None = None) -> None:
         click.echo(f"plainnet: note: {message}", err=True)
 
     warnings.showwarning = note
+    # A vanishing plain net's outputs reach float32's denormal range, where CPU arithmetic is
+    # ~100x slower; flushing them to zero changes values below 1.2e-38 only.
+    torch.set_flush_denormal(True)
     try:
         cli.main(args=argv, prog_name="plainnet", standalone_mode=False)
     except click.ClickException as e:

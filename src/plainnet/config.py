@@ -120,6 +120,8 @@ class RunConfig(Section):
     out_dir: str = "runs"
     name: str = ""  # folder is <out_dir>/<timestamp>-<name>
     checkpoint_every: int = Field(1, ge=1)  # epochs; the final epoch is always saved
+    probe_every: int = Field(0, ge=0)  # epochs between depth probes into probe.jsonl; 0: off
+    probe_samples: int = Field(2000, ge=1)  # training samples each of those probes uses
 
 
 class Config(Section):

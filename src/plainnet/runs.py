@@ -43,6 +43,7 @@ class RunDir:
         self.metrics_path = self.path / "metrics.csv"
         self.checkpoint_path = self.path / "checkpoints" / "last.pt"
         self.summary_path = self.path / "summary.json"
+        self.probe_path = self.path / "probe.jsonl"
 
     @classmethod
     def create(cls, cfg: Config) -> "RunDir":
@@ -114,6 +115,12 @@ class RunDir:
         if not isinstance(state, dict) or not {"model", "optimizer", "epoch"} <= state.keys():
             raise RunError(f"{path} is not a plainnet checkpoint (missing model/optimizer/epoch)")
         return state
+
+    def append_probe(self, epoch: int, layers: list[dict]) -> None:
+        """One line per probe: the epoch and the per-layer statistics (`plainnet.probe`)."""
+        line = json.dumps({"epoch": epoch, "layers": layers}, allow_nan=False, default=str)
+        with self.probe_path.open("a") as f:
+            f.write(line + "\n")
 
     def write_summary(self, summary: dict) -> None:
         self.summary_path.write_text(json.dumps(summary, indent=2) + "\n")

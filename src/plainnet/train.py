@@ -21,6 +21,7 @@ from plainnet.constraints import MaxNorm
 from plainnet.data import DeviceData
 from plainnet.datasets import load_dataset, spec
 from plainnet.models import build_model, count_parameters, hidden_weights
+from plainnet.probe import probe, probe_data
 from plainnet.runs import RunDir, RunError
 
 
@@ -91,6 +92,16 @@ def make_constraint(cfg: Config, model: nn.Module) -> MaxNorm | None:
     return MaxNorm(target, cfg.max_norm.c)
 
 
+def init_model(cfg: Config, data: DeviceData, device="cpu") -> tuple[nn.Module, MaxNorm | None]:
+    """The model at initialization (seeded by train.seed) and its max-norm projection."""
+    torch.manual_seed(cfg.train.seed)
+    model = make_model(cfg, data).to(device)
+    project = make_constraint(cfg, model)
+    if project:
+        project()  # start inside the constraint set, as every later step ends there
+    return model, project
+
+
 @torch.no_grad()
 def evaluate(model: nn.Module, batches) -> tuple[float, float]:
     """Mean cross-entropy and error rate over `batches`, in eval mode."""
@@ -119,13 +130,9 @@ def train(cfg: Config, run: RunDir | None = None, resume: bool = False, console=
     """
     console = console or Console(highlight=False, soft_wrap=True)
     device = resolve_device(cfg.train.device)
-    torch.manual_seed(cfg.train.seed)
     data = make_data(cfg, device)
-    model = make_model(cfg, data).to(device)
+    model, project = init_model(cfg, data, device)
     opt = make_optimizer(cfg.optim, model.parameters())
-    project = make_constraint(cfg, model)
-    if project:
-        project()  # start inside the constraint set, as every later step ends there
 
     start_epoch, elapsed, best = 0, 0.0, math.inf
     if resume:
@@ -215,6 +222,10 @@ def train(cfg: Config, run: RunDir | None = None, resume: bool = False, console=
                 elapsed_s=round(elapsed, 3),
             )
             run.append_metrics(row)
+            if cfg.run.probe_every and epoch % cfg.run.probe_every == 0:
+                batches = probe_data(data, "train", cfg.run.probe_samples, cfg.train.seed)
+                result = probe(model, batches, grad_batch=batches[0])
+                run.append_probe(epoch, result.to_dict(finite=True)["layers"])
             if tb:
                 for k in ("lr", "train_loss", "train_err", "test_loss", "test_err"):
                     tb.add_scalar(k, row[k], epoch)

@@ -1,0 +1,84 @@
+"""Figures for the depth diagnostics (`plainnet.probe`), written as PNG files with matplotlib."""
+
+import math
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only; no display needed
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+# Condition numbers are drawn up to this value; an infinite one (a singular matrix) sits on it.
+COND_CAP = 1e17
+
+
+def _save(fig, path):
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def _per_layer(ax, stats: dict, key: str, transform=lambda v: v):
+    for label, layers in stats.items():
+        xs = [s.index for s in layers if getattr(s, key) is not None]
+        ys = [transform(getattr(s, key)) for s in layers if getattr(s, key) is not None]
+        ax.plot(xs, ys, marker="." if len(xs) < 40 else None, label=label)
+    ax.set_xlabel("hidden layer")
+    ax.grid(True, which="both", alpha=0.3)
+    if len(stats) > 1:
+        ax.legend()
+
+
+def normalized_mean_activation(stats: dict, path):
+    """NMA_l = mean|h_l| / mean|h_1| versus depth, one line per probed network."""
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    _per_layer(ax, stats, "normalized_mean_activation")
+    ax.set_yscale("log")
+    ax.set_ylabel("normalized mean activation  mean|h_l| / mean|h_1|")
+    ax.set_title("Units' outputs over depth")
+    return _save(fig, path)
+
+
+def spectrum(stats: dict, path):
+    """Condition number (log) and effective rank of each layer's representation matrix."""
+    fig, (a, b) = plt.subplots(1, 2, figsize=(12, 4.5))
+    _per_layer(
+        a, stats, "condition_number", lambda v: min(v, COND_CAP) if math.isfinite(v) else COND_CAP
+    )
+    a.set_yscale("log")
+    a.set_ylabel("condition number of H (samples x units)")
+    a.set_title(f"Near-singularity (singular matrices drawn at {COND_CAP:.0e})")
+    _per_layer(b, stats, "effective_rank")
+    b.set_yscale("log")
+    b.set_ylabel("effective rank")
+    b.set_title("How many directions the representation uses")
+    return _save(fig, path)
+
+
+def gradient_norms(stats: dict, path):
+    """||dL/dW_l|| for one batch versus depth."""
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    _per_layer(ax, stats, "grad_norm")
+    ax.set_yscale("log")
+    ax.set_ylabel("gradient norm of the layer's weights")
+    ax.set_title("Gradient flow (one batch)")
+    return _save(fig, path)
+
+
+def heatmap(rep: np.ndarray, labels: np.ndarray, index: int, label: str, path):
+    """One layer's outputs for every probed sample: units x samples, samples sorted by class."""
+    order = np.argsort(labels, kind="stable")
+    fig, ax = plt.subplots(figsize=(10, 4))
+    lim = np.percentile(np.abs(rep), 99.5) or 1.0
+    im = ax.imshow(
+        rep[order].T, aspect="auto", cmap="RdBu_r", vmin=-lim, vmax=lim, interpolation="nearest"
+    )
+    bounds = np.flatnonzero(np.diff(labels[order])) + 0.5
+    for b in bounds:
+        ax.axvline(b, color="k", lw=0.4, alpha=0.5)
+    ax.set_xlabel(f"samples ({len(labels)}, sorted by class; lines separate classes)")
+    ax.set_ylabel("units")
+    ax.set_title(f"{label}: layer {index} outputs")
+    fig.colorbar(im, ax=ax)
+    return _save(fig, path)

@@ -1,0 +1,167 @@
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from plainnet import plain_cnn, plain_mlp
+from plainnet.config import resolve
+from plainnet.probe import (
+    hidden_layers,
+    probe,
+    probe_data,
+    save_probes,
+    singular_values_from_gram,
+    spectrum_stats,
+)
+from plainnet.train import init_model, make_data
+
+
+def _matrix(singular_values, n=200, seed=0):
+    """An n x d matrix with exactly these singular values."""
+    rng = np.random.default_rng(seed)
+    d = len(singular_values)
+    u, _ = np.linalg.qr(rng.normal(size=(n, d)))
+    v, _ = np.linalg.qr(rng.normal(size=(d, d)))
+    return u @ np.diag(singular_values) @ v.T
+
+
+def test_spectrum_stats_on_known_singular_values():
+    s = spectrum_stats(np.array([100.0, 10.0, 1.0, 0.5]))
+    assert s["condition_number"] == pytest.approx(200.0)
+    assert s["rank"] == 4
+    p = np.array([100, 10, 1, 0.5]) / 111.5
+    assert s["effective_rank"] == pytest.approx(math.exp(-(p * np.log(p)).sum()))
+    equal = spectrum_stats(np.ones(8))
+    assert equal["condition_number"] == 1.0 and equal["effective_rank"] == pytest.approx(8.0)
+    singular = spectrum_stats(np.array([3.0, 2.0, 0.0]))
+    assert singular["condition_number"] == math.inf and singular["rank"] == 2
+    assert spectrum_stats(np.zeros(3))["rank"] == 0
+
+
+def test_gram_route_equals_direct_svd():
+    sv = np.array([50.0, 20.0, 5.0, 1.0, 0.1, 0.01])
+    h = _matrix(sv)
+    got = singular_values_from_gram(h.T @ h)
+    np.testing.assert_allclose(got, np.linalg.svd(h, compute_uv=False), rtol=1e-6)
+    np.testing.assert_allclose(got, sv, rtol=1e-6)
+
+
+class Counting(nn.Module):
+    def __init__(self, inner):
+        super().__init__()
+        self.inner, self.calls = inner, 0
+
+    def forward(self, x):
+        self.calls += 1
+        return self.inner(x)
+
+
+def test_hooks_see_every_hidden_layer_once_and_match_a_direct_computation():
+    torch.manual_seed(0)
+    model = plain_mlp((16,), 5, depth=6, width=12, norm="none")
+    x, y = torch.randn(300, 16), torch.randint(0, 5, (300,))
+    layers = hidden_layers(model)
+    assert [layer.name for layer in layers] == [f"layer{i}" for i in range(1, 6)]
+    batches = [(x[i : i + 100], y[i : i + 100]) for i in range(0, 300, 100)]
+    result = probe(model, batches, grad_batch=(x[:50], y[:50]), keep=[2, 5])
+    assert len(result.layers) == 5 and sorted(result.kept) == [2, 5]
+    # independent computation of layer 2's representation
+    h = model.layer2(model.layer1(x)).detach().double().numpy()
+    s = result.layers[1]
+    assert s.units == 12
+    assert s.mean == pytest.approx(h.mean(), rel=1e-6)
+    assert s.max == pytest.approx(h.max(), rel=1e-6)
+    assert s.dead_fraction == pytest.approx(((h > 0).sum(0) == 0).mean())
+    np.testing.assert_allclose(s.singular_values, np.linalg.svd(h, compute_uv=False), rtol=1e-5)
+    np.testing.assert_allclose(result.kept[2], h, rtol=1e-5)
+    h1 = model.layer1(x).detach().abs().mean().item()
+    assert s.normalized_mean_activation == pytest.approx(np.abs(h).mean() / h1, rel=1e-5)
+    # gradient norm of layer 2's weight, computed directly
+    model.zero_grad()
+    torch.nn.functional.cross_entropy(model(x[:50]), y[:50]).backward()
+    assert s.grad_norm == pytest.approx(model.layer2.weight.weight.grad.norm().item(), rel=1e-5)
+    assert s.weight_norm_max == pytest.approx(
+        model.layer2.weight.weight.norm(dim=1).max().item(), rel=1e-6
+    )
+
+
+def test_each_hook_fires_once_per_batch_and_model_is_unchanged():
+    torch.manual_seed(0)
+    model = plain_cnn((3, 8, 8), 4, depth=5)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    counters = []
+    for block in model.blocks:
+        counter = Counting(block.act)
+        block.act = counter
+        counters.append(counter)
+    x = torch.randn(64, 3, 8, 8)
+    batches = [
+        (x[:32], torch.zeros(32, dtype=torch.long)),
+        (x[32:], torch.zeros(32, dtype=torch.long)),
+    ]
+    result = probe(model, batches)
+    assert [c.calls for c in counters] == [2] * 4
+    assert [s.units for s in result.layers] == [16, 16, 32, 64]  # conv: a unit is a channel
+    after = model.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)  # BN running stats restored
+
+
+def test_generic_sequential_network():
+    model = nn.Sequential(nn.Linear(8, 6), nn.Tanh(), nn.Linear(6, 6), nn.ReLU(), nn.Linear(6, 2))
+    layers = hidden_layers(model)
+    assert [layer.name for layer in layers] == ["1", "3"]
+    assert layers[1].weight is model[2].weight
+    r = probe(model, [(torch.randn(20, 8), torch.zeros(20, dtype=torch.long))])
+    assert len(r.layers) == 2
+
+
+def test_naive_100_layer_net_at_init_loses_its_signal_with_depth():
+    """The direction the paper reports: a naive plain net's deep layers decay and collapse."""
+    cfg = resolve("naive")
+    data = make_data(cfg)
+    model, _ = init_model(cfg, data)
+    batches = probe_data(data, "train", 1000)
+    layers = probe(model, batches).layers
+    nma = [s.normalized_mean_activation for s in layers]
+    eff = [s.effective_rank for s in layers]
+    assert len(layers) == 99
+    assert np.mean(nma[-10:]) < 0.5 * np.mean(nma[:10])
+    assert np.mean(eff[-10:]) < 0.25 * np.mean(eff[:10])
+    # with BN + LReLU + max-norm the same depth keeps both
+    cfg = resolve("proposed")
+    model, _ = init_model(cfg, data)
+    prop = probe(model, batches).layers
+    assert np.mean([s.effective_rank for s in prop[-10:]]) > 4 * np.mean(eff[-10:])
+
+
+def test_files_are_written(tmp_path):
+    torch.manual_seed(0)
+    model = plain_mlp((16,), 3, depth=8, width=8)
+    x, y = torch.randn(90, 16), torch.arange(90) % 3
+    results = {
+        "a": probe(model, [(x, y)], grad_batch=(x, y), keep=[4]),
+        "b c": probe(model, [(x, y)], keep=[4]),
+    }
+    files = save_probes(results, tmp_path, keep=[4])
+    names = sorted(f.name for f in files)
+    assert names == sorted(
+        [
+            "probe.json",
+            "layers.csv",
+            "normalized_mean_activation.png",
+            "singularity.png",
+            "gradient_norms.png",
+            "heatmap_a_layer4.png",
+            "heatmap_b_c_layer4.png",
+        ]
+    )
+    for f in files:
+        assert f.stat().st_size > 0
+        if f.suffix == ".png":
+            assert f.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    data = json.loads((tmp_path / "probe.json").read_text())
+    assert len(data["a"]["layers"]) == 7
+    assert len((tmp_path / "layers.csv").read_text().splitlines()) == 1 + 14
