@@ -52,7 +52,7 @@ class ModelConfig(Section):
     channels: list[int] = Field([16, 32, 64], min_length=1)  # CNN stage widths
     norm: Literal["batch", "none"] = "batch"
     act: str = "leaky_relu"
-    beta: float = Field(0.1, ge=0, lt=1)  # Leaky ReLU negative slope (eq. 1)
+    beta: float = Field(0.5, ge=0, lt=1)  # Leaky ReLU negative slope (eq. 1); docs/defaults.md
     init: str = "he_uniform"
 
     @field_validator("channels")
@@ -75,13 +75,13 @@ class ModelConfig(Section):
 
 class MaxNormConfig(Section):
     enabled: bool = True
-    c: float = Field(2.0, gt=0)  # eq. 2: ||w_j||_2 <= c
+    c: float = Field(4.0, gt=0)  # eq. 2: ||w_j||_2 <= c; docs/defaults.md
     layers: Literal["hidden", "all"] = "hidden"  # "all" also constrains the classifier
 
 
 class OptimConfig(Section):
     name: Literal["sgd", "adam", "adamw"] = "sgd"
-    lr: float = Field(0.05, gt=0)
+    lr: float = Field(0.02, gt=0)
     momentum: float = Field(0.9, ge=0, lt=1)  # SGD only
     nesterov: bool = False
     weight_decay: float = Field(0.0, ge=0)
@@ -114,6 +114,7 @@ class TrainConfig(Section):
     seed: int = 0
     device: str = "auto"  # "auto": cuda if available, else cpu
     eval_batch_size: int = Field(1000, ge=1)
+    sync_bn: bool = True  # SyncBatchNorm under torchrun (GPUs only; see plainnet.distributed)
 
 
 class RunConfig(Section):

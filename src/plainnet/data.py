@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from plainnet.datasets import ArrayDataset
+from plainnet.distributed import SINGLE, World
 
 
 def to_nchw(x: np.ndarray) -> torch.Tensor:
@@ -64,20 +65,30 @@ class DeviceData:
         return -(-len(self.y_train) // batch_size)
 
     def train_batches(
-        self, batch_size: int, generator: torch.Generator
+        self, batch_size: int, generator: torch.Generator, world: World = SINGLE
     ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        """One epoch of shuffled batches (the last one may be smaller)."""
+        """One epoch of shuffled batches (the last one may be smaller).
+
+        `batch_size` is the global batch: with several processes each takes its contiguous
+        share of every batch, after augmentation, so the random draws and the union of the
+        shares are exactly those of one process.
+        """
         perm = torch.randperm(len(self.y_train), generator=generator).to(self.y_train.device)
         for i in range(0, len(perm), batch_size):
             idx = perm[i : i + batch_size]
             x = self.x_train[idx]
-            yield (random_crop_flip(x, generator) if self.augment else x), self.y_train[idx]
+            if self.augment:
+                x = random_crop_flip(x, generator)
+            part = world.shard(len(idx))
+            yield x[part], self.y_train[idx[part]]
 
     def eval_batches(
-        self, split: str = "test", batch_size: int = 1000
+        self, split: str = "test", batch_size: int = 1000, world: World = SINGLE
     ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        """The whole `split` ("train" or "test") in order, without augmentation."""
+        """This process's share of `split` ("train" or "test") in order, without augmentation."""
         x, y = (self.x_train, self.y_train) if split == "train" else (self.x_test, self.y_test)
+        part = world.shard(len(y))
+        x, y = x[part], y[part]
         for i in range(0, len(y), batch_size):
             yield x[i : i + batch_size], y[i : i + batch_size]
 

@@ -28,7 +28,7 @@ ACTIVATIONS: dict[str, Callable[[float], nn.Module]] = {
 NORMS = ("batch", "none")
 
 
-def activation(name: str, beta: float = 0.1) -> nn.Module:
+def activation(name: str, beta: float = 0.5) -> nn.Module:
     """The activation `name`; `beta` is the negative slope of `leaky_relu` (eq. 1)."""
     if name not in ACTIVATIONS:
         raise ValueError(f"unknown activation {name!r}; choose one of {sorted(ACTIVATIONS)}")
@@ -104,7 +104,7 @@ def plain_mlp(
     width: int = 128,
     norm: str = "batch",
     act: str = "leaky_relu",
-    beta: float = 0.1,
+    beta: float = 0.5,
     init: str = "he_uniform",
     **_: object,
 ) -> PlainNet:
@@ -142,7 +142,7 @@ def plain_cnn(
     channels: Sequence[int] = (16, 32, 64),
     norm: str = "batch",
     act: str = "leaky_relu",
-    beta: float = 0.1,
+    beta: float = 0.5,
     init: str = "he_uniform",
     **_: object,
 ) -> PlainNet:

@@ -37,8 +37,12 @@ METRICS = [
 
 
 class RunDir:
-    def __init__(self, path: str | Path):
+    """A run folder. With `writable=False` (the other processes of a multi-process run) it
+    can be read (config, checkpoint) and every write is skipped."""
+
+    def __init__(self, path: str | Path, writable: bool = True):
         self.path = Path(path)
+        self.writable = writable
         self.config_path = self.path / "config.toml"
         self.metrics_path = self.path / "metrics.csv"
         self.checkpoint_path = self.path / "checkpoints" / "last.pt"
@@ -78,6 +82,8 @@ class RunDir:
             raise RunError(str(e)) from None
 
     def append_metrics(self, row: dict) -> None:
+        if not self.writable:
+            return
         new = not self.metrics_path.exists()
         with self.metrics_path.open("a", newline="") as f:
             w = csv.DictWriter(f, fieldnames=METRICS)
@@ -93,12 +99,16 @@ class RunDir:
 
     def truncate_metrics(self, last_epoch: int) -> None:
         """Drop rows after `last_epoch` (written after the last checkpoint, then interrupted)."""
+        if not self.writable:
+            return
         rows = [r for r in self.read_metrics() if r["epoch"] <= last_epoch]
         self.metrics_path.unlink(missing_ok=True)
         for r in rows:
             self.append_metrics({k: int(v) if k in ("epoch", "step") else v for k, v in r.items()})
 
     def save_checkpoint(self, state: dict) -> None:
+        if not self.writable:
+            return
         # Write then rename: an interrupted save never replaces the previous good checkpoint.
         tmp = self.checkpoint_path.with_suffix(".pt.tmp")
         torch.save(state, tmp)
@@ -118,15 +128,21 @@ class RunDir:
 
     def append_probe(self, epoch: int, layers: list[dict]) -> None:
         """One line per probe: the epoch and the per-layer statistics (`plainnet.probe`)."""
+        if not self.writable:
+            return
         line = json.dumps({"epoch": epoch, "layers": layers}, allow_nan=False, default=str)
         with self.probe_path.open("a") as f:
             f.write(line + "\n")
 
     def write_summary(self, summary: dict) -> None:
+        if not self.writable:
+            return
         self.summary_path.write_text(json.dumps(summary, indent=2) + "\n")
 
     def tensorboard(self):
         """A SummaryWriter into `tb/`, or None when tensorboard is not installed."""
+        if not self.writable:
+            return None
         try:
             from torch.utils.tensorboard import SummaryWriter
         except ImportError:

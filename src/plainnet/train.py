@@ -16,10 +16,12 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from torch import nn
 
+from plainnet import distributed
 from plainnet.config import Config, OptimConfig, ScheduleConfig
 from plainnet.constraints import MaxNorm
 from plainnet.data import DeviceData
 from plainnet.datasets import load_dataset, spec
+from plainnet.distributed import SINGLE, World
 from plainnet.models import build_model, count_parameters, hidden_weights
 from plainnet.probe import probe, probe_data
 from plainnet.runs import RunDir, RunError
@@ -103,17 +105,18 @@ def init_model(cfg: Config, data: DeviceData, device="cpu") -> tuple[nn.Module, 
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, batches) -> tuple[float, float]:
-    """Mean cross-entropy and error rate over `batches`, in eval mode."""
+def evaluate(model: nn.Module, batches, world: World = SINGLE) -> tuple[float, float]:
+    """Mean cross-entropy and error rate over `batches` (summed over processes), in eval mode."""
     was_training = model.training
     model.eval()
-    loss = err = n = 0
+    loss = err = n = 0.0
     for x, y in batches:
         out = model(x)
         loss += F.cross_entropy(out, y, reduction="sum").item()
         err += (out.argmax(1) != y).sum().item()
         n += len(y)
     model.train(was_training)
+    loss, err, n = world.sum(loss, err, n)
     return loss / n, err / n
 
 
@@ -121,39 +124,55 @@ def evaluate(model: nn.Module, batches) -> tuple[float, float]:
 class Result:
     run_dir: RunDir
     summary: dict
+    model: nn.Module  # the trained network (unwrapped from DDP)
 
 
 def train(cfg: Config, run: RunDir | None = None, resume: bool = False, console=None) -> Result:
     """Train `cfg` into `run` (a new folder if None); with `resume`, continue `run`'s checkpoint.
 
+    Under torchrun every process calls this; only the main one writes and prints.
     Raises `TrainingDiverged` if the loss stops being finite.
     """
-    console = console or Console(highlight=False, soft_wrap=True)
-    device = resolve_device(cfg.train.device)
+    world = distributed.setup(resolve_device(cfg.train.device))
+    try:
+        return _train(cfg, run, resume, console, world)
+    finally:
+        distributed.cleanup()
+
+
+def _train(cfg: Config, run: RunDir | None, resume: bool, console, world: World) -> Result:
+    device = world.device
+    console = console or Console(highlight=False, soft_wrap=True, quiet=not world.main)
     data = make_data(cfg, device)
-    model, project = init_model(cfg, data, device)
-    opt = make_optimizer(cfg.optim, model.parameters())
+    net, project = init_model(cfg, data, device)
+    opt = make_optimizer(cfg.optim, net.parameters())
 
     start_epoch, elapsed, best = 0, 0.0, math.inf
     if resume:
         state = run.load_checkpoint(device)
         try:
-            model.load_state_dict(state["model"])
+            net.load_state_dict(state["model"])
             opt.load_state_dict(state["optimizer"])
         except (RuntimeError, ValueError):
             raise RunError(f"{run.checkpoint_path} does not fit the model of this config") from None
         start_epoch, elapsed, best = state["epoch"], state["elapsed_s"], state["best_test_err"]
-        run.truncate_metrics(start_epoch)
-    else:
+    elif world.main:
         run = run or RunDir.create(cfg)
+    if not world.main:
+        run = RunDir(run.path if run else "", writable=False)
+    run.truncate_metrics(start_epoch)
+    model = distributed.wrap(net, world, cfg.train.sync_bn)  # the model the optimizer steps
     tb = run.tensorboard()
 
+    n_train = len(data.y_train)
     steps = data.steps_per_epoch(cfg.train.batch_size)
     total = steps * cfg.train.epochs
     warmup = round(cfg.schedule.warmup_epochs * steps)
-    n_params = count_parameters(model)
+    n_params = count_parameters(net)
     console.print(f"run folder: {run.path}")
     console.print(data.describe())
+    if world.size > 1:
+        console.print(f"processes: {world.size} ({torch.distributed.get_backend()}), global batch")
     m = cfg.model
     max_norm = f"c={cfg.max_norm.c:g} ({cfg.max_norm.layers})" if project else "off"
     console.print(
@@ -171,8 +190,9 @@ def train(cfg: Config, run: RunDir | None = None, resume: bool = False, console=
         TimeElapsedColumn(),
         console=console,
         transient=True,
-        disable=not console.is_terminal,
+        disable=not console.is_terminal or console.quiet,
     )
+    eval_bs = cfg.train.eval_batch_size
     row: dict = {}
     with progress:
         task = progress.add_task("", total=steps, status="")
@@ -185,28 +205,32 @@ def train(cfg: Config, run: RunDir | None = None, resume: bool = False, console=
             err_sum = torch.zeros((), device=device)
             seen = 0
             progress.reset(task, description=f"epoch {epoch}/{cfg.train.epochs}")
-            for i, (x, y) in enumerate(data.train_batches(cfg.train.batch_size, gen)):
+            for i, (x, y) in enumerate(data.train_batches(cfg.train.batch_size, gen, world)):
                 step = (epoch - 1) * steps + i
                 lr = cfg.optim.lr * lr_factor(step, total, warmup, cfg.schedule)
                 for g in opt.param_groups:
                     g["lr"] = lr
                 out = model(x)
-                loss = F.cross_entropy(out, y)
+                ce = F.cross_entropy(out, y, reduction="sum")
+                # Mean over the global batch: DDP averages the processes' gradients, so each
+                # scales its sum by (processes / global batch), whatever its share's size.
+                n_global = min(cfg.train.batch_size, n_train - i * cfg.train.batch_size)
                 opt.zero_grad(set_to_none=True)
-                loss.backward()
+                (ce * (world.size / n_global)).backward()
                 opt.step()
                 if project:
-                    project()
-                loss_sum += loss.detach() * len(y)
+                    project()  # the same projection on every process keeps the weights equal
+                loss_sum += ce.detach()
                 err_sum += (out.detach().argmax(1) != y).sum()
                 seen += len(y)
                 if i % 10 == 0 or i == steps - 1:
-                    _check_finite(loss_sum, epoch, i, run)
-                    status = f"loss {loss_sum.item() / seen:.4f} err {err_sum.item() / seen:.2%}"
-                    progress.update(task, completed=i + 1, status=status)
-            test_loss, test_err = evaluate(
-                model, data.eval_batches("test", cfg.train.eval_batch_size)
-            )
+                    # Summed over processes, so that all of them stop together on a NaN.
+                    tl, te, n = world.sum(loss_sum, err_sum, seen)
+                    _check_finite(tl, epoch, i, run)
+                    progress.update(
+                        task, completed=i + 1, status=f"loss {tl / n:.4f} err {te / n:.2%}"
+                    )
+            test_loss, test_err = evaluate(net, data.eval_batches("test", eval_bs, world), world)
             epoch_time = time.perf_counter() - t0
             elapsed += epoch_time
             best = min(best, test_err)
@@ -214,8 +238,8 @@ def train(cfg: Config, run: RunDir | None = None, resume: bool = False, console=
                 epoch=epoch,
                 step=epoch * steps,
                 lr=lr,
-                train_loss=loss_sum.item() / seen,
-                train_err=err_sum.item() / seen,
+                train_loss=tl / n,
+                train_err=te / n,
                 test_loss=test_loss,
                 test_err=test_err,
                 epoch_time_s=round(epoch_time, 3),
@@ -224,14 +248,14 @@ def train(cfg: Config, run: RunDir | None = None, resume: bool = False, console=
             run.append_metrics(row)
             if cfg.run.probe_every and epoch % cfg.run.probe_every == 0:
                 batches = probe_data(data, "train", cfg.run.probe_samples, cfg.train.seed)
-                result = probe(model, batches, grad_batch=batches[0])
+                result = probe(net, batches, grad_batch=batches[0])
                 run.append_probe(epoch, result.to_dict(finite=True)["layers"])
             if tb:
                 for k in ("lr", "train_loss", "train_err", "test_loss", "test_err"):
                     tb.add_scalar(k, row[k], epoch)
             if epoch % cfg.run.checkpoint_every == 0 or epoch == cfg.train.epochs:
                 state = dict(
-                    model=model.state_dict(),
+                    model=net.state_dict(),
                     optimizer=opt.state_dict(),
                     epoch=epoch,
                     elapsed_s=elapsed,
@@ -248,9 +272,9 @@ def train(cfg: Config, run: RunDir | None = None, resume: bool = False, console=
 
     # The running train error mixes many weight states (and train-mode BN): measure the final
     # model on the whole train split in eval mode too, as a paper's "train error" is.
-    train_loss, train_err = evaluate(model, data.eval_batches("train", cfg.train.eval_batch_size))
+    train_loss, train_err = evaluate(net, data.eval_batches("train", eval_bs, world), world)
     if not row:  # resumed a finished run: no epoch ran to measure the test split
-        test_loss, test_err = evaluate(model, data.eval_batches("test", cfg.train.eval_batch_size))
+        test_loss, test_err = evaluate(net, data.eval_batches("test", eval_bs, world), world)
     summary = dict(
         dataset=data.name,
         model=f"plain {cfg.model.arch}-{cfg.model.depth}",
@@ -263,17 +287,18 @@ def train(cfg: Config, run: RunDir | None = None, resume: bool = False, console=
         best_test_err=best,
         train_time_s=round(elapsed, 2),
         device=str(device),
+        processes=world.size,
     )
     run.write_summary(summary)
     console.print(_summary_table(summary))
-    return Result(run, summary)
+    return Result(run, summary, net)
 
 
-def _check_finite(loss_sum: torch.Tensor, epoch: int, i: int, run: RunDir) -> None:
-    if not torch.isfinite(loss_sum):
+def _check_finite(loss_sum: float, epoch: int, i: int, run: RunDir) -> None:
+    if not math.isfinite(loss_sum):
         kept = run.checkpoint_path if run.checkpoint_path.exists() else "none yet"
         raise TrainingDiverged(
-            f"loss became {loss_sum.item()} in epoch {epoch} (step {i + 1}); "
+            f"loss became {loss_sum} in epoch {epoch} (step {i + 1}); "
             f"stopped. Last good checkpoint: {kept}. Try a lower optim.lr or enable max_norm."
         )
 
