@@ -3,7 +3,14 @@ import io
 import pytest
 from rich.console import Console
 
+from plainnet import datasets
 from plainnet.config import resolve
+
+
+@pytest.fixture(autouse=True)
+def fresh_data_notes():
+    """Every test sees the once-per-process note about inexact dataset copies afresh."""
+    datasets._NOTED.clear()
 
 
 @pytest.fixture

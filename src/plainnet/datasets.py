@@ -410,6 +410,9 @@ def resize(x: np.ndarray, size: int) -> np.ndarray:
     return (t.squeeze(1) if x.ndim == 3 else t.permute(0, 2, 3, 1)).numpy()
 
 
+_NOTED: set[str] = set()
+
+
 def arrays(
     name: str, data_dir: str | Path | None = None, download: bool = True
 ) -> tuple[dict[str, np.ndarray], dict]:
@@ -423,7 +426,8 @@ def arrays(
     path = prepare(name, data_dir, download)
     a = read_cache(name, data_dir)
     meta = meta_of(a)
-    if not meta.get("official", False):
+    if not meta.get("official", False) and str(path) not in _NOTED:
+        _NOTED.add(str(path))  # once per process and file, however often it is loaded
         warnings.warn(
             f"{path} is not the official release: {meta.get('variant', 'no description')}",
             InexactDataWarning,

@@ -12,7 +12,7 @@ import numpy as np  # noqa: E402
 COND_CAP = 1e17
 
 
-def _save(fig, path):
+def save(fig, path):
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
@@ -37,7 +37,7 @@ def normalized_mean_activation(stats: dict, path):
     ax.set_yscale("log")
     ax.set_ylabel("normalized mean activation  mean|h_l| / mean|h_1|")
     ax.set_title("Units' outputs over depth")
-    return _save(fig, path)
+    return save(fig, path)
 
 
 def spectrum(stats: dict, path):
@@ -53,7 +53,7 @@ def spectrum(stats: dict, path):
     b.set_yscale("log")
     b.set_ylabel("effective rank")
     b.set_title("How many directions the representation uses")
-    return _save(fig, path)
+    return save(fig, path)
 
 
 def gradient_norms(stats: dict, path):
@@ -63,7 +63,7 @@ def gradient_norms(stats: dict, path):
     ax.set_yscale("log")
     ax.set_ylabel("gradient norm of the layer's weights")
     ax.set_title("Gradient flow (one batch)")
-    return _save(fig, path)
+    return save(fig, path)
 
 
 def heatmap(rep: np.ndarray, labels: np.ndarray, index: int, label: str, path):
@@ -81,4 +81,4 @@ def heatmap(rep: np.ndarray, labels: np.ndarray, index: int, label: str, path):
     ax.set_ylabel("units")
     ax.set_title(f"{label}: layer {index} outputs")
     fig.colorbar(im, ax=ax)
-    return _save(fig, path)
+    return save(fig, path)

@@ -18,7 +18,7 @@ from torch import nn
 
 from plainnet import distributed
 from plainnet.config import Config, OptimConfig, ScheduleConfig
-from plainnet.constraints import MaxNorm
+from plainnet.constraints import MaxNorm, unit_norms
 from plainnet.data import DeviceData
 from plainnet.datasets import load_dataset, spec
 from plainnet.distributed import SINGLE, World
@@ -288,6 +288,8 @@ def _train(cfg: Config, run: RunDir | None, resume: bool, console, world: World)
         train_time_s=round(elapsed, 2),
         device=str(device),
         processes=world.size,
+        # At max_norm.c when the constraint was binding (eq. 2); free nets show their drift.
+        hidden_unit_norm_max=max(unit_norms(w).max().item() for w in hidden_weights(net)),
     )
     run.write_summary(summary)
     console.print(_summary_table(summary))

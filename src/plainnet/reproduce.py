@@ -1,0 +1,192 @@
+"""The paper's experiments as one-command reproductions, written as Markdown + PNG.
+
+Every recipe is a grid of configs (rows) x seeds trained with `plainnet.train`; the results
+go to `<out>/<name>.md` with the exact command, machine, date and wall time, beside the
+paper's numbers where it gives them. Sizes the paper does not give (width, beta, c, optimizer,
+epochs) are plainnet's defaults (docs/defaults.md) unless a recipe says otherwise.
+"""
+
+import io
+import platform
+import statistics
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from rich.console import Console
+
+from plainnet.config import resolve
+from plainnet.runs import RunDir
+from plainnet.train import TrainingDiverged, train
+
+# Table 1 of the paper (100-layer MLP on USPS): preset -> (train error %, test error %).
+PAPER_TABLE1 = {
+    "naive": None,  # not in the paper's table
+    "bn": (84.56, 83.21),
+    "lrelu": (92.37, 92.03),
+    "maxnorm": (86.22, 86.85),
+    "bn_lrelu": (78.38, 79.52),
+    "bn_maxnorm": (82.90, 81.86),
+    "lrelu_maxnorm": (83.62, 82.11),
+    "proposed": (0.11, 5.48),
+}
+
+
+@dataclass
+class Row:
+    label: str
+    preset: str | None
+    overrides: list[str]
+
+
+@dataclass
+class RowResult:
+    row: Row
+    summaries: list[dict]  # of the runs that finished
+    runs: list[RunDir]  # every run folder, diverged ones included
+    diverged: int = 0  # runs stopped by a NaN/inf loss (counted as failures, not averaged)
+
+    def stat(self, key: str) -> tuple[float, float]:
+        v = [100 * s[key] for s in self.summaries]
+        return statistics.mean(v), statistics.stdev(v) if len(v) > 1 else 0.0
+
+    def max_unit_norm(self) -> str:
+        """The largest hidden ||w_j|| at the end, over seeds: at c, max-norm was binding."""
+        norms = [s["hidden_unit_norm_max"] for s in self.summaries]
+        return f"{max(norms):.2f}" if norms else "—"
+
+    def cell(self, key: str) -> str:
+        if not self.summaries:
+            return f"diverged ({self.diverged}/{self.diverged})"
+        m, sd = self.stat(key)
+        runs = self.diverged + len(self.summaries)
+        return f"{m:.2f} ± {sd:.2f}" + (
+            f" ({self.diverged}/{runs} diverged)" if self.diverged else ""
+        )
+
+
+def run_grid(rows: list[Row], seeds: list[int], base: list[str], out: str, log=print):
+    """Train every row for every seed; each run is an ordinary run folder under `out`."""
+    results = []
+    for row in rows:
+        result = RowResult(row, [], [])
+        for seed in seeds:
+            name = f"{row.label}-s{seed}".replace(" ", "_").replace("/", "_")
+            cfg = resolve(
+                row.preset,
+                None,
+                [
+                    *base,
+                    *row.overrides,
+                    f"train.seed={seed}",
+                    f"run.out_dir={out}",
+                    f"run.name={name}",
+                ],
+            )
+            run = RunDir.create(cfg)
+            result.runs.append(run)
+            try:
+                s = train(cfg, run, console=Console(file=io.StringIO())).summary
+            except TrainingDiverged as e:
+                result.diverged += 1
+                log(f"{row.label} seed {seed}: diverged ({e})")
+                continue
+            result.summaries.append(s)
+            log(
+                f"{row.label} seed {seed}: train {s['final_train_err']:.2%} "
+                f"test {s['final_test_err']:.2%} ({s['train_time_s']:.0f} s)"
+            )
+        results.append(result)
+    return results
+
+
+def grid_table(results: list[RowResult]) -> str:
+    lines = [
+        "| row | seeds | train error % (eval mode) | test error % | best-epoch test error % |",
+        "|---|---|---|---|---|",
+    ]
+    for r in results:
+        lines.append(
+            f"| {r.row.label} | {len(r.summaries)} | {r.cell('final_train_err')} | "
+            f"{r.cell('final_test_err')} | {r.cell('best_test_err')} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def learning_curves(results: list[RowResult], path: Path, title: str) -> Path:
+    """Test error per epoch, mean over seeds, one line per row."""
+    import numpy as np
+
+    from plainnet.plots import plt, save
+
+    fig, ax = plt.subplots(figsize=(8, 5))
+    for r in results:
+        curves = [[m["test_err"] * 100 for m in run.read_metrics()] for run in r.runs]
+        curves = [c for c in curves if c]
+        if not curves:
+            continue
+        n = min(len(c) for c in curves)
+        mean = np.mean([c[:n] for c in curves], axis=0)
+        ax.plot(range(1, n + 1), mean, label=r.row.label)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("test error % (mean over seeds)")
+    ax.set_title(title)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
+    return save(fig, path)
+
+
+def header(command: str, wall_s: float) -> str:
+    return (
+        f"Command: `{command}`\n\n"
+        f"Machine: {platform.machine()}, {torch.get_num_threads()} CPU threads"
+        f"{', GPU ' + torch.cuda.get_device_name() if torch.cuda.is_available() else ', no GPU'}; "
+        f"torch {torch.__version__}. Date: {time.strftime('%Y-%m-%d')}. "
+        f"Wall time: {wall_s / 60:.1f} min.\n"
+    )
+
+
+# ---------------------------------------------------------------- recipes
+
+
+RUNS = Path("runs/reproduce")  # run folders (checkpoints) stay out of the results folder
+
+
+def table1(out: Path, quick: bool, seeds: list[int], log=print) -> Path:
+    """The paper's ablation: 100-layer MLP on USPS, every subset of BN / LReLU / max-norm."""
+    base = ["data.dataset=usps", "model.depth=100", "train.epochs=20"]
+    if quick:
+        base = ["data.dataset=usps", "model.depth=10", "train.epochs=2", "data.train_subset=1000"]
+    rows = [Row(p, p, []) for p in PAPER_TABLE1]
+    t0 = time.perf_counter()
+    name = "table1-quick" if quick else "table1"
+    results = run_grid(rows, seeds, base, str(RUNS / name), log)
+    wall = time.perf_counter() - t0
+    lines = [
+        "| row | paper train % | paper test % | ours train % | ours test % | ours best test % "
+        "| max unit norm |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        paper = PAPER_TABLE1[r.row.label]
+        p_tr, p_te = (f"{paper[0]:.2f}", f"{paper[1]:.2f}") if paper else ("—", "—")
+        lines.append(
+            f"| {r.row.label} | {p_tr} | {p_te} | {r.cell('final_train_err')} | "
+            f"{r.cell('final_test_err')} | {r.cell('best_test_err')} | {r.max_unit_norm()} |"
+        )
+    plot = learning_curves(results, out / f"{name}.png", "Table 1 ablation, USPS")
+    text = (
+        f"# Table 1: ablation on USPS{' (quick smoke variant, not a result)' if quick else ''}\n\n"
+        + header(" ".join(["plainnet", *sys.argv[1:]]), wall)
+        + f"\nSettings: {' '.join(base)}, seeds {seeds}; everything else is the default config "
+        "(`plainnet config show`). Ours: mean ± std over seeds of the final model (eval mode). "
+        "Max unit norm: the largest hidden-unit ||w_j|| after training over all seeds; the "
+        f"max-norm rows use c = {resolve().max_norm.c:g}, so a value at c means it was binding.\n\n"
+        + "\n".join(lines)
+        + f"\n\n![learning curves]({plot.name})\n"
+    )
+    path = out / f"{name}.md"
+    path.write_text(text)
+    return path
