@@ -277,6 +277,28 @@ def probe_data(data, split: str, max_samples: int | None, seed: int = 0):
     return [(x[i : i + 500], y[i : i + 500]) for i in range(0, len(y), 500)]
 
 
+def probe_config(
+    cfg,
+    run=None,
+    split: str = "train",
+    keep: list[int] | None = None,
+    max_samples: int | None = 10_000,
+    batch_stats: bool = True,
+) -> ProbeResult:
+    """Probe the network of config `cfg`: at init (seeded as training starts), or trained
+    with `run`'s checkpoint. `keep` defaults to the middle and the last hidden layer."""
+    from plainnet.train import init_model, make_data
+
+    data = make_data(cfg)
+    model, _ = init_model(cfg, data)
+    if run is not None:
+        model.load_state_dict(run.load_checkpoint()["model"])
+    n_hidden = cfg.model.depth - 1
+    keep = keep or [(n_hidden + 1) // 2, n_hidden]
+    batches = probe_data(data, split, max_samples, cfg.train.seed)
+    return probe(model, batches, grad_batch=batches[0], keep=keep, batch_stats=batch_stats)
+
+
 def save_probes(results: dict[str, ProbeResult], out_dir, keep: Iterable[int] = ()) -> list:
     """Write `probe.json`, `layers.csv` and the figures for labelled probe results."""
     import csv

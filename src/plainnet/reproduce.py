@@ -190,3 +190,124 @@ def table1(out: Path, quick: bool, seeds: list[int], log=print) -> Path:
     path = out / f"{name}.md"
     path.write_text(text)
     return path
+
+
+ABLATION3 = ("naive", "bn", "proposed")
+
+
+def activations(out: Path, quick: bool, seeds: list[int], log=print) -> Path:
+    """The paper's investigation figures: naive vs BN vs proposed, 100 layers, at init and
+    after training, on COIL-20, USPS (and digits): normalized mean activation over depth,
+    layer-50 / layer-99 heatmaps over the whole training set, condition number over depth."""
+    from plainnet.probe import probe_config, save_probes
+
+    t0 = time.perf_counter()
+    name = "activations-quick" if quick else "activations"
+    epochs = {"coil20": 30, "usps": 20, "digits": 40}
+    lines = [
+        "| data | net | state | test error % | NMA at last layer | cond. number at last layer "
+        "| effective rank at last layer | dead units at last layer |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    body = []
+    for ds in ("coil20", "usps", "digits"):
+        base = [f"data.dataset={ds}", "model.depth=100", f"train.epochs={epochs[ds]}"]
+        if quick:
+            base = [
+                f"data.dataset={ds}",
+                "model.depth=10",
+                "train.epochs=1",
+                "data.train_subset=300",
+            ]
+        seed = seeds[0]
+        rows = [Row(p, p, []) for p in ABLATION3]
+        trained = run_grid(rows, [seed], base, str(RUNS / name / ds), log)
+        for state in ("init", "trained"):
+            results, errs = {}, {}
+            for row, res in zip(rows, trained, strict=True):
+                cfg = resolve(row.preset, None, [*base, f"train.seed={seed}"])
+                run = res.runs[0] if state == "trained" else None
+                if run is not None and not res.summaries:  # diverged: no trained net to probe
+                    continue
+                results[row.label] = probe_config(cfg, run)
+                errs[row.label] = res.summaries[0]["final_test_err"] if run else None
+            folder = out / name / f"{ds}-{state}"
+            save_probes(results, folder, sorted({k for r in results.values() for k in r.kept}))
+            (folder / "probe.json").unlink()  # layers.csv holds every number but the spectra
+            for label, r in results.items():
+                last = r.layers[-1]
+                err = "—" if errs[label] is None else f"{100 * errs[label]:.2f}"
+                lines.append(
+                    f"| {ds} | {label} | {state} | {err} | {last.normalized_mean_activation:.3g} "
+                    f"| {last.condition_number:.3g} | {last.effective_rank:.3g} "
+                    f"| {last.dead_fraction:.0%} |"
+                )
+            rel = f"{name}/{ds}-{state}"
+            body.append(
+                f"### {ds}, {state}\n\n"
+                f"![NMA]({rel}/normalized_mean_activation.png)\n"
+                f"![singularity]({rel}/singularity.png)\n"
+                f"![gradients]({rel}/gradient_norms.png)\n\n"
+                + " ".join(
+                    f"![{p.stem}]({rel}/{p.name})" for p in sorted(folder.glob("heatmap_*.png"))
+                )
+                + "\n"
+            )
+    text = (
+        f"# The paper's activation figures{' (quick smoke variant, not a result)' if quick else ''}"
+        "\n\n"
+        + header(" ".join(["plainnet", *sys.argv[1:]]), time.perf_counter() - t0)
+        + f"\nNetworks: {', '.join(ABLATION3)} presets, seed {seeds[0]}, settings "
+        f"`{' '.join(base[1:])}` (epochs per data set: {epochs}), defaults otherwise, "
+        "e.g. width 128). Probe: batch statistics, the "
+        "whole training split (COIL-20: the 1,152 training images of the default split); "
+        "definitions in docs/probe.md.\n\n" + "\n".join(lines) + "\n\n" + "\n".join(body)
+    )
+    path = out / f"{name}.md"
+    path.write_text(text)
+    return path
+
+
+def depth(out: Path, quick: bool, seeds: list[int], log=print) -> Path:
+    """Error versus depth on USPS for naive, BN-only and proposed (the paper's Fig. 2 analogue)."""
+    from plainnet.plots import plt, save
+
+    depths = [3, 5] if quick else [10, 20, 50, 100, 200]
+    base = ["data.dataset=usps", "train.epochs=20"]
+    if quick:
+        base = ["data.dataset=usps", "train.epochs=1", "data.train_subset=300"]
+    name = "depth-quick" if quick else "depth"
+    rows = [Row(f"{p} d={d}", p, [f"model.depth={d}"]) for p in ABLATION3 for d in depths]
+    t0 = time.perf_counter()
+    results = run_grid(rows, seeds, base, str(RUNS / name), log)
+    by = {(r.row.preset, int(r.row.overrides[0].split("=")[1])): r for r in results}
+    lines = ["| net | " + " | ".join(f"depth {d}" for d in depths) + " |"]
+    lines.append("|---|" + "---|" * len(depths))
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.5))
+    for p in ABLATION3:
+        cells = [
+            f"{by[p, d].cell('final_train_err')} / {by[p, d].cell('final_test_err')}"
+            for d in depths
+        ]
+        lines.append(f"| {p} | " + " | ".join(cells) + " |")
+        for ax, key in zip(axes, ("final_train_err", "final_test_err"), strict=True):
+            pts = [(d, by[p, d].stat(key)[0]) for d in depths if by[p, d].summaries]
+            ax.plot(*zip(*pts, strict=True), marker="o", label=p)
+    for ax, title in zip(axes, ("train error % (eval mode)", "test error %"), strict=True):
+        ax.set_xscale("log")
+        ax.set_xlabel("depth (weight layers)")
+        ax.set_ylabel(title)
+        ax.grid(True, alpha=0.3)
+        ax.legend()
+    plot = save(fig, out / f"{name}.png")
+    text = (
+        f"# Error versus depth on USPS{' (quick smoke variant, not a result)' if quick else ''}\n\n"
+        + header(" ".join(["plainnet", *sys.argv[1:]]), time.perf_counter() - t0)
+        + f"\nSettings: {' '.join(base)}, seeds {seeds}; defaults otherwise. Cells: train / test "
+        "error %, mean ± std over seeds (final model, eval mode).\n\n"
+        + "\n".join(lines)
+        + f"\n\n![error versus depth]({plot.name})\n"
+    )
+    path = out / f"{name}.md"
+    path.write_text(text)
+    return path

@@ -23,7 +23,6 @@ from plainnet.data import DeviceData
 from plainnet.datasets import load_dataset, spec
 from plainnet.distributed import SINGLE, World
 from plainnet.models import build_model, count_parameters, hidden_weights
-from plainnet.probe import probe, probe_data
 from plainnet.runs import RunDir, RunError
 
 
@@ -247,6 +246,8 @@ def _train(cfg: Config, run: RunDir | None, resume: bool, console, world: World)
             )
             run.append_metrics(row)
             if cfg.run.probe_every and epoch % cfg.run.probe_every == 0:
+                from plainnet.probe import probe, probe_data  # probe builds on this module
+
                 batches = probe_data(data, "train", cfg.run.probe_samples, cfg.train.seed)
                 result = probe(net, batches, grad_batch=batches[0])
                 run.append_probe(epoch, result.to_dict(finite=True)["layers"])

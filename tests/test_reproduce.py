@@ -1,0 +1,42 @@
+import os
+from pathlib import Path
+
+import pytest
+
+from plainnet import reproduce
+from plainnet.reproduce import PAPER_TABLE1, Row, grid_table, run_grid
+
+HAS_USPS = (Path(os.environ.get("PLAINNET_DATA", "")) / "usps.npz").exists()
+needs_usps = pytest.mark.skipif(not HAS_USPS, reason="PLAINNET_DATA has no usps.npz")
+
+
+def test_grid_counts_diverged_runs_as_failures(tmp_path):
+    rows = [Row("ok", "proposed", []), Row("blows up", "naive", ["optim.lr=1e30"])]
+    base = ["model.depth=4", "model.width=8", "train.epochs=1"]
+    results = run_grid(rows, [0, 1], base, str(tmp_path), log=lambda *_: None)
+    assert len(results[0].summaries) == 2 and results[0].diverged == 0
+    assert results[1].summaries == [] and results[1].diverged == 2
+    table = grid_table(results)
+    assert "| blows up | 0 | diverged (2/2)" in table
+    assert len(list(tmp_path.iterdir())) == 4  # every run keeps its folder
+
+
+@needs_usps
+def test_table1_quick_writes_the_table_beside_the_papers(tmp_path, monkeypatch):
+    monkeypatch.setattr(reproduce, "RUNS", tmp_path / "runs")
+    path = reproduce.table1(tmp_path, quick=True, seeds=[0], log=lambda *_: None)
+    text = path.read_text()
+    for row, paper in PAPER_TABLE1.items():
+        line = next(x for x in text.splitlines() if x.startswith(f"| {row} |"))
+        if paper:
+            assert f"| {paper[0]:.2f} | {paper[1]:.2f} |" in line
+    assert "quick smoke variant" in text and "Wall time" in text
+    assert (tmp_path / "table1-quick.png").stat().st_size > 0
+
+
+@needs_usps
+def test_depth_quick(tmp_path, monkeypatch):
+    monkeypatch.setattr(reproduce, "RUNS", tmp_path / "runs")
+    text = reproduce.depth(tmp_path, quick=True, seeds=[0], log=lambda *_: None).read_text()
+    assert "| naive |" in text and "| depth 3 | depth 5 |" in text
+    assert (tmp_path / "depth-quick.png").exists()
