@@ -94,3 +94,19 @@ def test_all_layers_includes_head_and_groups_by_shape():
 def test_rejects_non_positive_c():
     with pytest.raises(ValueError, match="c must be > 0"):
         MaxNorm([torch.ones(2, 2)], 0.0)
+
+
+def test_packed_weights_keep_values_and_repack_when_replaced():
+    torch.manual_seed(0)
+    model = plain_mlp((16,), 4, depth=6, width=8)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    params = list(model.parameters())
+    project = MaxNorm(hidden_weights(model), 0.5)
+    assert list(model.parameters()) == params  # same Parameter objects, now views of one buffer
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    hidden = hidden_weights(model)[1:]
+    assert len({w.untyped_storage().data_ptr() for w in hidden}) == 1
+    # Replacing the storage behind the projection's back (as model.to(...) can) is noticed.
+    model.layer3.weight.weight.data = model.layer3.weight.weight.data.clone() * 10
+    project()
+    assert unit_norms(model.layer3.weight.weight).max() <= 0.5 * (1 + TOL)

@@ -22,9 +22,12 @@ class MaxNorm:
     vector whose norm exceeds `c` back onto the sphere of radius `c`; vectors already inside
     are multiplied by exactly 1.0, so they are left bit-for-bit untouched.
 
-    Build it once and call it after each `optimizer.step()`. The weights are grouped by shape
-    when the object is made, so each call costs a handful of tensor ops per group of equally
-    shaped layers (a 100-layer MLP has three groups) instead of a Python loop over layers.
+    Build it once and call it after each `optimizer.step()`. It packs each group of equally
+    shaped weights (a 100-layer MLP has three groups) into one contiguous buffer and makes the
+    parameters views of it (same `Parameter` objects, values, gradients and `state_dict`), so a
+    call is three tensor ops per group, with no copy and no Python loop over layers. If the
+    parameters are moved or replaced later (`model.to(...)`, `p.data = ...`), the next call
+    notices and packs them again.
 
     `target` is a module (all its Linear/Conv weights are constrained) or an iterable of weight
     tensors (e.g. `plainnet.models.hidden_weights(model)` to leave the classifier free).
@@ -39,18 +42,32 @@ class MaxNorm:
         for w in weights:
             groups[(tuple(w.shape), w.dtype, w.device)].append(w)
         self.groups = list(groups.values())
+        self.buffers = [self._pack(ws) for ws in self.groups]
+
+    @staticmethod
+    @torch.no_grad()
+    def _pack(ws: list[torch.Tensor]) -> torch.Tensor:
+        """One (layers, units, fan_in) buffer whose slices are the weights' storage."""
+        buf = torch.stack([w.detach().reshape(w.shape[0], -1) for w in ws])
+        for i, w in enumerate(ws):
+            w.data = buf[i].view_as(w)
+        return buf
+
+    def _packed(self, i: int) -> torch.Tensor:
+        buf, ws = self.buffers[i], self.groups[i]
+        step = buf[0].numel() * buf.element_size()
+        if any(w.data_ptr() != buf.data_ptr() + j * step for j, w in enumerate(ws)):
+            self.buffers[i] = buf = self._pack(ws)
+        return buf
 
     @torch.no_grad()
     def __call__(self) -> None:
-        for ws in self.groups:
-            out = ws[0].shape[0]
-            rows = torch.stack([w.detach().reshape(out, -1) for w in ws])  # (layers, units, fan_in)
-            norms = torch.linalg.vector_norm(rows, dim=2)
+        for i in range(len(self.groups)):
+            buf = self._packed(i)
+            norms = torch.linalg.vector_norm(buf, dim=2, keepdim=True)
             # c / norm >= 1 for every vector inside the ball (and inf for a zero vector): clamped
             # to exactly 1.0, which leaves it unchanged.
-            scale = (self.c / norms).clamp_(max=1.0)
-            scale = scale.view(len(ws), out, *([1] * (ws[0].dim() - 1)))
-            torch._foreach_mul_([w.detach() for w in ws], list(scale.unbind(0)))
+            buf.mul_((self.c / norms).clamp_(max=1.0))
 
     def max_norm(self) -> float:
         """The largest incoming-vector norm over all constrained units (for checks and logs)."""
