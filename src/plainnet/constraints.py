@@ -47,10 +47,21 @@ class MaxNorm:
     @staticmethod
     @torch.no_grad()
     def _pack(ws: list[torch.Tensor]) -> torch.Tensor:
-        """One (layers, units, fan_in) buffer whose slices are the weights' storage."""
-        buf = torch.stack([w.detach().reshape(w.shape[0], -1) for w in ws])
+        """One (layers, units, fan_in) buffer whose slices are the weights' storage.
+
+        A channels_last conv weight keeps its layout: its fan-in is stored as (k_h, k_w, C_in),
+        which changes no norm.
+        """
+        nhwc = (
+            ws[0].dim() == 4
+            and not ws[0].is_contiguous()
+            and ws[0].is_contiguous(memory_format=torch.channels_last)
+        )
+        order = (0, 2, 3, 1) if nhwc else tuple(range(ws[0].dim()))
+        buf = torch.stack([w.detach().permute(order).reshape(w.shape[0], -1) for w in ws])
+        inverse = sorted(range(len(order)), key=order.__getitem__)
         for i, w in enumerate(ws):
-            w.data = buf[i].view_as(w)
+            w.data = buf[i].view([w.shape[d] for d in order]).permute(inverse)
         return buf
 
     def _packed(self, i: int) -> torch.Tensor:

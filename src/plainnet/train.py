@@ -16,7 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from torch import nn
 
-from plainnet import distributed
+from plainnet import distributed, speed
 from plainnet.config import Config, OptimConfig, ScheduleConfig
 from plainnet.constraints import MaxNorm, unit_norms
 from plainnet.data import DeviceData
@@ -47,9 +47,12 @@ def make_optimizer(cfg: OptimConfig, params) -> torch.optim.Optimizer:
             momentum=cfg.momentum,
             nesterov=cfg.nesterov,
             weight_decay=cfg.weight_decay,
+            foreach=True,  # one kernel per op over all parameters, not a loop (CPU default: off)
         )
     opt = torch.optim.Adam if cfg.name == "adam" else torch.optim.AdamW
-    return opt(params, lr=cfg.lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay)
+    return opt(
+        params, lr=cfg.lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay, foreach=True
+    )
 
 
 def lr_factor(step: int, total: int, warmup: int, cfg: ScheduleConfig) -> float:
@@ -97,6 +100,8 @@ def init_model(cfg: Config, data: DeviceData, device="cpu") -> tuple[nn.Module, 
     """The model at initialization (seeded by train.seed) and its max-norm projection."""
     torch.manual_seed(cfg.train.seed)
     model = make_model(cfg, data).to(device)
+    if speed.uses_channels_last(cfg.train.channels_last, cfg.model.arch, torch.device(device)):
+        model = model.to(memory_format=torch.channels_last)
     project = make_constraint(cfg, model)
     if project:
         project()  # start inside the constraint set, as every later step ends there
@@ -160,7 +165,14 @@ def _train(cfg: Config, run: RunDir | None, resume: bool, console, world: World)
     if not world.main:
         run = RunDir(run.path if run else "", writable=False)
     run.truncate_metrics(start_epoch)
-    model = distributed.wrap(net, world, cfg.train.sync_bn)  # the model the optimizer steps
+    # The model the optimizer steps: net, checkpointed, DDP-wrapped and compiled as configured.
+    model = net
+    if cfg.train.checkpoint_segments:
+        model = speed.Checkpointed(net, cfg.train.checkpoint_segments)
+    model = distributed.wrap(model, world, cfg.train.sync_bn)
+    if cfg.train.compile:
+        model = speed.CompiledOrEager(model)
+    channels_last = speed.uses_channels_last(cfg.train.channels_last, cfg.model.arch, device)
     tb = run.tensorboard()
 
     n_train = len(data.y_train)
@@ -209,8 +221,11 @@ def _train(cfg: Config, run: RunDir | None, resume: bool, console, world: World)
                 lr = cfg.optim.lr * lr_factor(step, total, warmup, cfg.schedule)
                 for g in opt.param_groups:
                     g["lr"] = lr
-                out = model(x)
-                ce = F.cross_entropy(out, y, reduction="sum")
+                if channels_last:
+                    x = x.contiguous(memory_format=torch.channels_last)
+                with speed.autocast(device, cfg.train.amp):
+                    out = model(x)
+                    ce = F.cross_entropy(out.float(), y, reduction="sum")
                 # Mean over the global batch: DDP averages the processes' gradients, so each
                 # scales its sum by (processes / global batch), whatever its share's size.
                 n_global = min(cfg.train.batch_size, n_train - i * cfg.train.batch_size)

@@ -1,0 +1,74 @@
+"""Speed and memory switches of the trainer, each a config field (`train.*`).
+
+* `compile`: `torch.compile` on the training model, falling back to eager execution with one
+  warning if compilation fails (no compiler, an unsupported op, ...);
+* `channels_last`: NHWC memory format for CNNs (their convs' fast path on GPUs);
+* `amp`: bf16 autocast; "auto" turns it on for CUDA only (on this project's CPUs it is ~5x
+  slower than fp32);
+* `checkpoint_segments`: activation checkpointing, so that a 1,000-layer net fits in small
+  memory: only the segment boundaries' activations are stored, the rest are recomputed in
+  the backward pass (about one extra forward pass of time).
+
+`docs/performance.md` has the measurements behind the defaults.
+"""
+
+import contextlib
+import warnings
+
+import torch
+from torch import nn
+from torch.utils.checkpoint import checkpoint_sequential
+
+
+class Checkpointed(nn.Module):
+    """Runs an `nn.Sequential` in `segments` checkpointed pieces.
+
+    BatchNorm layers see each batch twice (forward and recomputation), so their running
+    statistics take two momentum updates per step; batch statistics, and so the gradients,
+    are unchanged.
+    """
+
+    def __init__(self, net: nn.Sequential, segments: int):
+        super().__init__()
+        self.net, self.segments = net, min(segments, len(net))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not torch.is_grad_enabled():
+            return self.net(x)
+        return checkpoint_sequential(self.net, self.segments, x, use_reentrant=False)
+
+
+class CompiledOrEager(nn.Module):
+    """`torch.compile(model)`, or `model` itself after one warning if compiling fails."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.eager = model
+        self.compiled = torch.compile(model)
+        self.failed = False
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.failed:
+            try:
+                return self.compiled(x)
+            except Exception as e:  # dynamo/inductor raise many types; all mean "use eager"
+                self.failed = True
+                msg = str(e).strip().splitlines()[0][:200] if str(e).strip() else ""
+                warnings.warn(
+                    f"torch.compile failed ({type(e).__name__}: {msg}); training eagerly",
+                    stacklevel=2,
+                )
+        return self.eager(x)
+
+
+def autocast(device: torch.device, amp: str | bool):
+    """bf16 autocast when `amp` says so ("auto": on CUDA only), else a no-op context."""
+    on = device.type == "cuda" if amp == "auto" else amp == "bf16"
+    if not on:
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=torch.bfloat16)
+
+
+def uses_channels_last(setting: bool | str, arch: str, device: torch.device) -> bool:
+    """`"auto"`: CNNs on CUDA only (measured; see docs/performance.md)."""
+    return arch == "cnn" and (device.type == "cuda" if setting == "auto" else bool(setting))

@@ -1,0 +1,80 @@
+import warnings
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from plainnet import MaxNorm, hidden_weights, plain_cnn, plain_mlp, speed, unit_norms
+from plainnet.train import train
+
+
+def _grads(model, x, y):
+    model.zero_grad()
+    F.cross_entropy(model(x), y).backward()
+    return [p.grad.clone() for p in model.parameters()]
+
+
+def test_checkpointed_gradients_equal_plain_ones():
+    torch.manual_seed(0)
+    net = plain_mlp((16,), 4, depth=12, width=8, norm="none")
+    x, y = torch.randn(32, 16), torch.randint(0, 4, (32,))
+    plain = _grads(net, x, y)
+    ckpt = _grads(speed.Checkpointed(net, 3), x, y)
+    assert all(torch.allclose(a, b) for a, b in zip(plain, ckpt, strict=True))
+
+
+def test_compile_failure_falls_back_to_eager_with_one_warning(monkeypatch):
+    def broken(model):
+        def fail(x):
+            raise RuntimeError("no compiler here\nsecond line")
+
+        return fail
+
+    monkeypatch.setattr(torch, "compile", broken)
+    net = plain_mlp((16,), 4, depth=3, width=8)
+    m = speed.CompiledOrEager(net)
+    x = torch.randn(5, 16)
+    with pytest.warns(UserWarning, match="torch.compile failed .RuntimeError: no compiler here."):
+        out = m(x)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert torch.equal(m(x), out)
+
+
+def test_channels_last_conv_weights_stay_channels_last_under_max_norm():
+    torch.manual_seed(0)
+    net = plain_cnn((3, 8, 8), 4, depth=6).to(memory_format=torch.channels_last)
+    ws = hidden_weights(net)
+    project = MaxNorm(ws, 0.3)
+    project()
+    for w in ws:
+        if w.shape[-1] == 3:  # 3x3 conv kernels
+            assert w.is_contiguous(memory_format=torch.channels_last)
+        assert unit_norms(w).max() <= 0.3 * (1 + 1e-5)
+    assert net(torch.randn(2, 3, 8, 8).contiguous(memory_format=torch.channels_last)).shape == (
+        2,
+        4,
+    )
+
+
+def test_switches_train_end_to_end(small_cfg, quiet):
+    cfg = small_cfg(
+        "model.arch=cnn",
+        "model.depth=5",
+        "train.epochs=1",
+        "train.channels_last=true",
+        "train.amp=bf16",
+        "train.checkpoint_segments=2",
+        "data.train_subset=256",
+    )
+    s = train(cfg, console=quiet).summary
+    assert s["final_test_err"] < 1.0 and s["hidden_unit_norm_max"] <= cfg.max_norm.c * 1.00001
+
+
+def test_autocast_choice():
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert isinstance(speed.autocast(cpu, "auto"), type(speed.autocast(cpu, "off")))
+    assert speed.uses_channels_last("auto", "cnn", cuda) and not speed.uses_channels_last(
+        "auto", "cnn", cpu
+    )
+    assert not speed.uses_channels_last(True, "mlp", cuda)
