@@ -1,0 +1,284 @@
+"""plainnet's trainer against the eager loop a competent PyTorch user writes, side by side.
+
+    python benchmarks/bench_train.py            # CPU, about 10 minutes on 2 cores
+    python benchmarks/bench_train.py --quick    # a smoke run, under a minute
+    python benchmarks/bench_train.py --device cuda   # the same table on a GPU (< 3 minutes)
+
+Every number is measured in this one run, so read the ratios: absolute times on a shared
+machine are not comparable across runs. Per model it prints
+  * the reference: `nn.Sequential`, a DataLoader over a TensorDataset, SGD with momentum, and
+    after each step a Python loop over layers calling `torch.renorm` (max-norm);
+  * plainnet's `train()` on the same model, data, batch size, optimizer and number of steps,
+    eager and with `train.compile=true` (and channels_last for the CNN);
+  * the max-norm projection's cost as a share of a training step, and the renorm loop's;
+  * inference throughput; FLOPs per training sample and the fraction of the machine's
+    measured peak (float32 matmul / 3x3 conv) that each loop reaches;
+  * a profile of the eager step: time inside compute kernels versus everything else.
+Training throughput is taken over the epochs after the first (warm-up and compilation).
+"""
+
+import argparse
+import io
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from rich.console import Console
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.flop_counter import FlopCounterMode
+
+from plainnet import datasets
+from plainnet.config import resolve
+from plainnet.constraints import MaxNorm
+from plainnet.data import DeviceData
+from plainnet.datasets import Spec
+from plainnet.models import hidden_weights, plain_cnn, plain_mlp
+from plainnet.train import train
+
+
+def synthetic(name: str, shape: tuple[int, ...], n_train: int, n_test: int) -> None:
+    """Register random uint8 images as dataset `name` (embedded: no file, no download)."""
+
+    def convert(_):
+        rng = np.random.default_rng(0)
+        x = rng.integers(0, 256, (n_train + n_test, *shape), dtype=np.uint8)
+        y = np.arange(n_train + n_test) % 10
+        return dict(
+            x_train=x[:n_train], y_train=y[:n_train], x_test=x[n_train:], y_test=y[n_train:]
+        )
+
+    channels = shape[2] if len(shape) == 3 else 1
+    datasets.SPECS[name] = Spec(
+        name, "benchmark data", 10, channels, shape[:2], True, convert=convert
+    )
+
+
+def timed(fn, repeat: int) -> float:
+    """Median seconds of `fn()` over `repeat` calls, after one warm-up call."""
+    fn()
+    sync()
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        sync()
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times))
+
+
+def sync():
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
+def peak(device: torch.device) -> dict:
+    n = 2048 if device.type == "cuda" else 1024
+    a, b = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
+    mm = 2 * n**3 / timed(lambda: a @ b, 5)
+    x = torch.randn(128, 64, 16, 16, device=device)
+    conv = nn.Conv2d(64, 64, 3, padding=1, bias=False).to(device)
+    with torch.no_grad():
+        conv_s = timed(lambda: conv(x), 5)
+    return dict(matmul=mm, conv=2 * 128 * 64 * 64 * 9 * 16 * 16 / conv_s)
+
+
+def flops_per_sample(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
+    with FlopCounterMode(display=False) as fc:
+        F.cross_entropy(model(x), y).backward()
+    model.zero_grad(set_to_none=True)
+    return fc.get_total_flops() / len(x)
+
+
+def reference(build, x, y, x_test, y_test, bs, epochs, lr, c, device) -> float:
+    """The eager loop; returns training samples/s over epochs 2.. (epoch 1 is warm-up)."""
+    torch.manual_seed(0)
+    model = build().to(device)
+    opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9)
+    loader = DataLoader(TensorDataset(x, y), batch_size=bs, shuffle=True)
+    hidden = hidden_weights(model)
+    times = []
+    for _ in range(epochs):
+        t0 = time.perf_counter()
+        model.train()
+        for xb, yb in loader:
+            xb, yb = xb.to(device), yb.to(device)
+            loss = F.cross_entropy(model(xb), yb)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            with torch.no_grad():
+                for w in hidden:
+                    w.copy_(torch.renorm(w, 2, 0, c))
+        model.eval()
+        with torch.no_grad():
+            model(x_test.to(device)).argmax(1)
+        sync()
+        times.append(time.perf_counter() - t0)
+    return len(x) * (epochs - 1) / sum(times[1:])
+
+
+def plainnet_trainer(overrides: list[str]) -> tuple[float, dict]:
+    """plainnet's `train()`; samples/s from its per-epoch times, epochs 2.."""
+    cfg = resolve(overrides=[*overrides, "run.out_dir=runs/bench", "run.checkpoint_every=1000"])
+    result = train(cfg, console=Console(file=io.StringIO()))
+    rows = result.run_dir.read_metrics()
+    n = len(datasets.SPECS[cfg.data.dataset].convert({})["y_train"])
+    return n * (len(rows) - 1) / sum(r["epoch_time_s"] for r in rows[1:]), result.summary
+
+
+def bench_model(name, arch, build, shape, steps, epochs, device, peaks, quick, table):
+    bs, lr, c = 128, 0.02, 4.0
+    n_train, n_test = bs * steps, 256
+    ds = f"bench_{name}"
+    synthetic(ds, shape, n_train, n_test)
+    dd = DeviceData(datasets.load_dataset(ds), "cpu")
+    x, y, xt, yt = dd.x_train, dd.y_train, dd.x_test, dd.y_test
+    depth = int(name.split("-")[1])
+    base = [
+        f"data.dataset={ds}",
+        f"model.arch={arch}",
+        f"model.depth={depth}",
+        f"train.epochs={epochs}",
+        f"train.device={device.type}",
+        "data.augment=false",
+    ]
+
+    ref = reference(build, x, y, xt, yt, bs, epochs, lr, c, device)
+    variants = {"plainnet (eager)": base}
+    if not quick:
+        variants["plainnet (compile)"] = [*base, "train.compile=true"]
+    if arch == "cnn":
+        variants["plainnet (channels_last)"] = [*base, "train.channels_last=true"]
+    speeds = {k: plainnet_trainer(v)[0] for k, v in variants.items()}
+
+    # Max-norm cost: the projection alone versus a whole eager step of the same model.
+    torch.manual_seed(0)
+    model = build().to(device)
+    opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, foreach=True)
+    project = MaxNorm(hidden_weights(model), c)
+    xb, yb = x[:bs].to(device), y[:bs].to(device)
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        F.cross_entropy(model(xb), yb).backward()
+        opt.step()
+        project()
+
+    hidden = hidden_weights(model)
+
+    def renorm_loop():
+        with torch.no_grad():
+            for w in hidden:
+                w.copy_(torch.renorm(w, 2, 0, c))
+
+    t_step = timed(step, 10)
+    t_proj = timed(project, 30)
+    t_renorm = timed(renorm_loop, 30)
+    model.eval()
+    xi = xt.to(device)
+    with torch.no_grad():
+        t_inf = timed(lambda: model(xi), 5)
+    model.train()
+    flops = flops_per_sample(model, xb, yb)
+    kind = "matmul" if arch == "mlp" else "conv"
+
+    # Profile of the eager step: compute kernels versus the rest.
+    from torch.profiler import ProfilerActivity, profile
+
+    acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+    with profile(activities=acts) as prof:
+        for _ in range(3):
+            step()
+        sync()
+    events = prof.key_averages()
+    total = sum(e.self_cpu_time_total for e in events)
+    compute_ops = (
+        "aten::mm",
+        "aten::addmm",
+        "aten::convolution",
+        "aten::mkldnn_convolution",
+        "aten::convolution_backward",
+        "aten::_convolution",
+        "aten::bmm",
+    )
+    compute = sum(e.self_cpu_time_total for e in events if e.key in compute_ops)
+
+    table.append(
+        f"\n## {name}: {count(model):,} parameters, batch {bs}, {steps} steps/epoch, "
+        f"{epochs} epochs, {device}"
+    )
+    table.append(f"{'loop':<28}{'samples/s':>12}{'x eager ref':>13}{'% of peak':>11}")
+    rows = {"eager reference": ref, **speeds}
+    for k, v in rows.items():
+        table.append(f"{k:<28}{v:>12.0f}{v / ref:>13.2f}{100 * v * flops / peaks[kind]:>10.1f}%")
+    table.append(
+        f"max-norm projection: {1e3 * t_proj:.2f} ms = {100 * t_proj / t_step:.1f}% of a "
+        f"{1e3 * t_step:.1f} ms step (renorm loop: {1e3 * t_renorm:.2f} ms = "
+        f"{100 * t_renorm / t_step:.1f}%)"
+    )
+    table.append(f"inference (eval, batch {len(xi)}): {len(xi) / t_inf:.0f} samples/s")
+    table.append(
+        f"training FLOPs per sample: {flops / 1e6:.1f} MFLOP; peak {kind}: "
+        f"{peaks[kind] / 1e9:.0f} GFLOP/s"
+    )
+    table.append(
+        f"eager step profile: {100 * compute / total:.0f}% of CPU-side time in compute "
+        f"kernels ({', '.join(o.removeprefix('aten::') for o in compute_ops[:3])}, ...), "
+        f"{100 - 100 * compute / total:.0f}% in everything else (dispatch, autograd, "
+        "elementwise ops, optimizer)"
+    )
+
+
+def count(model):
+    return sum(p.numel() for p in model.parameters())
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--quick", action="store_true")
+    args = p.parse_args()
+    device = torch.device(args.device)
+    torch.set_flush_denormal(True)
+    t0 = time.perf_counter()
+    peaks = peak(device)
+    table = [
+        f"device {device}, {torch.get_num_threads()} threads, torch {torch.__version__}, "
+        f"{time.strftime('%Y-%m-%d %H:%M')}",
+        f"measured peak: float32 matmul {peaks['matmul'] / 1e9:.0f} GFLOP/s, "
+        f"3x3 conv {peaks['conv'] / 1e9:.0f} GFLOP/s",
+    ]
+    gpu = device.type == "cuda"
+    mlp_depth, cnn_depth = (10, 8) if args.quick else (100, 50)
+    bench_model(
+        f"mlp-{mlp_depth}",
+        "mlp",
+        lambda: plain_mlp((1, 16, 16), 10, depth=mlp_depth),
+        (16, 16),
+        30,
+        3 if args.quick else 4,
+        device,
+        peaks,
+        args.quick,
+        table,
+    )
+    bench_model(
+        f"cnn-{cnn_depth}",
+        "cnn",
+        lambda: plain_cnn((3, 32, 32), 10, depth=cnn_depth),
+        (32, 32, 3),
+        40 if gpu else (3 if args.quick else 8),
+        3,
+        device,
+        peaks,
+        args.quick,
+        table,
+    )
+    table.append(f"\nwall time {time.perf_counter() - t0:.0f} s")
+    print("\n".join(table))
+
+
+if __name__ == "__main__":
+    main()
