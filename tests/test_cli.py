@@ -36,7 +36,7 @@ def test_train_shortcuts_and_overrides(capsys, tmp_path):
         capsys, "train", *FAST, "--out", str(tmp_path), "--name", "t", "--seed", "3"
     )
     assert code == 0
-    assert "test (final)" in out and "plain mlp, depth 6" in out
+    assert "test (final)" in out and "plain mlp-6," in out
     (run,) = tmp_path.iterdir()
     assert run.name.endswith("-t")
     cfg = tomllib.loads((run / "config.toml").read_text())
@@ -101,7 +101,7 @@ def test_config_presets_and_model(capsys):
     code, out, _ = run_cli(capsys, "config", "presets")
     assert code == 0 and len(out.splitlines()) == 8 and "proposed" in out
     code, out, _ = run_cli(capsys, "model", "model.arch=cnn", "model.depth=50")
-    assert code == 0 and "plain cnn, depth 50:" in out and "(layer49)" in out
+    assert code == 0 and "plain cnn-50: 755,802 parameters" in out and "(layer49)" in out
 
 
 def test_module_entry_point_errors_without_traceback():

@@ -81,3 +81,13 @@ def test_registry_and_bad_arguments():
         plain_mlp((4,), 3, depth=1)
     with pytest.raises(ValueError, match="unknown activation"):
         plain_mlp((4,), 3, depth=3, act="sigmoidish")
+
+
+def test_cifar_resnet_baseline_sizes():
+    from plainnet.models import resnet
+
+    assert count_parameters(resnet((3, 32, 32), 10, depth=56)) == pytest.approx(0.85e6, rel=0.01)
+    assert count_parameters(resnet((3, 32, 32), 10, depth=110)) == pytest.approx(1.7e6, rel=0.02)
+    assert resnet((3, 32, 32), 10, depth=20)(torch.randn(2, 3, 32, 32)).shape == (2, 10)
+    with pytest.raises(ValueError, match="6n\\+2"):
+        resnet((3, 32, 32), 10, depth=50)

@@ -27,7 +27,7 @@ from plainnet.download import DownloadError
 from plainnet.models import count_parameters
 from plainnet.probe import probe_config, save_probes
 from plainnet.runs import RunDir, RunError
-from plainnet.train import TrainingDiverged, make_data, make_model, train
+from plainnet.train import TrainingDiverged, make_data, make_model, model_name, train
 
 # Flags that are shortcuts for `section.key=value` overrides.
 SHORTCUTS = {
@@ -75,7 +75,9 @@ def cli():
 @cli.command("train")
 @config_options
 @click.option("--dataset", help="Shortcut for data.dataset.")
-@click.option("--model", type=click.Choice(["mlp", "cnn"]), help="Shortcut for model.arch.")
+@click.option(
+    "--model", type=click.Choice(["mlp", "cnn", "resnet"]), help="Shortcut for model.arch."
+)
 @click.option("--depth", type=int, help="Shortcut for model.depth (weight layers).")
 @click.option("--epochs", type=int, help="Shortcut for train.epochs.")
 @click.option("--seed", type=int, help="Shortcut for train.seed.")
@@ -133,9 +135,7 @@ def model_cmd(preset, config_file, overrides):
     cfg = resolve(preset, config_file, overrides)
     model = make_model(cfg, make_data(cfg))
     click.echo(model)
-    click.echo(
-        f"plain {cfg.model.arch}, depth {cfg.model.depth}: {count_parameters(model):,} parameters"
-    )
+    click.echo(f"{model_name(cfg)}: {count_parameters(model):,} parameters")
 
 
 @cli.command("probe")
@@ -237,6 +237,20 @@ def reproduce_depth(quick, seeds, out):
     from plainnet import reproduce
 
     path = reproduce.depth(Path(out), quick, _layer_list(seeds), log=click.echo)
+    click.echo(f"wrote {path}")
+
+
+@reproduce_group.command("table2")
+@_reproduce_options
+@click.option("--epochs", type=int, default=164, show_default=True)
+@click.option("--train-subset", type=int, default=0, help="Train on N images (CPU runs).")
+def reproduce_table2(quick, seeds, out, epochs, train_subset):
+    """Table 2: CIFAR-10 PlainNet-50 vs PlainNet-BN-56 vs ResNet-56/110 (a GPU job)."""
+    from plainnet import reproduce
+
+    path = reproduce.table2(
+        Path(out), quick, _layer_list(seeds), epochs, train_subset, log=click.echo
+    )
     click.echo(f"wrote {path}")
 
 

@@ -46,7 +46,7 @@ class DataConfig(Section):
 
 
 class ModelConfig(Section):
-    arch: Literal["mlp", "cnn"] = "mlp"
+    arch: Literal["mlp", "cnn", "resnet"] = "mlp"  # resnet: He et al.'s, for comparison only
     depth: int = Field(100, ge=2, le=100_000)  # weight layers, classifier included
     width: int = Field(128, ge=1)  # MLP hidden units
     channels: list[int] = Field([16, 32, 64], min_length=1)  # CNN stage widths

@@ -173,3 +173,57 @@ def plain_cnn(
     layers["flatten"] = nn.Flatten()
     layers["head"] = nn.Linear(c_in, num_classes)
     return init_weights_(PlainNet(layers), init)
+
+
+class BasicBlock(nn.Module):
+    """He et al.'s CIFAR residual block: two 3x3 conv-BN, ReLU, identity shortcut (option A:
+    stride-2 subsampling and zero-padded channels, no parameters)."""
+
+    def __init__(self, c_in: int, c_out: int, stride: int):
+        super().__init__()
+        self.conv1 = nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(c_out)
+        self.conv2 = nn.Conv2d(c_out, c_out, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(c_out)
+        self.act = nn.ReLU()
+        self.stride, self.pad = stride, c_out - c_in
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.act(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        skip = x[:, :, :: self.stride, :: self.stride] if self.stride > 1 else x
+        if self.pad:
+            skip = nn.functional.pad(skip, (0, 0, 0, 0, self.pad // 2, self.pad - self.pad // 2))
+        return self.act(out + skip)
+
+
+@register_model
+def resnet(
+    in_shape: Sequence[int],
+    num_classes: int,
+    depth: int = 56,
+    channels: Sequence[int] = (16, 32, 64),
+    init: str = "he_uniform",
+    **_: object,
+) -> nn.Sequential:
+    """He et al.'s CIFAR ResNet (depth 6n+2: 20, 32, 44, 56, 110), for comparison only.
+
+    The one model here with skip connections; it ignores norm/act/beta (always BN + ReLU).
+    """
+    if (depth - 2) % 6 or depth < 8:
+        raise ValueError(f"resnet depth must be 6n+2 (20, 32, 44, 56, 110 ...), got {depth}")
+    n = (depth - 2) // 6
+    layers: OrderedDict[str, nn.Module] = OrderedDict(
+        stem=nn.Conv2d(in_shape[0], channels[0], 3, 1, 1, bias=False),
+        stem_bn=nn.BatchNorm2d(channels[0]),
+        stem_act=nn.ReLU(),
+    )
+    c_in = channels[0]
+    for s, c_out in enumerate(channels):
+        for j in range(n):
+            layers[f"stage{s + 1}_{j + 1}"] = BasicBlock(c_in, c_out, 2 if s > 0 and j == 0 else 1)
+            c_in = c_out
+    layers["pool"] = nn.AdaptiveAvgPool2d(1)
+    layers["flatten"] = nn.Flatten()
+    layers["head"] = nn.Linear(c_in, num_classes)
+    return init_weights_(nn.Sequential(layers), init)

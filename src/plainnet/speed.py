@@ -71,4 +71,6 @@ def autocast(device: torch.device, amp: str | bool):
 
 def uses_channels_last(setting: bool | str, arch: str, device: torch.device) -> bool:
     """`"auto"`: CNNs on CUDA only (measured; see docs/performance.md)."""
-    return arch == "cnn" and (device.type == "cuda" if setting == "auto" else bool(setting))
+    return arch in ("cnn", "resnet") and (
+        device.type == "cuda" if setting == "auto" else bool(setting)
+    )

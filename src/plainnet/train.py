@@ -89,6 +89,11 @@ def make_model(cfg: Config, data: DeviceData) -> nn.Module:
     )
 
 
+def model_name(cfg: Config) -> str:
+    kind = "ResNet (skip connections)" if cfg.model.arch == "resnet" else f"plain {cfg.model.arch}"
+    return f"{kind}-{cfg.model.depth}"
+
+
 def make_constraint(cfg: Config, model: nn.Module) -> MaxNorm | None:
     if not cfg.max_norm.enabled:
         return None
@@ -187,7 +192,7 @@ def _train(cfg: Config, run: RunDir | None, resume: bool, console, world: World)
     m = cfg.model
     max_norm = f"c={cfg.max_norm.c:g} ({cfg.max_norm.layers})" if project else "off"
     console.print(
-        f"model: plain {m.arch}, depth {m.depth}, {n_params:,} parameters, norm={m.norm}, "
+        f"model: {model_name(cfg)}, {n_params:,} parameters, norm={m.norm}, "
         f"act={m.act}, init={m.init}, max-norm={max_norm}"
     )
     if start_epoch >= cfg.train.epochs:
@@ -293,7 +298,7 @@ def _train(cfg: Config, run: RunDir | None, resume: bool, console, world: World)
         test_loss, test_err = evaluate(net, data.eval_batches("test", eval_bs, world), world)
     summary = dict(
         dataset=data.name,
-        model=f"plain {cfg.model.arch}-{cfg.model.depth}",
+        model=model_name(cfg),
         parameters=n_params,
         epochs=cfg.train.epochs,
         final_train_loss=train_loss,
