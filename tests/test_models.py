@@ -90,4 +90,4 @@ def test_cifar_resnet_baseline_sizes():
     assert count_parameters(resnet((3, 32, 32), 10, depth=110)) == pytest.approx(1.7e6, rel=0.02)
     assert resnet((3, 32, 32), 10, depth=20)(torch.randn(2, 3, 32, 32)).shape == (2, 10)
     with pytest.raises(ValueError, match="6n\\+2"):
-        resnet((3, 32, 32), 10, depth=50)
+        resnet((3, 32, 32), 10, depth=51)
