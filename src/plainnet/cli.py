@@ -204,54 +204,36 @@ def reproduce_group():
     """The paper's experiments, written as Markdown + PNG under --out."""
 
 
-def _reproduce_options(fn):
-    fn = click.option("--out", default="docs/results", show_default=True, type=click.Path())(fn)
-    fn = click.option("--seeds", default="0,1,2", show_default=True, help="Comma-separated.")(fn)
-    return click.option("--quick", is_flag=True, help="A tiny smoke-test variant.")(fn)
+def _recipe(name: str, doc: str, *extra):
+    """`plainnet reproduce NAME`: runs `plainnet.reproduce.NAME` and says where it wrote."""
+
+    def command(quick, seeds, out, **kwargs):
+        from plainnet import reproduce
+
+        recipe = getattr(reproduce, name)
+        path = recipe(Path(out), quick, _layer_list(seeds), log=click.echo, **kwargs)
+        click.echo(f"wrote {path}")
+
+    command.__doc__ = doc
+    for option in (
+        *extra,
+        click.option("--out", default="docs/results", show_default=True, type=click.Path()),
+        click.option("--seeds", default="0,1,2", show_default=True, help="Comma-separated."),
+        click.option("--quick", is_flag=True, help="A tiny smoke-test variant."),
+    ):
+        command = option(command)
+    reproduce_group.command(name)(command)
 
 
-@reproduce_group.command("table1")
-@_reproduce_options
-def reproduce_table1(quick, seeds, out):
-    """Table 1: the 100-layer USPS ablation (8 rows x seeds; about 30 min on 2 CPU cores)."""
-    from plainnet import reproduce
-
-    path = reproduce.table1(Path(out), quick, _layer_list(seeds), log=click.echo)
-    click.echo(f"wrote {path}")
-
-
-@reproduce_group.command("activations")
-@_reproduce_options
-def reproduce_activations(quick, seeds, out):
-    """Activation figures: naive / BN / proposed, 100 layers, COIL-20, USPS, digits (~15 min)."""
-    from plainnet import reproduce
-
-    path = reproduce.activations(Path(out), quick, _layer_list(seeds), log=click.echo)
-    click.echo(f"wrote {path}")
-
-
-@reproduce_group.command("depth")
-@_reproduce_options
-def reproduce_depth(quick, seeds, out):
-    """Error versus depth 10..200 on USPS for naive / BN / proposed (~15 min per seed)."""
-    from plainnet import reproduce
-
-    path = reproduce.depth(Path(out), quick, _layer_list(seeds), log=click.echo)
-    click.echo(f"wrote {path}")
-
-
-@reproduce_group.command("table2")
-@_reproduce_options
-@click.option("--epochs", type=int, default=164, show_default=True)
-@click.option("--train-subset", type=int, default=0, help="Train on N images (CPU runs).")
-def reproduce_table2(quick, seeds, out, epochs, train_subset):
-    """Table 2: CIFAR-10 PlainNet-50 vs PlainNet-BN-56 vs ResNet-56/110 (a GPU job)."""
-    from plainnet import reproduce
-
-    path = reproduce.table2(
-        Path(out), quick, _layer_list(seeds), epochs, train_subset, log=click.echo
-    )
-    click.echo(f"wrote {path}")
+_recipe("table1", "Table 1: the 100-layer USPS ablation (8 rows x seeds; ~30 min on 2 CPU cores).")
+_recipe("activations", "Activation figures: naive / BN / proposed, 100 layers (~15 min).")
+_recipe("depth", "Error versus depth 10..200 on USPS for naive / BN / proposed (~15 min a seed).")
+_recipe(
+    "table2",
+    "Table 2: CIFAR-10 PlainNet-50 vs PlainNet-BN-56 vs ResNet-56/110 (a GPU job).",
+    click.option("--epochs", type=int, default=164, show_default=True),
+    click.option("--train-subset", type=int, default=0, help="Train on N images (CPU runs)."),
+)
 
 
 @cli.group("data")

@@ -1,6 +1,7 @@
 """Figures for the depth diagnostics (`plainnet.probe`), written as PNG files with matplotlib."""
 
 import math
+from pathlib import Path
 
 import matplotlib
 
@@ -13,6 +14,7 @@ COND_CAP = 1e17
 
 
 def save(fig, path):
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

@@ -138,20 +138,27 @@ def learning_curves(results: list[RowResult], path: Path, title: str) -> Path:
     return save(fig, path)
 
 
-def header(command: str, wall_s: float) -> str:
-    return (
-        f"Command: `{command}`\n\n"
-        f"Machine: {platform.machine()}, {torch.get_num_threads()} CPU threads"
-        f"{', GPU ' + torch.cuda.get_device_name() if torch.cuda.is_available() else ', no GPU'}; "
+def write_report(out: Path, name: str, title: str, started: float, body: str) -> Path:
+    """`<out>/<name>.md`: the title, the exact command, machine, date and wall time, the body."""
+    gpu = f"GPU {torch.cuda.get_device_name()}" if torch.cuda.is_available() else "no GPU"
+    text = (
+        f"# {title}\n\n"
+        f"Command: `{' '.join(['plainnet', *sys.argv[1:]])}`\n\n"
+        f"Machine: {platform.machine()}, {torch.get_num_threads()} CPU threads, {gpu}; "
         f"torch {torch.__version__}. Date: {time.strftime('%Y-%m-%d')}. "
-        f"Wall time: {wall_s / 60:.1f} min.\n"
+        f"Wall time: {(time.perf_counter() - started) / 60:.1f} min.\n\n{body}"
     )
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"{name}.md"
+    path.write_text(text)
+    return path
 
 
 # ---------------------------------------------------------------- recipes
 
 
 RUNS = Path("runs/reproduce")  # run folders (checkpoints) stay out of the results folder
+QUICK = " (quick smoke variant, not a result)"
 
 
 def table1(out: Path, quick: bool, seeds: list[int], log=print) -> Path:
@@ -163,7 +170,6 @@ def table1(out: Path, quick: bool, seeds: list[int], log=print) -> Path:
     t0 = time.perf_counter()
     name = "table1-quick" if quick else "table1"
     results = run_grid(rows, seeds, base, str(RUNS / name), log)
-    wall = time.perf_counter() - t0
     lines = [
         "| row | paper train % | paper test % | ours train % | ours test % | ours best test % "
         "| max unit norm |",
@@ -177,19 +183,15 @@ def table1(out: Path, quick: bool, seeds: list[int], log=print) -> Path:
             f"{r.cell('final_test_err')} | {r.cell('best_test_err')} | {r.max_unit_norm()} |"
         )
     plot = learning_curves(results, out / f"{name}.png", "Table 1 ablation, USPS")
-    text = (
-        f"# Table 1: ablation on USPS{' (quick smoke variant, not a result)' if quick else ''}\n\n"
-        + header(" ".join(["plainnet", *sys.argv[1:]]), wall)
-        + f"\nSettings: {' '.join(base)}, seeds {seeds}; everything else is the default config "
+    body = (
+        f"Settings: {' '.join(base)}, seeds {seeds}; everything else is the default config "
         "(`plainnet config show`). Ours: mean ± std over seeds of the final model (eval mode). "
         "Max unit norm: the largest hidden-unit ||w_j|| after training over all seeds; the "
         f"max-norm rows use c = {resolve().max_norm.c:g}, so a value at c means it was binding.\n\n"
         + "\n".join(lines)
         + f"\n\n![learning curves]({plot.name})\n"
     )
-    path = out / f"{name}.md"
-    path.write_text(text)
-    return path
+    return write_report(out, name, "Table 1: ablation on USPS" + QUICK * quick, t0, body)
 
 
 ABLATION3 = ("naive", "bn", "proposed")
@@ -209,7 +211,7 @@ def activations(out: Path, quick: bool, seeds: list[int], log=print) -> Path:
         "| effective rank at last layer | dead units at last layer |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    body = []
+    sections = []
     for ds in ("coil20", "usps", "digits"):
         base = [f"data.dataset={ds}", "model.depth=100", f"train.epochs={epochs[ds]}"]
         if quick:
@@ -243,7 +245,7 @@ def activations(out: Path, quick: bool, seeds: list[int], log=print) -> Path:
                     f"| {last.dead_fraction:.0%} |"
                 )
             rel = f"{name}/{ds}-{state}"
-            body.append(
+            sections.append(
                 f"### {ds}, {state}\n\n"
                 f"![NMA]({rel}/normalized_mean_activation.png)\n"
                 f"![singularity]({rel}/singularity.png)\n"
@@ -253,19 +255,16 @@ def activations(out: Path, quick: bool, seeds: list[int], log=print) -> Path:
                 )
                 + "\n"
             )
-    text = (
-        f"# The paper's activation figures{' (quick smoke variant, not a result)' if quick else ''}"
-        "\n\n"
-        + header(" ".join(["plainnet", *sys.argv[1:]]), time.perf_counter() - t0)
-        + f"\nNetworks: {', '.join(ABLATION3)} presets, seed {seeds[0]}, settings "
+    body = (
+        f"Networks: {', '.join(ABLATION3)} presets, seed {seeds[0]}, settings "
         f"`{' '.join(base[1:])}` (epochs per data set: {epochs}), defaults otherwise, "
-        "e.g. width 128). Probe: batch statistics, the "
-        "whole training split (COIL-20: the 1,152 training images of the default split); "
-        "definitions in docs/probe.md.\n\n" + "\n".join(lines) + "\n\n" + "\n".join(body)
+        "e.g. width 128). Probe: batch statistics, the whole training split (COIL-20: the "
+        "1,152 training images of the default split); definitions in docs/probe.md.\n\n"
+        + "\n".join(lines)
+        + "\n\n"
+        + "\n".join(sections)
     )
-    path = out / f"{name}.md"
-    path.write_text(text)
-    return path
+    return write_report(out, name, "The paper's activation figures" + QUICK * quick, t0, body)
 
 
 def depth(out: Path, quick: bool, seeds: list[int], log=print) -> Path:
@@ -300,17 +299,13 @@ def depth(out: Path, quick: bool, seeds: list[int], log=print) -> Path:
         ax.grid(True, alpha=0.3)
         ax.legend()
     plot = save(fig, out / f"{name}.png")
-    text = (
-        f"# Error versus depth on USPS{' (quick smoke variant, not a result)' if quick else ''}\n\n"
-        + header(" ".join(["plainnet", *sys.argv[1:]]), time.perf_counter() - t0)
-        + f"\nSettings: {' '.join(base)}, seeds {seeds}; defaults otherwise. Cells: train / test "
+    body = (
+        f"Settings: {' '.join(base)}, seeds {seeds}; defaults otherwise. Cells: train / test "
         "error %, mean ± std over seeds (final model, eval mode).\n\n"
         + "\n".join(lines)
         + f"\n\n![error versus depth]({plot.name})\n"
     )
-    path = out / f"{name}.md"
-    path.write_text(text)
-    return path
+    return write_report(out, name, "Error versus depth on USPS" + QUICK * quick, t0, body)
 
 
 # Table 2 of the paper (CIFAR-10 test error %), the rows we train.
@@ -336,7 +331,7 @@ CIFAR_PROTOCOL = [
 
 
 def table2(
-    out: Path, quick: bool, seeds: list[int], epochs: int = 164, train_subset: int = 0, log=print
+    out: Path, quick: bool, seeds: list[int], log=print, epochs: int = 164, train_subset: int = 0
 ) -> Path:
     """CIFAR-10: the 50-layer PlainNet against PlainNet-BN-56 and ResNet-56/110.
 
@@ -378,19 +373,15 @@ def table2(
             + (f", {train_subset} training images" if train_subset else "")
             + "): shows the pipeline and the relative order only, not the paper's protocol"
         )
-    text = (
-        f"# Table 2: CIFAR-10{label}\n\n"
-        + header(" ".join(["plainnet", *sys.argv[1:]]), time.perf_counter() - t0)
-        + f"\nProtocol: {' '.join(base)}; seeds {seeds}. PlainNet rows use their presets "
+    body = (
+        f"Protocol: {' '.join(base)}; seeds {seeds}. PlainNet rows use their presets "
         "(proposed: BN + Leaky ReLU beta 0.5 + max-norm c 4 + He-uniform; BN: BN + ReLU). "
         "**Data: `cifar10.npz` in ../shared/data is decoded from lossy JPEG copies (quality "
         "75); expect errors 2-3 points above the official CIFAR-10's.**\n\n"
         + "\n".join(lines)
         + f"\n\n![learning curves]({plot.name})\n"
     )
-    path = out / f"{name}.md"
-    path.write_text(text)
-    return path
+    return write_report(out, name, f"Table 2: CIFAR-10{label}", t0, body)
 
 
 def replace_depth(row: Row) -> Row:
