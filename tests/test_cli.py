@@ -101,7 +101,7 @@ def test_config_presets_and_model(capsys):
     code, out, _ = run_cli(capsys, "config", "presets")
     assert code == 0 and len(out.splitlines()) == 8 and "proposed" in out
     code, out, _ = run_cli(capsys, "model", "model.arch=cnn", "model.depth=50")
-    assert code == 0 and "plain cnn-50: 755,802 parameters" in out and "(layer49)" in out
+    assert code == 0 and "plain cnn-50: 755,514 parameters" in out and "(layer49)" in out
 
 
 def test_module_entry_point_errors_without_traceback():
