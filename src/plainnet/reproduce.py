@@ -256,13 +256,11 @@ def activations(out: Path, quick: bool, seeds: list[int], log=print) -> Path:
                 + "\n"
             )
     body = (
-        f"Networks: {', '.join(ABLATION3)} presets, seed {seeds[0]}, settings "
-        f"`{' '.join(base[1:])}` (epochs per data set: {epochs}), defaults otherwise, "
-        "e.g. width 128). Probe: batch statistics, the whole training split (COIL-20: the "
-        "1,152 training images of the default split); definitions in docs/probe.md.\n\n"
-        + "\n".join(lines)
-        + "\n\n"
-        + "\n".join(sections)
+        f"Networks: {', '.join(ABLATION3)} presets, seed {seeds[0]}, `{base[1]}`, epochs per "
+        f"data set {epochs}, defaults otherwise (e.g. width 128). Naive nets whose training "
+        "diverged have no trained probe. Probe: batch statistics, the whole training split "
+        "(COIL-20: the 1,152 training images of the default split); definitions in "
+        "docs/probe.md.\n\n" + "\n".join(lines) + "\n\n" + "\n".join(sections)
     )
     return write_report(out, name, "The paper's activation figures" + QUICK * quick, t0, body)
 
