@@ -117,7 +117,7 @@ class TrainConfig(Section):
     sync_bn: bool = True  # SyncBatchNorm under torchrun (GPUs only; see plainnet.distributed)
     # Speed and memory switches (plainnet.speed; measured in docs/performance.md).
     compile: bool = False  # torch.compile, with an eager fallback
-    channels_last: bool | Literal["auto"] = "auto"  # CNNs; "auto": on CUDA only
+    channels_last: bool | Literal["auto"] = "auto"  # NHWC; "auto": on for CNNs
     amp: Literal["auto", "bf16", "off"] = "auto"  # bf16 autocast; "auto": on CUDA only
     checkpoint_segments: int = Field(0, ge=0)  # activation checkpointing; 0: off
 
