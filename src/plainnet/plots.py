@@ -32,14 +32,21 @@ def _per_layer(ax, stats: dict, key: str, transform=lambda v: v):
         ax.legend()
 
 
+def _over_depth(stats: dict, key: str, ylabel: str, title: str, path):
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    _per_layer(ax, stats, key)
+    ax.set_yscale("log")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    return save(fig, path)
+
+
 def normalized_mean_activation(stats: dict, path):
     """NMA_l = mean|h_l| / mean|h_1| versus depth, one line per probed network."""
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    _per_layer(ax, stats, "normalized_mean_activation")
-    ax.set_yscale("log")
-    ax.set_ylabel("normalized mean activation  mean|h_l| / mean|h_1|")
-    ax.set_title("Units' outputs over depth")
-    return save(fig, path)
+    ylabel = "normalized mean activation  mean|h_l| / mean|h_1|"
+    return _over_depth(
+        stats, "normalized_mean_activation", ylabel, "Units' outputs over depth", path
+    )
 
 
 def spectrum(stats: dict, path):
@@ -60,12 +67,8 @@ def spectrum(stats: dict, path):
 
 def gradient_norms(stats: dict, path):
     """||dL/dW_l|| for one batch versus depth."""
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    _per_layer(ax, stats, "grad_norm")
-    ax.set_yscale("log")
-    ax.set_ylabel("gradient norm of the layer's weights")
-    ax.set_title("Gradient flow (one batch)")
-    return save(fig, path)
+    ylabel = "gradient norm of the layer's weights"
+    return _over_depth(stats, "grad_norm", ylabel, "Gradient flow (one batch)", path)
 
 
 def heatmap(rep: np.ndarray, labels: np.ndarray, index: int, label: str, path):
