@@ -185,37 +185,27 @@ def _cache(tmp_path, **arrays):
     return path
 
 
+def usps_like(**changes):
+    """Valid USPS-shaped cache arrays (3 train, 1 test), with `changes` applied."""
+    good = dict(
+        x_train=np.zeros((3, 16, 16), np.uint8),
+        y_train=np.zeros(3, np.int64),
+        x_test=np.zeros((1, 16, 16), np.uint8),
+        y_test=np.zeros(1, np.int64),
+    )
+    return {k: v for k, v in {**good, **changes}.items() if v is not None}
+
+
 @pytest.mark.parametrize(
     "arrays,needle",
     [
-        (dict(x_train=np.zeros((3, 16, 16), np.uint8)), "missing array"),
+        (usps_like(y_train=None, x_test=None, y_test=None), "missing array"),
         (
-            dict(
-                x_train=np.zeros((3, 8, 8), np.uint8),
-                y_train=np.zeros(3, np.int64),
-                x_test=np.zeros((1, 8, 8), np.uint8),
-                y_test=np.zeros(1, np.int64),
-            ),
+            usps_like(x_train=np.zeros((3, 8, 8), np.uint8), x_test=np.zeros((1, 8, 8), np.uint8)),
             "images are (8, 8), expected (16, 16)",
         ),
-        (
-            dict(
-                x_train=np.zeros((3, 16, 16), np.float32),
-                y_train=np.zeros(3, np.int64),
-                x_test=np.zeros((1, 16, 16), np.uint8),
-                y_test=np.zeros(1, np.int64),
-            ),
-            "expected uint8 images",
-        ),
-        (
-            dict(
-                x_train=np.zeros((3, 16, 16), np.uint8),
-                y_train=np.array([0, 1, 10]),
-                x_test=np.zeros((1, 16, 16), np.uint8),
-                y_test=np.zeros(1, np.int64),
-            ),
-            "labels outside 0..9",
-        ),
+        (usps_like(x_train=np.zeros((3, 16, 16), np.float32)), "expected uint8 images"),
+        (usps_like(y_train=np.array([0, 1, 10])), "labels outside 0..9"),
     ],
 )
 def test_wrong_shape_files_are_named_in_one_line(tmp_path, arrays, needle):
@@ -226,13 +216,7 @@ def test_wrong_shape_files_are_named_in_one_line(tmp_path, arrays, needle):
 
 
 def test_truncated_and_garbage_files(tmp_path):
-    good = _cache(
-        tmp_path,
-        x_train=np.zeros((3, 16, 16), np.uint8),
-        y_train=np.zeros(3, np.int64),
-        x_test=np.zeros((1, 16, 16), np.uint8),
-        y_test=np.zeros(1, np.int64),
-    )
+    good = _cache(tmp_path, **usps_like())
     read_cache("usps", tmp_path)
     good.write_bytes(good.read_bytes()[:-40])
     with pytest.raises(DataError, match="usps.npz: not a readable dataset file"):

@@ -75,6 +75,12 @@ def test_components_switch_independently():
 
 def test_registry_and_bad_arguments():
     assert isinstance(build_model("mlp", in_shape=(4,), num_classes=3, depth=3), nn.Module)
+    # a whole config section may be passed (width is not a CNN argument) ...
+    cnn = build_model("cnn", in_shape=(3, 8, 8), num_classes=3, depth=5, width=64, act="relu")
+    assert isinstance(cnn.layer1.act, nn.ReLU)
+    # ... but a builder called directly rejects a misspelt argument
+    with pytest.raises(TypeError, match="widht"):
+        plain_mlp((4,), 3, depth=3, widht=8)
     with pytest.raises(ValueError, match="unknown model"):
         build_model("resnet0", in_shape=(4,), num_classes=3)
     with pytest.raises(ValueError, match="depth must be >= 2"):

@@ -19,6 +19,7 @@ class World:
     rank: int = 0
     size: int = 1
     device: torch.device = torch.device("cpu")
+    owns_group: bool = False  # setup() created the process group, so cleanup() ends it
 
     @property
     def main(self) -> bool:
@@ -51,9 +52,10 @@ def setup(device: torch.device) -> World:
     if device.type == "cuda":
         device = torch.device("cuda", local)
         torch.cuda.set_device(device)
-    if not dist.is_initialized():
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo", device_id=None)
-    return World(dist.get_rank(), dist.get_world_size(), device)
+    owns = not dist.is_initialized()  # a caller's own process group is left alone
+    if owns:
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return World(dist.get_rank(), dist.get_world_size(), device, owns)
 
 
 def wrap(model: nn.Module, world: World, sync_bn: bool) -> nn.Module:
@@ -80,6 +82,6 @@ def wrap(model: nn.Module, world: World, sync_bn: bool) -> nn.Module:
     return nn.parallel.DistributedDataParallel(model, device_ids=ids)
 
 
-def cleanup() -> None:
-    if dist.is_initialized():
+def cleanup(world: World) -> None:
+    if world.owns_group and dist.is_initialized():
         dist.destroy_process_group()

@@ -6,6 +6,7 @@ in the paper) followed by the classifier `head`. Depth counts weight layers incl
 classifier, as the paper does: a 100-layer net has 99 hidden layers and one head.
 """
 
+import inspect
 import math
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
@@ -83,10 +84,16 @@ def register_model(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
 
 
 def build_model(arch: str, **kwargs) -> nn.Module:
-    """Build a registered model by name (`mlp`, `cnn`, ...); see each builder's arguments."""
+    """Build a registered model by name (`mlp`, `cnn`, ...) from a superset of its arguments.
+
+    A whole `model` config section can be passed: fields the builder does not take (e.g.
+    `width` for a CNN) are left out, while the builders themselves reject unknown arguments.
+    """
     if arch not in MODELS:
         raise ValueError(f"unknown model {arch!r}; choose one of {sorted(MODELS)}")
-    return MODELS[arch](**kwargs)
+    fn = MODELS[arch]
+    takes = inspect.signature(fn).parameters
+    return fn(**{k: v for k, v in kwargs.items() if k in takes})
 
 
 def _check(depth: int, norm: str) -> None:
@@ -106,7 +113,6 @@ def plain_mlp(
     act: str = "leaky_relu",
     beta: float = 0.5,
     init: str = "he_uniform",
-    **_: object,
 ) -> PlainNet:
     """Plain MLP on flattened inputs: `depth - 1` hidden layers of `width` units, then a head.
 
@@ -144,7 +150,6 @@ def plain_cnn(
     act: str = "leaky_relu",
     beta: float = 0.5,
     init: str = "he_uniform",
-    **_: object,
 ) -> PlainNet:
     """Plain CNN in He et al.'s CIFAR layout, without the shortcuts.
 
@@ -204,7 +209,6 @@ def resnet(
     depth: int = 56,
     channels: Sequence[int] = (16, 32, 64),
     init: str = "he_uniform",
-    **_: object,
 ) -> nn.Sequential:
     """He et al.'s CIFAR ResNet (depth 6n+2: 20, 32, 44, 56, 110), for comparison only.
 

@@ -227,12 +227,11 @@ def activations(out: Path, quick: bool, seeds: list[int], log=print) -> Path:
         for state in ("init", "trained"):
             results, errs = {}, {}
             for row, res in zip(rows, trained, strict=True):
-                cfg = resolve(row.preset, None, [*base, f"train.seed={seed}"])
-                run = res.runs[0] if state == "trained" else None
-                if run is not None and not res.summaries:  # diverged: no trained net to probe
+                trained_run = res.runs[0] if state == "trained" else None
+                if trained_run is not None and not res.summaries:  # diverged: nothing to probe
                     continue
-                results[row.label] = probe_config(cfg, run)
-                errs[row.label] = res.summaries[0]["final_test_err"] if run else None
+                results[row.label] = probe_config(res.runs[0].config(), trained_run)
+                errs[row.label] = res.summaries[0]["final_test_err"] if trained_run else None
             folder = out / name / f"{ds}-{state}"
             save_probes(results, folder, sorted({k for r in results.values() for k in r.kept}))
             (folder / "probe.json").unlink()  # layers.csv holds every number but the spectra

@@ -101,10 +101,11 @@ class RunDir:
         """Drop rows after `last_epoch` (written after the last checkpoint, then interrupted)."""
         if not self.writable:
             return
-        rows = [r for r in self.read_metrics() if r["epoch"] <= last_epoch]
-        self.metrics_path.unlink(missing_ok=True)
-        for r in rows:
-            self.append_metrics({k: int(v) if k in ("epoch", "step") else v for k, v in r.items()})
+        if not self.metrics_path.exists():
+            return
+        header, *rows = self.metrics_path.read_text().splitlines(keepends=True)
+        kept = [r for r in rows if int(r.split(",", 1)[0]) <= last_epoch]
+        self.metrics_path.write_text(header + "".join(kept))
 
     def save_checkpoint(self, state: dict) -> None:
         if not self.writable:

@@ -105,7 +105,7 @@ def init_model(cfg: Config, data: DeviceData, device="cpu") -> tuple[nn.Module, 
     """The model at initialization (seeded by train.seed) and its max-norm projection."""
     torch.manual_seed(cfg.train.seed)
     model = make_model(cfg, data).to(device)
-    if speed.uses_channels_last(cfg.train.channels_last, cfg.model.arch, torch.device(device)):
+    if speed.uses_channels_last(cfg.train.channels_last, cfg.model.arch):
         model = model.to(memory_format=torch.channels_last)
     project = make_constraint(cfg, model)
     if project:
@@ -118,14 +118,15 @@ def evaluate(model: nn.Module, batches, world: World = SINGLE) -> tuple[float, f
     """Mean cross-entropy and error rate over `batches` (summed over processes), in eval mode."""
     was_training = model.training
     model.eval()
-    loss = err = n = 0.0
+    loss = err = 0.0
+    n = 0
     for x, y in batches:
         out = model(x)
-        loss += F.cross_entropy(out, y, reduction="sum").item()
-        err += (out.argmax(1) != y).sum().item()
+        loss = loss + F.cross_entropy(out, y, reduction="sum")
+        err = err + (out.argmax(1) != y).sum()
         n += len(y)
     model.train(was_training)
-    loss, err, n = world.sum(loss, err, n)
+    loss, err, n = world.sum(loss, err, n)  # one device sync for the whole split
     return loss / n, err / n
 
 
@@ -146,7 +147,7 @@ def train(cfg: Config, run: RunDir | None = None, resume: bool = False, console=
     try:
         return _train(cfg, run, resume, console, world)
     finally:
-        distributed.cleanup()
+        distributed.cleanup(world)
 
 
 def _train(cfg: Config, run: RunDir | None, resume: bool, console, world: World) -> Result:
@@ -177,7 +178,7 @@ def _train(cfg: Config, run: RunDir | None, resume: bool, console, world: World)
     model = distributed.wrap(model, world, cfg.train.sync_bn)
     if cfg.train.compile:
         model = speed.CompiledOrEager(model)
-    channels_last = speed.uses_channels_last(cfg.train.channels_last, cfg.model.arch, device)
+    channels_last = speed.uses_channels_last(cfg.train.channels_last, cfg.model.arch)
     tb = run.tensorboard()
 
     n_train = len(data.y_train)
