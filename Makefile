@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 # Datasets already converted to plainnet's cache format, beside the checkout (CI has them too).
 export PLAINNET_DATA ?= $(abspath ../shared/data)
 
-.PHONY: train test clean
+.PHONY: train test bench keras clean
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	python3 -m venv $(VENV)
@@ -21,5 +21,16 @@ test: $(VENV)/.installed
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/pytest
 
+# Speed: plainnet's trainer against an eager PyTorch loop and Keras (docs/performance.md).
+bench: $(VENV)/.installed
+	$(PY) benchmarks/bench_train.py
+
+keras: .venv-keras/.installed
+
+.venv-keras/.installed: benchmarks/keras-requirements.txt
+	python3 -m venv .venv-keras
+	.venv-keras/bin/python -m pip install --quiet -r benchmarks/keras-requirements.txt
+	touch $@
+
 clean:
-	rm -rf $(VENV) runs .pytest_cache .ruff_cache
+	rm -rf $(VENV) .venv-keras runs .pytest_cache .ruff_cache

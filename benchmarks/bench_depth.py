@@ -35,7 +35,7 @@ def one(arch: str, depth: int, segments: int, device: str) -> dict:
     net, x = net.to(dev), x.to(dev)
     y = torch.randint(0, 10, (len(x),), device=dev)
     model = Checkpointed(net, segments) if segments else net
-    opt = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9, foreach=True)
+    opt = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9, fused=True)
     project = MaxNorm(hidden_weights(net), 4.0)
 
     def step():

@@ -1,15 +1,20 @@
 """plainnet's trainer against the eager loop a competent PyTorch user writes, side by side.
 
-    python benchmarks/bench_train.py            # CPU, about 10 minutes on 2 cores
+    python benchmarks/bench_train.py            # CPU, about 15 minutes on 2 cores
     python benchmarks/bench_train.py --quick    # a smoke run, under a minute
     python benchmarks/bench_train.py --device cuda   # the same table on a GPU (< 3 minutes)
+    make keras                                  # once: .venv-keras (Keras 3 + TensorFlow CPU)
 
 Every number is measured in this one run, so read the ratios: absolute times on a shared
-machine are not comparable across runs. Per model it prints
+machine are not comparable across runs. Every training loop runs `--rounds` times (default
+3), in a rotated order each round, and the table gives medians: the median samples/s and the
+median of the per-round ratios to that round's reference, with their range. Per model:
   * the reference: `nn.Sequential`, a DataLoader over a TensorDataset, SGD with momentum, and
     after each step a Python loop over layers calling `torch.renorm` (max-norm);
-  * plainnet's `train()` on the same model, data, batch size, optimizer and number of steps,
-    eager and with `train.compile=true` (and channels_last for the CNN);
+  * plainnet's `train()` on the same model, data, batch size, optimizer and number of steps:
+    its defaults, `train.compile=true` (MLP), NCHW instead of channels_last (CNN);
+  * the MLP in Keras 3 (TensorFlow), eager graph and XLA `jit_compile`, when a Python with
+    Keras is given (`--keras-python`; default .venv-keras if built);
   * the max-norm projection's cost as a share of a training step, and the renorm loop's;
   * inference throughput; FLOPs per training sample and the fraction of the machine's
     measured peak (float32 matmul / 3x3 conv) that each loop reaches;
@@ -18,8 +23,14 @@ Training throughput is taken over the epochs after the first (warm-up and compil
 """
 
 import argparse
+import functools
 import io
+import json
+import math
+import subprocess
 import time
+from pathlib import Path
+from statistics import median
 
 import numpy as np
 import torch
@@ -74,14 +85,20 @@ def sync():
 
 
 def peak(device: torch.device) -> dict:
+    """Best float32 throughput of a large matmul, and of 3x3 convs at the CNN's stage shapes
+    (16 ch at 32x32, 32 at 16x16, 64 at 8x8; batch 128), forward only."""
     n = 2048 if device.type == "cuda" else 1024
     a, b = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
     mm = 2 * n**3 / timed(lambda: a @ b, 5)
-    x = torch.randn(128, 64, 16, 16, device=device)
-    conv = nn.Conv2d(64, 64, 3, padding=1, bias=False).to(device)
-    with torch.no_grad():
-        conv_s = timed(lambda: conv(x), 5)
-    return dict(matmul=mm, conv=2 * 128 * 64 * 64 * 9 * 16 * 16 / conv_s)
+    conv = 0.0
+    for c, hw in ((16, 32), (32, 16), (64, 8)):
+        x = torch.randn(128, c, hw, hw, device=device).contiguous(memory_format=torch.channels_last)
+        layer = nn.Conv2d(c, c, 3, padding=1, bias=False).to(
+            device, memory_format=torch.channels_last
+        )
+        with torch.no_grad():
+            conv = max(conv, 2 * 128 * c * c * 9 * hw * hw / timed(functools.partial(layer, x), 5))
+    return dict(matmul=mm, conv=conv)
 
 
 def flops_per_sample(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
@@ -119,16 +136,36 @@ def reference(build, x, y, x_test, y_test, bs, epochs, lr, c, device) -> float:
     return len(x) * (epochs - 1) / sum(times[1:])
 
 
-def plainnet_trainer(overrides: list[str]) -> tuple[float, dict]:
+def plainnet_trainer(overrides: list[str]) -> float:
     """plainnet's `train()`; samples/s from its per-epoch times, epochs 2.."""
     cfg = resolve(overrides=[*overrides, "run.out_dir=runs/bench", "run.checkpoint_every=1000"])
     result = train(cfg, console=Console(file=io.StringIO()))
     rows = result.run_dir.read_metrics()
     n = len(datasets.SPECS[cfg.data.dataset].convert({})["y_train"])
-    return n * (len(rows) - 1) / sum(r["epoch_time_s"] for r in rows[1:]), result.summary
+    return n * (len(rows) - 1) / sum(r["epoch_time_s"] for r in rows[1:])
 
 
-def bench_model(name, arch, build, shape, steps, epochs, device, peaks, quick, table):
+def keras_reference(python: str, **kw) -> float:
+    """Keras 3 on the same MLP, in its own environment (benchmarks/keras_reference.py)."""
+    script = Path(__file__).with_name("keras_reference.py")
+    out = subprocess.run(
+        [python, str(script), json.dumps(kw)], capture_output=True, text=True, check=True
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])["samples_per_s"]
+
+
+def interleaved(variants: dict, rounds: int) -> dict[str, list[float]]:
+    """Samples/s of every variant, `rounds` times, in a rotated order each round, so that a
+    machine that speeds up or slows down during the run weighs on every variant alike."""
+    names = list(variants)
+    speeds: dict[str, list[float]] = {k: [] for k in names}
+    for r in range(rounds):
+        for k in names[r % len(names) :] + names[: r % len(names)]:
+            speeds[k].append(variants[k]())
+    return speeds
+
+
+def bench_model(name, arch, build, shape, steps, epochs, device, peaks, args, table):
     bs, lr, c = 128, 0.02, 4.0
     n_train, n_test = bs * steps, 256
     ds = f"bench_{name}"
@@ -145,18 +182,34 @@ def bench_model(name, arch, build, shape, steps, epochs, device, peaks, quick, t
         "data.augment=false",
     ]
 
-    ref = reference(build, x, y, xt, yt, bs, epochs, lr, c, device)
-    variants = {"plainnet (eager)": base}
-    if not quick and arch == "mlp":  # compiling the CNN's backward takes minutes on 2 cores
-        variants["plainnet (compile)"] = [*base, "train.compile=true"]
-    if arch == "cnn":
-        variants["plainnet (channels_last)"] = [*base, "train.channels_last=true"]
-    speeds = {k: plainnet_trainer(v)[0] for k, v in variants.items()}
+    variants = {
+        "eager reference": lambda: reference(build, x, y, xt, yt, bs, epochs, lr, c, device),
+        "plainnet (default)": lambda: plainnet_trainer(base),
+    }
+    if arch == "mlp" and not args.quick:
+        variants["plainnet (train.compile=true)"] = lambda: plainnet_trainer(
+            [*base, "train.compile=true"]
+        )
+    if arch == "cnn" and args.cnn_compile:  # compiling the CNN takes minutes on 2 cores
+        variants["plainnet (train.compile=true)"] = lambda: plainnet_trainer(
+            [*base, "train.compile=true"]
+        )
+    if arch == "cnn":  # channels_last is the default for CNNs; NCHW for comparison
+        variants["plainnet (channels_last=false)"] = lambda: plainnet_trainer(
+            [*base, "train.channels_last=false"]
+        )
+    keras = arch == "mlp" and device.type == "cpu" and args.keras_python
+    if keras:
+        kw = dict(depth=depth, width=128, in_features=math.prod(shape), batch=bs, steps=steps)
+        kw |= dict(epochs=epochs, lr=lr, c=c, beta=0.5, n_test=n_test)
+        for jit, label in ((False, "keras 3 (tensorflow)"), (True, "keras 3 + XLA jit_compile")):
+            variants[label] = functools.partial(keras_reference, args.keras_python, **kw, jit=jit)
+    speeds = interleaved(variants, args.rounds)
 
     # Max-norm cost: the projection alone versus a whole eager step of the same model.
     torch.manual_seed(0)
     model = build().to(device)
-    opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, foreach=True)
+    opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, fused=True)
     project = MaxNorm(hidden_weights(model), c)
     xb, yb = x[:bs].to(device), y[:bs].to(device)
 
@@ -174,8 +227,17 @@ def bench_model(name, arch, build, shape, steps, epochs, device, peaks, quick, t
                 w.copy_(torch.renorm(w, 2, 0, c))
 
     t_step = timed(step, 10)
+    with torch.autocast(device.type, dtype=torch.bfloat16):
+        t_bf16 = timed(step, 3)
     t_proj = timed(project, 30)
     t_renorm = timed(renorm_loop, 30)
+    # Batching: a DataLoader over a TensorDataset against plainnet's whole-dataset indexing.
+    loader = DataLoader(TensorDataset(x, y), batch_size=bs, shuffle=True)
+    t_loader = timed(lambda: [b[0].to(device) for b in loader], 3) / steps
+    on_device = DeviceData(datasets.load_dataset(ds), device)
+    gen = torch.Generator().manual_seed(0)
+    t_device = timed(lambda: list(on_device.train_batches(bs, gen)), 3) / steps
+
     model.eval()
     xi = xt.to(device)
     with torch.no_grad():
@@ -207,18 +269,32 @@ def bench_model(name, arch, build, shape, steps, epochs, device, peaks, quick, t
 
     table.append(
         f"\n## {name}: {count(model):,} parameters, batch {bs}, {steps} steps/epoch, "
-        f"{epochs} epochs, {device}"
+        f"{epochs} epochs, {device}; median of {args.rounds} interleaved rounds"
     )
-    table.append(f"{'loop':<28}{'samples/s':>12}{'x eager ref':>13}{'% of peak':>11}")
-    rows = {"eager reference": ref, **speeds}
-    for k, v in rows.items():
-        table.append(f"{k:<28}{v:>12.0f}{v / ref:>13.2f}{100 * v * flops / peaks[kind]:>10.1f}%")
+    table.append(
+        f"{'loop':<32}{'samples/s':>10}{'x eager ref':>13}{'(min-max)':>12}{'% of peak':>11}"
+    )
+    ref = speeds["eager reference"]
+    for k, v in speeds.items():
+        ratios = [a / b for a, b in zip(v, ref, strict=True)]
+        table.append(
+            f"{k:<32}{median(v):>10.0f}{median(ratios):>13.2f}"
+            f"{f'({min(ratios):.2f}-{max(ratios):.2f})':>12}"
+            f"{100 * median(v) * flops / peaks[kind]:>10.1f}%"
+        )
+    if not keras and arch == "mlp":
+        table.append("keras: not measured (no --keras-python; `make keras` builds .venv-keras)")
     table.append(
         f"max-norm projection: {1e3 * t_proj:.2f} ms = {100 * t_proj / t_step:.1f}% of a "
         f"{1e3 * t_step:.1f} ms step (renorm loop: {1e3 * t_renorm:.2f} ms = "
         f"{100 * t_renorm / t_step:.1f}%)"
     )
     table.append(f"inference (eval, batch {len(xi)}): {len(xi) / t_inf:.0f} samples/s")
+    table.append(
+        f"bf16 autocast step: {1e3 * t_bf16:.1f} ms = {t_bf16 / t_step:.2f}x the fp32 step; "
+        f"a batch from DataLoader(TensorDataset): {1e3 * t_loader:.2f} ms, from plainnet's "
+        f"on-device data: {1e3 * t_device:.2f} ms"
+    )
     table.append(
         f"training FLOPs per sample: {flops / 1e6:.1f} MFLOP; peak {kind}: "
         f"{peaks[kind] / 1e9:.0f} GFLOP/s"
@@ -239,7 +315,17 @@ def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--device", default="cpu")
     p.add_argument("--quick", action="store_true")
+    p.add_argument("--only", choices=["mlp", "cnn"], help="benchmark one model only")
+    p.add_argument("--cnn-compile", action="store_true", help="also time the CNN compiled")
+    p.add_argument("--rounds", type=int, help="interleaved rounds (default 3; --quick: 1)")
+    keras = Path(__file__).parent.parent / ".venv-keras" / "bin" / "python"
+    p.add_argument(
+        "--keras-python",
+        default=str(keras) if keras.exists() else None,
+        help="a Python with Keras 3 + TensorFlow (default: .venv-keras, if built)",
+    )
     args = p.parse_args()
+    args.rounds = args.rounds or (1 if args.quick else 3)
     device = torch.device(args.device)
     torch.set_flush_denormal(True)
     t0 = time.perf_counter()
@@ -248,34 +334,36 @@ def main():
         f"device {device}, {torch.get_num_threads()} threads, torch {torch.__version__}, "
         f"{time.strftime('%Y-%m-%d %H:%M')}",
         f"measured peak: float32 matmul {peaks['matmul'] / 1e9:.0f} GFLOP/s, "
-        f"3x3 conv {peaks['conv'] / 1e9:.0f} GFLOP/s",
+        f"3x3 conv (best of the CNN's stage shapes) {peaks['conv'] / 1e9:.0f} GFLOP/s",
     ]
     gpu = device.type == "cuda"
     mlp_depth, cnn_depth = (10, 8) if args.quick else (100, 50)
-    bench_model(
-        f"mlp-{mlp_depth}",
-        "mlp",
-        lambda: plain_mlp((1, 16, 16), 10, depth=mlp_depth),
-        (16, 16),
-        30,
-        3 if args.quick else 4,
-        device,
-        peaks,
-        args.quick,
-        table,
-    )
-    bench_model(
-        f"cnn-{cnn_depth}",
-        "cnn",
-        lambda: plain_cnn((3, 32, 32), 10, depth=cnn_depth),
-        (32, 32, 3),
-        40 if gpu else (3 if args.quick else 8),
-        3,
-        device,
-        peaks,
-        args.quick,
-        table,
-    )
+    if args.only != "cnn":
+        bench_model(
+            f"mlp-{mlp_depth}",
+            "mlp",
+            lambda: plain_mlp((1, 16, 16), 10, depth=mlp_depth),
+            (16, 16),
+            30,
+            3 if args.quick else 4,
+            device,
+            peaks,
+            args,
+            table,
+        )
+    if args.only != "mlp":
+        bench_model(
+            f"cnn-{cnn_depth}",
+            "cnn",
+            lambda: plain_cnn((3, 32, 32), 10, depth=cnn_depth),
+            (32, 32, 3),
+            40 if gpu else (3 if args.quick else 8),
+            3,
+            device,
+            peaks,
+            args,
+            table,
+        )
     table.append(f"\nwall time {time.perf_counter() - t0:.0f} s")
     print("\n".join(table))
 

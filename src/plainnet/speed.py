@@ -4,8 +4,8 @@
   warning if compilation fails (no compiler, an unsupported op, ...);
 * `channels_last`: NHWC memory format for CNNs (faster here on CPU too, and the GPU convs'
   fast path);
-* `amp`: bf16 autocast; "auto" turns it on for CUDA only (on this project's CPUs it is ~5x
-  slower than fp32);
+* `amp`: bf16 autocast; "auto" turns it on for CUDA only (on this project's CPU a training
+  step takes 5.3x (MLP-100) and 13x (CNN-50) as long as in fp32);
 * `checkpoint_segments`: activation checkpointing, so that a 1,000-layer net fits in small
   memory: only the segment boundaries' activations are stored, the rest are recomputed in
   the backward pass (about one extra forward pass of time).
@@ -71,6 +71,6 @@ def autocast(device: torch.device, amp: str | bool):
 
 
 def uses_channels_last(setting: bool | str, arch: str) -> bool:
-    """`"auto"`: every CNN, on any device (on this project's CPU: 1.19x the eager reference
-    against 1.06x for NCHW, docs/performance.md; NHWC is also the GPU convs' fast layout)."""
+    """`"auto"`: every CNN, on any device (on this project's CPU: 1.10x the eager reference
+    against 0.91x for NCHW, docs/performance.md; NHWC is also the GPU convs' fast layout)."""
     return arch in ("cnn", "resnet") and (setting == "auto" or bool(setting))

@@ -40,6 +40,8 @@ def resolve_device(name: str) -> torch.device:
 
 
 def make_optimizer(cfg: OptimConfig, params) -> torch.optim.Optimizer:
+    # fused: one kernel, one pass over memory for all parameters (CPU and CUDA); torch's own
+    # CPU default is a Python loop over them (MLP-100: 2.3 ms against 5.8 ms, performance.md).
     if cfg.name == "sgd":
         return torch.optim.SGD(
             params,
@@ -47,12 +49,10 @@ def make_optimizer(cfg: OptimConfig, params) -> torch.optim.Optimizer:
             momentum=cfg.momentum,
             nesterov=cfg.nesterov,
             weight_decay=cfg.weight_decay,
-            foreach=True,  # one kernel per op over all parameters, not a loop (CPU default: off)
+            fused=True,
         )
     opt = torch.optim.Adam if cfg.name == "adam" else torch.optim.AdamW
-    return opt(
-        params, lr=cfg.lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay, foreach=True
-    )
+    return opt(params, lr=cfg.lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay, fused=True)
 
 
 def lr_factor(step: int, total: int, warmup: int, cfg: ScheduleConfig) -> float:

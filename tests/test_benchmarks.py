@@ -1,0 +1,47 @@
+"""The speed benchmark runs end to end and prints its table (a smoke run; no timing asserted)."""
+
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+
+BENCH = Path(__file__).parent.parent / "benchmarks" / "bench_train.py"
+
+
+def load():
+    spec = importlib.util.spec_from_file_location("bench_train", BENCH)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_rounds_rotate_the_order_of_the_loops():
+    calls = []
+    variants = {k: (lambda k=k: calls.append(k) or len(calls)) for k in "abc"}
+    speeds = load().interleaved(variants, rounds=3)
+    assert calls == list("abcbcacab")
+    assert speeds == {"a": [1, 6, 8], "b": [2, 4, 9], "c": [3, 5, 7]}
+
+
+def test_quick_benchmark_prints_every_row(tmp_path):
+    out = subprocess.run(
+        [sys.executable, str(BENCH), "--quick", "--keras-python", ""],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,  # its runs/ folder lands here
+        timeout=600,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    text = out.stdout
+    for row in (
+        "eager reference",
+        "plainnet (default)",
+        "plainnet (channels_last=false)",
+        "max-norm projection",
+        "inference (eval",
+        "bf16 autocast step",
+        "training FLOPs per sample",
+        "keras: not measured",
+    ):
+        assert row in text, row
+    assert text.count("1.00 (1.00-1.00)") == 2  # the reference, once per model
