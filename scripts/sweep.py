@@ -21,12 +21,13 @@ def main() -> None:
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     p.add_argument("--out", default="runs/sweep")
     p.add_argument("--table", help="also write the Markdown table to this file")
+    p.add_argument("--jobs", type=int, default=1, help="runs trained at once")
     args = p.parse_args()
     rows = []
     for spec in args.rows:
         label, _, overrides = spec.partition(":")
         rows.append(Row(label.strip(), args.preset, overrides.split()))
-    table = grid_table(run_grid(rows, args.seeds, args.base, args.out))
+    table = grid_table(run_grid(rows, args.seeds, args.base, args.out, jobs=args.jobs))
     print(table)
     if args.table:
         with open(args.table, "w") as f:

@@ -40,3 +40,32 @@ def test_depth_quick(tmp_path, monkeypatch):
     text = reproduce.depth(tmp_path, quick=True, seeds=[0], log=lambda *_: None).read_text()
     assert "| naive |" in text and "| depth 3 | depth 5 |" in text
     assert (tmp_path / "depth-quick.png").exists()
+
+
+def test_parallel_grid_matches_the_serial_one(tmp_path):
+    """Two runs at once in worker processes give the same runs, numbers and table order."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # so that the serial runs use the workers' thread count
+    try:
+        rows = [Row("ok", "proposed", []), Row("blows up", "naive", ["optim.lr=1e30"])]
+        base = ["model.depth=4", "model.width=8", "train.epochs=2"]
+        logs = {1: [], 2: []}
+        results = {
+            jobs: run_grid(rows, [0, 1], base, str(tmp_path / str(jobs)), logs[jobs].append, jobs)
+            for jobs in (1, 2)
+        }
+    finally:
+        torch.set_num_threads(threads)
+    serial, parallel = results[1], results[2]
+    # Every run reports once, whichever order they finish in.
+    assert sorted(x.split(":")[0] for x in logs[1]) == sorted(x.split(":")[0] for x in logs[2])
+    for a, b in zip(serial, parallel, strict=True):
+        assert a.diverged == b.diverged
+        keys = ("final_train_err", "final_test_err", "hidden_unit_norm_max")
+        assert [[s[k] for k in keys] for s in a.summaries] == [
+            [s[k] for k in keys] for s in b.summaries
+        ]
+    assert parallel[1].diverged == 2 and len(parallel[0].summaries) == 2
+    assert len(list((tmp_path / "2").iterdir())) == 4

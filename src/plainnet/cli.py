@@ -220,6 +220,13 @@ def _recipe(name: str, doc: str, *extra):
         click.option("--out", default="docs/results", show_default=True, type=click.Path()),
         click.option("--seeds", default="0,1,2", show_default=True, help="Comma-separated."),
         click.option("--quick", is_flag=True, help="A tiny smoke-test variant."),
+        click.option(
+            "--jobs",
+            type=click.IntRange(1),
+            default=1,
+            show_default=True,
+            help="Runs trained at once (CPU threads are shared out between them).",
+        ),
     ):
         command = option(command)
     reproduce_group.command(name)(command)
