@@ -69,3 +69,19 @@ def test_parallel_grid_matches_the_serial_one(tmp_path):
         ]
     assert parallel[1].diverged == 2 and len(parallel[0].summaries) == 2
     assert len(list((tmp_path / "2").iterdir())) == 4
+
+
+def test_parallel_grid_stops_on_a_run_that_fails(tmp_path):
+    """An error in a worker (here: a missing dataset) reaches the caller as itself."""
+    from plainnet.download import DownloadError
+
+    rows = [Row("fine", None, []), Row("no data", None, ["data.dataset=usps"])]
+    base = [
+        "model.depth=3",
+        "model.width=8",
+        "train.epochs=1",
+        f"data.data_dir={tmp_path / 'empty'}",
+        "data.download=false",
+    ]
+    with pytest.raises(DownloadError, match="downloads are off"):
+        run_grid(rows, [0], base, str(tmp_path / "runs"), lambda *_: None, jobs=2)

@@ -85,8 +85,17 @@ def run_grid(
         row = result.row
         for seed in seeds:
             name = f"{row.label}-s{seed}".replace(" ", "_").replace("/", "_")
-            overrides = [*base, *row.overrides, f"train.seed={seed}", f"run.out_dir={out}"]
-            cfg = resolve(row.preset, None, [*overrides, f"run.name={name}"])
+            cfg = resolve(
+                row.preset,
+                None,
+                [
+                    *base,
+                    *row.overrides,
+                    f"train.seed={seed}",
+                    f"run.out_dir={out}",
+                    f"run.name={name}",
+                ],
+            )
             run = RunDir.create(cfg)
             result.runs.append(run)
             work.append((result, seed, cfg, run))
@@ -112,8 +121,12 @@ def run_grid(
         spawn = multiprocessing.get_context("spawn")  # no fork of a process holding torch
         with ProcessPoolExecutor(jobs, spawn, _init_worker, (threads,)) as pool:
             futures = {pool.submit(_train_one, w[2], w[3].path): i for i, w in enumerate(work)}
-            for f in as_completed(futures):
-                done(futures[f], f.result())
+            try:
+                for f in as_completed(futures):
+                    done(futures[f], f.result())
+            except BaseException:  # a bad config, Ctrl-C: do not start the rest of the grid
+                pool.shutdown(cancel_futures=True)
+                raise
     for i, (result, *_) in enumerate(work):  # in table order, whatever finished first
         if isinstance(outcomes[i], str):
             result.diverged += 1
