@@ -136,13 +136,12 @@ def reference(build, x, y, x_test, y_test, bs, epochs, lr, c, device) -> float:
     return len(x) * (epochs - 1) / sum(times[1:])
 
 
-def plainnet_trainer(overrides: list[str]) -> float:
+def plainnet_trainer(overrides: list[str], n_train: int) -> float:
     """plainnet's `train()`; samples/s from its per-epoch times, epochs 2.."""
     cfg = resolve(overrides=[*overrides, "run.out_dir=runs/bench", "run.checkpoint_every=1000"])
     result = train(cfg, console=Console(file=io.StringIO()))
     rows = result.run_dir.read_metrics()
-    n = len(datasets.SPECS[cfg.data.dataset].convert({})["y_train"])
-    return n * (len(rows) - 1) / sum(r["epoch_time_s"] for r in rows[1:])
+    return n_train * (len(rows) - 1) / sum(r["epoch_time_s"] for r in rows[1:])
 
 
 def keras_reference(python: str, **kw) -> float:
@@ -170,7 +169,8 @@ def bench_model(name, arch, build, shape, steps, epochs, device, peaks, args, ta
     n_train, n_test = bs * steps, 256
     ds = f"bench_{name}"
     synthetic(ds, shape, n_train, n_test)
-    dd = DeviceData(datasets.load_dataset(ds), "cpu")
+    arrays = datasets.load_dataset(ds)
+    dd = DeviceData(arrays, "cpu")
     x, y, xt, yt = dd.x_train, dd.y_train, dd.x_test, dd.y_test
     depth = int(name.split("-")[1])
     base = [
@@ -182,19 +182,19 @@ def bench_model(name, arch, build, shape, steps, epochs, device, peaks, args, ta
         "data.augment=false",
     ]
 
+    def trainer(*extra: str):
+        return functools.partial(plainnet_trainer, [*base, *extra], n_train)
+
     variants = {
         "eager reference": lambda: reference(build, x, y, xt, yt, bs, epochs, lr, c, device),
-        "plainnet (default)": lambda: plainnet_trainer(base),
+        "plainnet (default)": trainer(),
     }
     # Compiling the CNN's backward takes about a minute on 2 cores: on request only.
-    if args.cnn_compile if arch == "cnn" else not args.quick:
-        variants["plainnet (train.compile=true)"] = lambda: plainnet_trainer(
-            [*base, "train.compile=true"]
-        )
+    compiled = args.cnn_compile if arch == "cnn" else not args.quick
+    if compiled:
+        variants["plainnet (train.compile=true)"] = trainer("train.compile=true")
     if arch == "cnn":  # channels_last is the default for CNNs; NCHW for comparison
-        variants["plainnet (channels_last=false)"] = lambda: plainnet_trainer(
-            [*base, "train.channels_last=false"]
-        )
+        variants["plainnet (channels_last=false)"] = trainer("train.channels_last=false")
     keras = arch == "mlp" and device.type == "cpu" and args.keras_python
     if keras:
         kw = dict(depth=depth, width=128, in_features=math.prod(shape), batch=bs, steps=steps)
@@ -231,7 +231,7 @@ def bench_model(name, arch, build, shape, steps, epochs, device, peaks, args, ta
     # Batching: a DataLoader over a TensorDataset against plainnet's whole-dataset indexing.
     loader = DataLoader(TensorDataset(x, y), batch_size=bs, shuffle=True)
     t_loader = timed(lambda: [b[0].to(device) for b in loader], 3) / steps
-    on_device = DeviceData(datasets.load_dataset(ds), device)
+    on_device = DeviceData(arrays, device)
     gen = torch.Generator().manual_seed(0)
     t_device = timed(lambda: list(on_device.train_batches(bs, gen)), 3) / steps
 
