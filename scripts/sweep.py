@@ -10,7 +10,7 @@ Each row is `LABEL: override override ...` on top of `--preset`/`--base`. Runs g
 
 import argparse
 
-from plainnet.reproduce import Row, grid_table, run_grid
+from plainnet.grid import Row, grid_table, run_grid
 
 
 def main() -> None:

@@ -164,7 +164,9 @@ def test_train_on_real_datasets(capsys, tmp_path, args):
     assert code == 0, out
     assert "test (final)" in out
     if "cifar10" in args:
-        assert "augmented (crop + flip)" in out and "256 train / 10000 test" in out
+        assert (
+            "augmented (crop + flip)" in out and "256 train / 5000 validation / 10000 test" in out
+        )
 
 
 def test_probe_compares_presets_and_a_trained_run(capsys, tmp_path):

@@ -7,6 +7,7 @@ import torch
 from torch import nn
 
 from plainnet import plain_cnn, plain_mlp
+from plainnet.build import init_model, make_data
 from plainnet.config import resolve
 from plainnet.probe import (
     hidden_layers,
@@ -16,7 +17,6 @@ from plainnet.probe import (
     singular_values_from_gram,
     spectrum_stats,
 )
-from plainnet.train import init_model, make_data
 
 
 def _matrix(singular_values, n=200, seed=0):

@@ -4,7 +4,8 @@ from pathlib import Path
 import pytest
 
 from plainnet import reproduce
-from plainnet.reproduce import PAPER_TABLE1, Row, grid_table, run_grid
+from plainnet.grid import Row, grid_table, run_grid
+from plainnet.reproduce import PAPER_TABLE1
 
 HAS_USPS = (Path(os.environ.get("PLAINNET_DATA", "")) / "usps.npz").exists()
 needs_usps = pytest.mark.skipif(not HAS_USPS, reason="PLAINNET_DATA has no usps.npz")
@@ -17,7 +18,7 @@ def test_grid_counts_diverged_runs_as_failures(tmp_path):
     assert len(results[0].summaries) == 2 and results[0].diverged == 0
     assert results[1].summaries == [] and results[1].diverged == 2
     table = grid_table(results)
-    assert "| blows up | 0 | diverged (2/2)" in table
+    assert "| blows up | 2 | diverged (2/2)" in table
     assert len(list(tmp_path.iterdir())) == 4  # every run keeps its folder
 
 
@@ -38,7 +39,8 @@ def test_table1_quick_writes_the_table_beside_the_papers(tmp_path, monkeypatch):
 def test_depth_quick(tmp_path, monkeypatch):
     monkeypatch.setattr(reproduce, "RUNS", tmp_path / "runs")
     text = reproduce.depth(tmp_path, quick=True, seeds=[0], log=lambda *_: None).read_text()
-    assert "| naive |" in text and "| depth 3 | depth 5 |" in text
+    assert "| naive |" in text and "| proposed (beta auto) |" in text
+    assert "| depth 3 | depth 5 |" in text
     assert (tmp_path / "depth-quick.png").exists()
 
 

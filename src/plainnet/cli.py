@@ -13,6 +13,7 @@ import click
 import numpy as np
 import torch
 
+from plainnet.build import make_data, make_model, model_name
 from plainnet.config import (
     ConfigError,
     apply_overrides,
@@ -27,7 +28,7 @@ from plainnet.download import DownloadError
 from plainnet.models import count_parameters
 from plainnet.probe import probe_config, save_probes
 from plainnet.runs import RunDir, RunError
-from plainnet.train import TrainingDiverged, make_data, make_model, model_name, train
+from plainnet.train import TrainingDiverged, train
 
 # Flags that are shortcuts for `section.key=value` overrides.
 SHORTCUTS = {

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from plainnet.datasets import SPECS
 from plainnet.init import INITS
-from plainnet.models import ACTIVATIONS
+from plainnet.models import ACTIVATIONS, MODELS
 
 
 class ConfigError(ValueError):
@@ -34,6 +34,9 @@ class DataConfig(Section):
     augment: bool | Literal["auto"] = "auto"  # random crop + flip; "auto": on for cifar10 only
     # Sets without an official split (digits, coil20): see plainnet.datasets.split_indices.
     test_fraction: float = Field(0.2, gt=0, lt=1)
+    # Validation split carved (stratified, seeded by split_seed) from the training split: every
+    # choice (best epoch, hyperparameters) is made on it; 0 turns it off.
+    val_fraction: float = Field(0.1, ge=0, lt=1)
     split: Literal["stratified", "pose"] = "stratified"
     split_seed: int = 0
     image_size: int = Field(0, ge=0)  # resize to image_size x image_size; 0 keeps the native size
@@ -46,13 +49,16 @@ class DataConfig(Section):
 
 
 class ModelConfig(Section):
-    arch: Literal["mlp", "cnn", "resnet"] = "mlp"  # resnet: He et al.'s, for comparison only
+    arch: str = "mlp"  # a registered model (plainnet.models.MODELS); resnet: for comparison only
     depth: int = Field(100, ge=2, le=100_000)  # weight layers, classifier included
     width: int = Field(128, ge=1)  # MLP hidden units
     channels: list[int] = Field([16, 32, 64], min_length=1)  # CNN stage widths
     norm: Literal["batch", "none"] = "batch"
     act: str = "leaky_relu"
-    beta: float = Field(0.5, ge=0, lt=1)  # Leaky ReLU negative slope (eq. 1); docs/defaults.md
+    # Leaky ReLU negative slope (eq. 1); "auto": chosen from the depth so that the net's
+    # correlation map takes c = 0 to eta (plainnet.correlation; docs/depth.md)
+    beta: float | str = 0.5
+    eta: float = Field(0.9, gt=0, lt=1)
     init: str = "he_uniform"
 
     @field_validator("channels")
@@ -60,6 +66,18 @@ class ModelConfig(Section):
     def _positive(cls, v: list[int]) -> list[int]:
         if min(v) < 1:
             raise ValueError("every channel count must be >= 1")
+        return v
+
+    @field_validator("arch")
+    @classmethod
+    def _arch(cls, v: str) -> str:
+        return _one_of(v, MODELS)
+
+    @field_validator("beta")
+    @classmethod
+    def _beta(cls, v: float | str) -> float | str:
+        if v != "auto" and (isinstance(v, str) or not 0 <= v < 1):
+            raise ValueError("must be in [0, 1) or 'auto'")
         return v
 
     @field_validator("act")

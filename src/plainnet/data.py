@@ -42,20 +42,25 @@ def random_crop_flip(x: torch.Tensor, generator: torch.Generator, pad: int = 4) 
 class DeviceData:
     """A dataset as normalized float tensors on `device`, with seeded batching.
 
-    Inputs are standardized per channel with the mean and std of the training split only.
+    Inputs are standardized per channel with the mean and std of the training split only
+    (never the validation or test split).
     """
+
+    SPLITS = ("train", "val", "test")
 
     def __init__(self, ds: ArrayDataset, device: torch.device | str = "cpu", augment: bool = False):
         self.name = ds.name
         self.num_classes = ds.num_classes
         self.augment = augment
-        x_train, x_test = to_nchw(ds.x_train), to_nchw(ds.x_test)
+        x_train = to_nchw(ds.x_train)
         self.mean = x_train.mean(dim=(0, 2, 3), keepdim=True)
         self.std = x_train.std(dim=(0, 2, 3), keepdim=True).clamp_min(1e-6)
-        self.x_train = ((x_train - self.mean) / self.std).to(device)
-        self.x_test = ((x_test - self.mean) / self.std).to(device)
-        self.y_train = torch.from_numpy(ds.y_train).long().to(device)
-        self.y_test = torch.from_numpy(ds.y_test).long().to(device)
+        for split in self.SPLITS:
+            x = to_nchw(getattr(ds, f"x_{split}"))
+            setattr(self, f"x_{split}", ((x - self.mean) / self.std).to(device))
+            setattr(
+                self, f"y_{split}", torch.from_numpy(getattr(ds, f"y_{split}")).long().to(device)
+            )
 
     @property
     def in_shape(self) -> tuple[int, ...]:
@@ -85,16 +90,26 @@ class DeviceData:
     def eval_batches(
         self, split: str = "test", batch_size: int = 1000, world: World = SINGLE
     ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        """This process's share of `split` ("train" or "test") in order, without augmentation."""
-        x, y = (self.x_train, self.y_train) if split == "train" else (self.x_test, self.y_test)
+        """This process's share of `split` ("train", "val" or "test") in order, unaugmented."""
+        x, y = self.split(split)
         part = world.shard(len(y))
         x, y = x[part], y[part]
         for i in range(0, len(y), batch_size):
             yield x[i : i + batch_size], y[i : i + batch_size]
 
+    def split(self, name: str) -> tuple[torch.Tensor, torch.Tensor]:
+        if name not in self.SPLITS:
+            raise ValueError(f"unknown split {name!r}; choose one of {list(self.SPLITS)}")
+        return getattr(self, f"x_{name}"), getattr(self, f"y_{name}")
+
+    @property
+    def has_val(self) -> bool:
+        return len(self.y_val) > 0
+
     def describe(self) -> str:
+        val = f"{len(self.y_val)} validation / " if self.has_val else ""
         return (
-            f"{self.name}: {len(self.y_train)} train / {len(self.y_test)} test, "
+            f"{self.name}: {len(self.y_train)} train / {val}{len(self.y_test)} test, "
             f"input {self.in_shape}, {self.num_classes} classes"
             + (", augmented (crop + flip)" if self.augment else "")
         )

@@ -40,7 +40,8 @@ class InexactDataWarning(UserWarning):
 
 @dataclass
 class ArrayDataset:
-    """A dataset split into train and test, as uint8 images and int64 labels."""
+    """A dataset split into train, validation (possibly empty) and test, as uint8 images and
+    int64 labels."""
 
     name: str
     x_train: np.ndarray
@@ -48,6 +49,13 @@ class ArrayDataset:
     x_test: np.ndarray
     y_test: np.ndarray
     meta: dict = field(default_factory=dict)
+    x_val: np.ndarray | None = None
+    y_val: np.ndarray | None = None
+
+    def __post_init__(self):
+        if self.x_val is None:
+            self.x_val = self.x_train[:0]
+            self.y_val = self.y_train[:0]
 
     @property
     def num_classes(self) -> int:
@@ -440,27 +448,46 @@ def load_dataset(
     name: str,
     data_dir: str | Path | None = None,
     test_fraction: float = 0.2,
+    val_fraction: float = 0.0,
     split: str = "stratified",
     split_seed: int = 0,
     image_size: int = 0,
     train_subset: int = 0,
     download: bool = True,
 ) -> ArrayDataset:
-    """The dataset `name` as train/test arrays, prepared on first use.
+    """The dataset `name` as train/validation/test arrays, prepared on first use.
 
     Sets without an official split (`digits`, `coil20`) are split by `split_indices`; the
-    defaults (20% test, stratified, seed 0) give digits 1,437 / 360. `image_size` > 0 resizes;
+    defaults (20% test, stratified, seed 0) give digits 1,437 / 360. `val_fraction` > 0 then
+    holds out that share of the training split as a validation split (stratified, seeded by
+    `split_seed`), e.g. USPS 7,291 -> 6,561 train / 730 validation. `image_size` > 0 resizes;
     `train_subset` > 0 keeps that many training samples (seeded by `split_seed`), for quick runs.
     """
     a, meta = arrays(name, data_dir, download)
     if "x" in a:
         tr, te = split_indices(a["y"], test_fraction, split_seed, split, a.get("pose"))
         a = dict(x_train=a["x"][tr], y_train=a["y"][tr], x_test=a["x"][te], y_test=a["y"][te])
+    a = dict(a, x_val=a["x_train"][:0], y_val=a["y_train"][:0])
+    if val_fraction > 0:
+        tr, va = split_indices(a["y_train"], val_fraction, split_seed)
+        x, y = a["x_train"], a["y_train"]
+        a = dict(a, x_train=x[tr], y_train=y[tr], x_val=x[va], y_val=y[va])
     if 0 < train_subset < len(a["y_train"]):
         keep = np.sort(
             np.random.default_rng(split_seed).permutation(len(a["y_train"]))[:train_subset]
         )
         a = dict(a, x_train=a["x_train"][keep], y_train=a["y_train"][keep])
-    xs = {k: resize(a[k], image_size) if image_size else a[k] for k in ("x_train", "x_test")}
-    y_train, y_test = a["y_train"].astype(np.int64), a["y_test"].astype(np.int64)
-    return ArrayDataset(name, xs["x_train"], y_train, xs["x_test"], y_test, meta)
+    xs = {
+        k: resize(a[k], image_size) if image_size else a[k] for k in ("x_train", "x_val", "x_test")
+    }
+    ys = {k: a[k].astype(np.int64) for k in ("y_train", "y_val", "y_test")}
+    return ArrayDataset(
+        name,
+        xs["x_train"],
+        ys["y_train"],
+        xs["x_test"],
+        ys["y_test"],
+        meta,
+        xs["x_val"],
+        ys["y_val"],
+    )

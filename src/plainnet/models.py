@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from plainnet.constraints import layer_weights
+from plainnet.correlation import resolve_beta
 from plainnet.init import init_weights_
 
 ACTIVATIONS: dict[str, Callable[[float], nn.Module]] = {
@@ -111,15 +112,19 @@ def plain_mlp(
     width: int = 128,
     norm: str = "batch",
     act: str = "leaky_relu",
-    beta: float = 0.5,
+    beta: float | str = 0.5,
     init: str = "he_uniform",
+    eta: float = 0.9,
 ) -> PlainNet:
     """Plain MLP on flattened inputs: `depth - 1` hidden layers of `width` units, then a head.
 
     Defaults are the paper's proposed PlainNet: BN + Leaky ReLU (eq. 1) + He-uniform (eq. 3);
     the max-norm constraint (eq. 2) is applied by the training loop (`plainnet.MaxNorm`).
+    `beta="auto"` picks the Leaky ReLU slope from the depth (`plainnet.correlation`, TAT's
+    rule with target `eta`).
     """
     _check(depth, norm)
+    beta = resolve_beta(beta, depth, eta)
     layers: OrderedDict[str, nn.Module] = OrderedDict(flatten=nn.Flatten())
     features = math.prod(in_shape)
     for i in range(1, depth):
@@ -148,8 +153,9 @@ def plain_cnn(
     channels: Sequence[int] = (16, 32, 64),
     norm: str = "batch",
     act: str = "leaky_relu",
-    beta: float = 0.5,
+    beta: float | str = 0.5,
     init: str = "he_uniform",
+    eta: float = 0.9,
 ) -> PlainNet:
     """Plain CNN in He et al.'s CIFAR layout, without the shortcuts.
 
@@ -157,8 +163,10 @@ def plain_cnn(
     remaining `depth - 2` 3x3 convs (`stage_sizes`); the first conv of every stage after the
     first has stride 2. Global average pooling and a linear head close it. Depth 50 with
     16/32/64 channels has about 0.75M parameters (the paper's 50-layer PlainNet: 0.72M).
+    `beta="auto"` as for `plain_mlp`.
     """
     _check(depth, norm)
+    beta = resolve_beta(beta, depth, eta)
     layers: OrderedDict[str, nn.Module] = OrderedDict()
     c_in, c_out = in_shape[0], channels[0]
 

@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from plainnet.build import init_model, make_data
 from plainnet.constraints import unit_norms
 from plainnet.init import WEIGHT_LAYERS
 from plainnet.models import PlainBlock
@@ -269,7 +270,7 @@ def probe(
 
 def probe_data(data, split: str, max_samples: int | None, seed: int = 0):
     """`split`'s samples (a seeded random subset of `max_samples` for big sets) in batches."""
-    x, y = (data.x_train, data.y_train) if split == "train" else (data.x_test, data.y_test)
+    x, y = data.split(split)
     if max_samples is not None and len(y) > max_samples:
         gen = torch.Generator().manual_seed(seed)
         idx = torch.randperm(len(y), generator=gen)[:max_samples].sort().values.to(y.device)
@@ -287,7 +288,6 @@ def probe_config(
 ) -> ProbeResult:
     """Probe the network of config `cfg`: at init (seeded as training starts), or trained
     with `run`'s checkpoint. `keep` defaults to the middle and the last hidden layer."""
-    from plainnet.train import init_model, make_data
 
     data = make_data(cfg)
     model, _ = init_model(cfg, data)

@@ -6,22 +6,16 @@ paper's numbers where it gives them. Sizes the paper does not give (width, beta,
 epochs) are plainnet's defaults (docs/defaults.md) unless a recipe says otherwise.
 """
 
-import io
-import multiprocessing
 import platform
-import statistics
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from rich.console import Console
 
 from plainnet.config import resolve
-from plainnet.runs import RunDir
-from plainnet.train import TrainingDiverged, train
+from plainnet.correlation import resolve_beta
+from plainnet.grid import Row, learning_curves, run_grid
 
 # Table 1 of the paper (100-layer MLP on USPS): preset -> (train error %, test error %).
 PAPER_TABLE1 = {
@@ -34,154 +28,6 @@ PAPER_TABLE1 = {
     "lrelu_maxnorm": (83.62, 82.11),
     "proposed": (0.11, 5.48),
 }
-
-
-@dataclass
-class Row:
-    label: str
-    preset: str | None
-    overrides: list[str]
-
-
-@dataclass
-class RowResult:
-    row: Row
-    summaries: list[dict]  # of the runs that finished
-    runs: list[RunDir]  # every run folder, diverged ones included
-    diverged: int = 0  # runs stopped by a NaN/inf loss (counted as failures, not averaged)
-
-    def stat(self, key: str) -> tuple[float, float]:
-        v = [100 * s[key] for s in self.summaries]
-        return statistics.mean(v), statistics.stdev(v) if len(v) > 1 else 0.0
-
-    def max_unit_norm(self) -> str:
-        """The largest hidden ||w_j|| at the end, over seeds: at c, max-norm was binding."""
-        norms = [s["hidden_unit_norm_max"] for s in self.summaries]
-        return f"{max(norms):.2f}" if norms else "—"
-
-    def cell(self, key: str) -> str:
-        if not self.summaries:
-            return f"diverged ({self.diverged}/{self.diverged})"
-        m, sd = self.stat(key)
-        runs = self.diverged + len(self.summaries)
-        return f"{m:.2f} ± {sd:.2f}" + (
-            f" ({self.diverged}/{runs} diverged)" if self.diverged else ""
-        )
-
-
-def run_grid(
-    rows: list[Row], seeds: list[int], base: list[str], out: str, log=print, jobs: int = 1
-) -> list[RowResult]:
-    """Train every row for every seed; each run is an ordinary run folder under `out`.
-
-    With `jobs` > 1 that many runs train at once, in worker processes that share the CPU
-    threads out between them: on 2 CPU cores a grid of 100-layer MLPs finishes 1.5x sooner
-    with 2 jobs (docs/performance.md). A run's numbers depend on its thread count (kernels
-    sum in another order), not on `jobs` itself: the same threads give the same results.
-    """
-    results = [RowResult(row, [], []) for row in rows]
-    work = []  # (row result, seed, config, run folder), in table order
-    for result in results:
-        row = result.row
-        for seed in seeds:
-            name = f"{row.label}-s{seed}".replace(" ", "_").replace("/", "_")
-            cfg = resolve(
-                row.preset,
-                None,
-                [
-                    *base,
-                    *row.overrides,
-                    f"train.seed={seed}",
-                    f"run.out_dir={out}",
-                    f"run.name={name}",
-                ],
-            )
-            run = RunDir.create(cfg)
-            result.runs.append(run)
-            work.append((result, seed, cfg, run))
-
-    outcomes: dict[int, dict | str] = {}
-
-    def done(i: int, outcome: dict | str) -> None:
-        outcomes[i] = outcome
-        result, seed = work[i][:2]
-        if isinstance(outcome, str):
-            log(f"{result.row.label} seed {seed}: diverged ({outcome})")
-        else:
-            log(
-                f"{result.row.label} seed {seed}: train {outcome['final_train_err']:.2%} "
-                f"test {outcome['final_test_err']:.2%} ({outcome['train_time_s']:.0f} s)"
-            )
-
-    if jobs <= 1:
-        for i, (_, _, cfg, run) in enumerate(work):
-            done(i, _train_one(cfg, run.path))
-    else:
-        threads = max(1, torch.get_num_threads() // jobs)
-        spawn = multiprocessing.get_context("spawn")  # no fork of a process holding torch
-        with ProcessPoolExecutor(jobs, spawn, _init_worker, (threads,)) as pool:
-            futures = {pool.submit(_train_one, w[2], w[3].path): i for i, w in enumerate(work)}
-            try:
-                for f in as_completed(futures):
-                    done(futures[f], f.result())
-            except BaseException:  # a bad config, Ctrl-C: do not start the rest of the grid
-                pool.shutdown(cancel_futures=True)
-                raise
-    for i, (result, *_) in enumerate(work):  # in table order, whatever finished first
-        if isinstance(outcomes[i], str):
-            result.diverged += 1
-        else:
-            result.summaries.append(outcomes[i])
-    return results
-
-
-def _train_one(cfg, path: Path) -> dict | str:
-    """One grid run: its summary, or why it diverged."""
-    try:
-        return train(cfg, RunDir(path), console=Console(file=io.StringIO())).summary
-    except TrainingDiverged as e:
-        return str(e)
-
-
-def _init_worker(threads: int) -> None:
-    torch.set_num_threads(threads)
-    torch.set_flush_denormal(True)  # as the CLI does: a vanishing net's denormals are slow
-
-
-def grid_table(results: list[RowResult]) -> str:
-    lines = [
-        "| row | seeds | train error % (eval mode) | test error % | best-epoch test error % |",
-        "|---|---|---|---|---|",
-    ]
-    for r in results:
-        lines.append(
-            f"| {r.row.label} | {len(r.summaries)} | {r.cell('final_train_err')} | "
-            f"{r.cell('final_test_err')} | {r.cell('best_test_err')} |"
-        )
-    return "\n".join(lines) + "\n"
-
-
-def learning_curves(results: list[RowResult], path: Path, title: str) -> Path:
-    """Test error per epoch, mean over seeds, one line per row."""
-    import numpy as np
-
-    from plainnet.plots import plt, save
-
-    fig, ax = plt.subplots(figsize=(8, 5))
-    for r in results:
-        curves = [[m["test_err"] * 100 for m in run.read_metrics()] for run in r.runs]
-        curves = [c for c in curves if c]
-        if not curves:
-            continue
-        n = min(len(c) for c in curves)
-        mean = np.mean([c[:n] for c in curves], axis=0)
-        ax.plot(range(1, n + 1), mean, label=r.row.label)
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("test error % (mean over seeds)")
-    ax.set_title(title)
-    ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=8)
-    return save(fig, path)
 
 
 def write_report(out: Path, name: str, title: str, started: float, body: str) -> Path:
@@ -310,43 +156,107 @@ def activations(out: Path, quick: bool, seeds: list[int], log=print, jobs: int =
     return write_report(out, name, "The paper's activation figures" + QUICK * quick, t0, body)
 
 
+DEPTH_NETS = {  # label -> (preset, overrides)
+    "naive": ("naive", []),
+    "bn": ("bn", []),
+    "proposed (beta 0.5)": ("proposed", ["model.beta=0.5"]),
+    "proposed (beta auto)": ("proposed", ["model.beta=auto"]),
+}
+
+
 def depth(out: Path, quick: bool, seeds: list[int], log=print, jobs: int = 1) -> Path:
-    """Error versus depth on USPS for naive, BN-only and proposed (the paper's Fig. 2 analogue)."""
+    """Error versus depth on USPS, 10 to 1,000 layers: naive, BN-only, the proposed net with
+    the fixed default slope and with the depth-aware slope (`model.beta = "auto"`).
+
+    Depths above 200 train with the first seed only (a 1,000-layer epoch costs 10x a 100-layer
+    one). Diverged runs are shown in the tables and figure, never dropped.
+    """
     from plainnet.plots import plt, save
 
-    depths = [3, 5] if quick else [10, 20, 50, 100, 200]
-    base = ["data.dataset=usps", "train.epochs=20"]
+    depths = [3, 5] if quick else [10, 50, 100, 200, 500, 1000]
+    epochs = 1 if quick else 20
+    base = ["data.dataset=usps", f"train.epochs={epochs}"]
     if quick:
-        base = ["data.dataset=usps", "train.epochs=1", "data.train_subset=300"]
+        base.append("data.train_subset=300")
     name = "depth-quick" if quick else "depth"
-    rows = [Row(f"{p} d={d}", p, [f"model.depth={d}"]) for p in ABLATION3 for d in depths]
+    rows = [
+        Row(
+            f"{net} d={d}",
+            preset,
+            [*extra, f"model.depth={d}"],
+            tags=dict(net=net, depth=d),
+            cost=d,
+            seeds=seeds if d <= 200 else seeds[:1],
+        )
+        for net, (preset, extra) in DEPTH_NETS.items()
+        for d in depths
+    ]
     t0 = time.perf_counter()
     results = run_grid(rows, seeds, base, str(RUNS / name), log, jobs)
-    by = {(r.row.preset, int(r.row.overrides[0].split("=")[1])): r for r in results}
-    lines = ["| net | " + " | ".join(f"depth {d}" for d in depths) + " |"]
-    lines.append("|---|" + "---|" * len(depths))
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.5))
-    for p in ABLATION3:
-        cells = [
-            f"{by[p, d].cell('final_train_err')} / {by[p, d].cell('final_test_err')}"
-            for d in depths
-        ]
-        lines.append(f"| {p} | " + " | ".join(cells) + " |")
-        for ax, key in zip(axes, ("final_train_err", "final_test_err"), strict=True):
-            pts = [(d, by[p, d].stat(key)[0]) for d in depths if by[p, d].summaries]
-            ax.plot(*zip(*pts, strict=True), marker="o", label=p)
-    for ax, title in zip(axes, ("train error % (eval mode)", "test error %"), strict=True):
+    by = {(r.row.tags["net"], r.row.tags["depth"]): r for r in results}
+
+    def table(key: str, caption: str) -> str:
+        head = "| net | " + " | ".join(f"depth {d}" for d in depths) + " |"
+        lines = [f"{caption}\n", head, "|---|" + "---|" * len(depths)]
+        for net in DEPTH_NETS:
+            lines.append(f"| {net} | " + " | ".join(by[net, d].cell(key) for d in depths) + " |")
+        return "\n".join(lines) + "\n"
+
+    betas = " | ".join(f"{resolve_beta('auto', d):.4f}" for d in depths)
+    beta_table = (
+        "| depth | "
+        + " | ".join(str(d) for d in depths)
+        + " |\n"
+        + "|---|"
+        + "---|" * len(depths)
+        + f"\n| beta (auto, eta 0.9) | {betas} |\n"
+    )
+    fig, axes = plt.subplots(1, 3, figsize=(16, 4.8))
+    panels = [
+        ("final_test_err", "test error % (final model, eval mode)"),
+        ("final_train_err", "train error % (final model, eval mode)"),
+        ("final_running_train_err", "train error % (last epoch, train-mode BN)"),
+    ]
+    for k, net in enumerate(DEPTH_NETS):
+        for ax, (key, _) in zip(axes, panels, strict=True):
+            pts = [(d, by[net, d].stat(key)[0]) for d in depths if by[net, d].values(key)]
+            if pts:
+                ax.plot(*zip(*pts, strict=True), marker="o", color=f"C{k}", label=net)
+            failed = [d for d in depths if by[net, d].diverged]
+            ax.plot(failed, [100] * len(failed), "x", color=f"C{k}", ms=10, mew=2)
+    for ax, (_, title) in zip(axes, panels, strict=True):
         ax.set_xscale("log")
+        ax.set_ylim(0, 102)
         ax.set_xlabel("depth (weight layers)")
         ax.set_ylabel(title)
         ax.grid(True, alpha=0.3)
-        ax.legend()
+    axes[0].legend(fontsize=8)
+    fig.suptitle(
+        f"USPS, trained {epochs} epochs{' (quick smoke variant)' if quick else ''}; "
+        "x at 100%: a run that diverged (NaN/inf)"
+    )
     plot = save(fig, out / f"{name}.png")
+    reasons = [f"- {r.row.label}: {reason}" for r in results for reason in r.reasons]
     body = (
-        f"Settings: {' '.join(base)}, seeds {seeds}; defaults otherwise. Cells: train / test "
-        "error %, mean ± std over seeds (final model, eval mode).\n\n"
-        + "\n".join(lines)
-        + f"\n\n![error versus depth]({plot.name})\n"
+        f"Settings: {' '.join(base)}; seeds {seeds} up to depth 200, {seeds[:1]} above; "
+        "defaults otherwise (width 128, SGD lr 0.02 cosine, c 4, batch 128; validation split "
+        "10% of the training split). Cells: mean ± std over seeds, final model; a diverged run "
+        "(NaN/inf loss) is counted in its cell, not averaged.\n\n"
+        'The slopes `model.beta = "auto"` chose:\n\n'
+        + beta_table
+        + "\n"
+        + table("final_test_err", "**Test error %** (final model, eval mode)")
+        + "\n"
+        + table("final_val_err", "**Validation error %** (final model, eval mode)")
+        + "\n"
+        + table("final_train_err", "**Train error %, eval mode** (population statistics)")
+        + "\n"
+        + table(
+            "final_running_train_err",
+            "**Train error %, running** (last epoch's batches, train-mode BatchNorm)",
+        )
+        + f"\n![error versus depth]({plot.name})\n\n"
+        + ("Diverged runs:\n\n" + "\n".join(reasons) + "\n" if reasons else "")
     )
     return write_report(out, name, "Error versus depth on USPS" + QUICK * quick, t0, body)
 

@@ -4,6 +4,7 @@ runs/20261129-141500-proposed/
     config.toml          the resolved config (a valid config file)
     metrics.csv          one row per epoch
     checkpoints/last.pt  model + optimizer + epoch, written atomically
+    checkpoints/best.pt  the model at the epoch of lowest validation error
     summary.json         final numbers, written when the run ends
     tb/                  TensorBoard events, when the `tensorboard` extra is installed
 """
@@ -29,6 +30,8 @@ METRICS = [
     "lr",
     "train_loss",
     "train_err",
+    "val_loss",
+    "val_err",
     "test_loss",
     "test_err",
     "epoch_time_s",
@@ -46,6 +49,7 @@ class RunDir:
         self.config_path = self.path / "config.toml"
         self.metrics_path = self.path / "metrics.csv"
         self.checkpoint_path = self.path / "checkpoints" / "last.pt"
+        self.best_path = self.path / "checkpoints" / "best.pt"
         self.summary_path = self.path / "summary.json"
         self.probe_path = self.path / "probe.jsonl"
 
@@ -85,17 +89,25 @@ class RunDir:
         if not self.writable:
             return
         new = not self.metrics_path.exists()
+        fields = METRICS
+        if not new:  # a folder written by an older plainnet keeps its own columns
+            with self.metrics_path.open(newline="") as f:
+                fields = next(csv.reader(f), METRICS)
         with self.metrics_path.open("a", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=METRICS)
+            w = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
             if new:
                 w.writeheader()
-            w.writerow({k: row[k] for k in METRICS})
+            w.writerow({k: row.get(k, "") for k in fields})  # blank: not measured
 
     def read_metrics(self) -> list[dict]:
+        """Rows of metrics.csv as numbers; a blank cell (a split not read that epoch) is None."""
         if not self.metrics_path.exists():
             return []
         with self.metrics_path.open(newline="") as f:
-            return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(f)]
+            return [
+                {k: float(v) if v != "" else None for k, v in row.items()}
+                for row in csv.DictReader(f)
+            ]
 
     def truncate_metrics(self, last_epoch: int) -> None:
         """Drop rows after `last_epoch` (written after the last checkpoint, then interrupted)."""
@@ -107,24 +119,33 @@ class RunDir:
         kept = [r for r in rows if int(r.split(",", 1)[0]) <= last_epoch]
         self.metrics_path.write_text(header + "".join(kept))
 
-    def save_checkpoint(self, state: dict) -> None:
+    def save_checkpoint(self, state: dict, path: Path | None = None) -> None:
+        """Write `state` to `path` (default: last.pt) atomically."""
         if not self.writable:
             return
+        path = path or self.checkpoint_path
         # Write then rename: an interrupted save never replaces the previous good checkpoint.
-        tmp = self.checkpoint_path.with_suffix(".pt.tmp")
+        tmp = path.with_suffix(".pt.tmp")
         torch.save(state, tmp)
-        os.replace(tmp, self.checkpoint_path)
+        os.replace(tmp, path)
 
-    def load_checkpoint(self, map_location: str | torch.device = "cpu") -> dict:
-        path = self.checkpoint_path
+    def load_checkpoint(
+        self,
+        map_location: str | torch.device = "cpu",
+        path: Path | None = None,
+        optimizer: bool = True,
+    ) -> dict:
+        """A checkpoint's state (default: last.pt); `optimizer=False` for model-only files."""
+        path = path or self.checkpoint_path
         if not path.is_file():
             raise RunError(f"{path} not found: the run has no checkpoint to resume from")
         try:
             state = torch.load(path, map_location=map_location, weights_only=True)
         except Exception as e:  # torch raises many types for a truncated or foreign file
             raise RunError(f"{path} is not a readable checkpoint ({type(e).__name__})") from None
-        if not isinstance(state, dict) or not {"model", "optimizer", "epoch"} <= state.keys():
-            raise RunError(f"{path} is not a plainnet checkpoint (missing model/optimizer/epoch)")
+        needed = {"model", "optimizer", "epoch"} if optimizer else {"model", "epoch"}
+        if not isinstance(state, dict) or not needed <= state.keys():
+            raise RunError(f"{path} is not a plainnet checkpoint (missing {'/'.join(needed)})")
         return state
 
     def append_probe(self, epoch: int, layers: list[dict]) -> None:

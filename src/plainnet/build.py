@@ -1,0 +1,100 @@
+"""Builders: from a resolved `Config` to the objects a run needs.
+
+The device, the data on it, the model (seeded and initialized), its max-norm projection and
+the optimizer. The trainer, the probe, the recipes and the CLI all build through here, so
+they build the same things the same way.
+"""
+
+import torch
+from torch import nn
+
+from plainnet import speed
+from plainnet.config import Config, OptimConfig
+from plainnet.constraints import MaxNorm
+from plainnet.correlation import resolve_beta
+from plainnet.data import DeviceData
+from plainnet.datasets import load_dataset, spec
+from plainnet.models import build_model, hidden_weights
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        return torch.device(name)
+    except RuntimeError:
+        raise ValueError(f"unknown device {name!r}") from None
+
+
+def with_numbers(cfg: Config) -> Config:
+    """`cfg` with every "auto" that depends on the model replaced by its value (`model.beta`).
+
+    A run writes this into its `config.toml`, so the folder says which slope was trained.
+    """
+    beta = resolve_beta(cfg.model.beta, cfg.model.depth, cfg.model.eta)
+    if beta == cfg.model.beta:
+        return cfg
+    return cfg.model_copy(update=dict(model=cfg.model.model_copy(update=dict(beta=beta))))
+
+
+def make_data(cfg: Config, device: torch.device | str = "cpu") -> DeviceData:
+    d = cfg.data
+    arrays = load_dataset(
+        d.dataset,
+        d.data_dir or None,
+        test_fraction=d.test_fraction,
+        val_fraction=d.val_fraction,
+        split=d.split,
+        split_seed=d.split_seed,
+        image_size=d.image_size,
+        train_subset=d.train_subset,
+        download=d.download,
+    )
+    augment = spec(d.dataset).augment if d.augment == "auto" else d.augment
+    return DeviceData(arrays, device, augment)
+
+
+def make_model(cfg: Config, data: DeviceData) -> nn.Module:
+    return build_model(
+        **cfg.model.model_dump(), in_shape=data.in_shape, num_classes=data.num_classes
+    )
+
+
+def model_name(cfg: Config) -> str:
+    kind = "ResNet (skip connections)" if cfg.model.arch == "resnet" else f"plain {cfg.model.arch}"
+    return f"{kind}-{cfg.model.depth}"
+
+
+def make_constraint(cfg: Config, model: nn.Module) -> MaxNorm | None:
+    if not cfg.max_norm.enabled:
+        return None
+    target = model if cfg.max_norm.layers == "all" else hidden_weights(model)
+    return MaxNorm(target, cfg.max_norm.c)
+
+
+def init_model(cfg: Config, data: DeviceData, device="cpu") -> tuple[nn.Module, MaxNorm | None]:
+    """The model at initialization (seeded by train.seed) and its max-norm projection."""
+    torch.manual_seed(cfg.train.seed)
+    model = make_model(cfg, data).to(device)
+    if speed.uses_channels_last(cfg.train.channels_last, cfg.model.arch):
+        model = model.to(memory_format=torch.channels_last)
+    project = make_constraint(cfg, model)
+    if project:
+        project()  # start inside the constraint set, as every later step ends there
+    return model, project
+
+
+def make_optimizer(cfg: OptimConfig, params) -> torch.optim.Optimizer:
+    # fused: one kernel, one pass over memory for all parameters (CPU and CUDA); torch's own
+    # CPU default is a Python loop over them (docs/performance.md).
+    if cfg.name == "sgd":
+        return torch.optim.SGD(
+            params,
+            lr=cfg.lr,
+            momentum=cfg.momentum,
+            nesterov=cfg.nesterov,
+            weight_decay=cfg.weight_decay,
+            fused=True,
+        )
+    opt = torch.optim.Adam if cfg.name == "adam" else torch.optim.AdamW
+    return opt(params, lr=cfg.lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay, fused=True)

@@ -1,0 +1,90 @@
+"""The correlation map of deep Leaky ReLU nets, and the depth-aware slope it implies.
+
+Two inputs enter a deep plain net with cosine similarity `c`. In a wide random layer with
+Leaky ReLU (eq. 1, negative slope beta) whose output size is kept (BatchNorm, or an init gain
+of `sqrt(2 / (1 + beta^2))`), the similarity of their hidden vectors becomes
+
+    f(c) = c + (1 - beta)^2 / (pi * (1 + beta^2)) * (sqrt(1 - c^2) - c * arccos(c))
+
+the "C-map" of Deep Kernel Shaping (Martens et al., 2021) and of Tailored Activation
+Transformation (TAT: Zhang et al., "Deep Learning without Shortcuts: Shaping the Kernel with
+Tailored Rectifiers", ICLR 2022). It follows from writing Leaky ReLU as
+`(1 + beta)/2 * z + (1 - beta)/2 * |z|` and the arc-cosine kernel of `|z|` (Cho & Saul, 2009).
+`f(1) = 1`, `f` is increasing and `f(c) >= c`: every layer pulls inputs together. Composed
+over L layers, `f^L(0) -> 1` means all inputs end at nearly the same hidden vector, the
+near-singular deep representation the paper describes. beta = 1 is the identity map (a
+linear net), beta = 0 is ReLU's normalized arc-cosine kernel.
+
+TAT's rule picks the slope per depth so that `f^L(0) = eta` (they use eta = 0.9): deeper nets
+get a more linear activation, and two orthogonal inputs stay distinguishable at the top.
+"""
+
+import math
+
+import numpy as np
+
+
+def c_map(c, beta: float):
+    """One layer's map of cosine similarity `c` (scalar or array in [-1, 1]) for slope `beta`."""
+    c = np.clip(np.asarray(c, dtype=np.float64), -1.0, 1.0)
+    k = (1 - beta) ** 2 / (math.pi * (1 + beta**2))
+    out = c + k * (np.sqrt(1 - c**2) - c * np.arccos(c))
+    return float(out) if out.ndim == 0 else out
+
+
+def c_map_depth(c0: float, beta: float, layers: int) -> np.ndarray:
+    """`[c0, f(c0), f(f(c0)), ...]`: the predicted similarity after 0..`layers` layers."""
+    out = np.empty(layers + 1)
+    out[0] = c = c0
+    for i in range(1, layers + 1):
+        c = c_map(c, beta)
+        out[i] = c
+    return out
+
+
+def tat_beta(layers: int, eta: float = 0.9, tol: float = 1e-10) -> float:
+    """The Leaky ReLU slope for which `layers` nonlinear layers map c = 0 to `eta` (TAT).
+
+    `layers` counts the nonlinear (hidden) layers: a plainnet model of depth D has D - 1.
+    `f^L(0)` falls monotonically from its ReLU value (beta = 0) to 0 (beta = 1), so the slope
+    is found by bisection; if even ReLU keeps `f^L(0) <= eta` (shallow nets), it is 0.
+    """
+    if layers < 1:
+        raise ValueError(f"layers must be >= 1, got {layers}")
+    if not 0 < eta < 1:
+        raise ValueError(f"eta must be in (0, 1), got {eta}")
+
+    def top(beta: float) -> float:
+        return c_map_depth(0.0, beta, layers)[-1]
+
+    if top(0.0) <= eta:
+        return 0.0
+    lo, hi = 0.0, 1.0  # top(lo) > eta >= top(hi)
+    while hi - lo > tol:
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if top(mid) > eta else (lo, mid)
+    return (lo + hi) / 2
+
+
+def leaky_relu_gain(beta: float) -> float:
+    """The init gain that keeps a Leaky ReLU layer's output size: `sqrt(2 / (1 + beta^2))`.
+
+    He-uniform (eq. 3) has ReLU's gain sqrt(2); for beta > 0 it makes the signal grow by
+    `(1 + beta^2)` in second moment per layer, which BatchNorm hides and a net without it
+    does not.
+    """
+    return math.sqrt(2 / (1 + beta**2))
+
+
+def resolve_beta(beta: float | str, depth: int, eta: float = 0.9) -> float:
+    """`beta` itself, or for `"auto"` the TAT slope of a depth-`depth` plainnet model.
+
+    A model of depth D (weight layers, classifier included) has D - 1 Leaky ReLU layers. The
+    slope is rounded to 4 decimals, so that the value written into a run's config rebuilds
+    exactly the model that was trained.
+    """
+    if beta == "auto":
+        return round(tat_beta(depth - 1, eta), 4)
+    if isinstance(beta, str):
+        raise ValueError(f"beta must be a number or 'auto', got {beta!r}")
+    return float(beta)

@@ -1,0 +1,197 @@
+"""Grids of runs: rows of config overrides x seeds, trained with `plainnet.train`.
+
+A failed run is a result, not an omission: runs stopped by a NaN/inf loss are counted per
+row (`RowResult.diverged`), shown in every table cell and drawn in every figure, and their
+run folders are kept. With `jobs` > 1 several runs train at once in worker processes.
+"""
+
+import io
+import multiprocessing
+import statistics
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from rich.console import Console
+
+from plainnet.config import resolve
+from plainnet.runs import RunDir
+from plainnet.train import TrainingDiverged, train
+
+
+@dataclass
+class Row:
+    """One row of a grid: a preset and overrides, and typed `tags` a recipe reads back
+    (e.g. `{"net": "proposed", "depth": 200}`) instead of parsing the overrides."""
+
+    label: str
+    preset: str | None
+    overrides: list[str]
+    tags: dict[str, Any] = field(default_factory=dict)
+    cost: float = 1.0  # relative run time: with jobs > 1 the costliest runs start first
+    seeds: list[int] | None = None  # this row's seeds, if not the grid's
+
+
+@dataclass
+class RowResult:
+    row: Row
+    summaries: list[dict]  # of the runs that finished
+    runs: list[RunDir]  # every run folder, diverged ones included
+    diverged: int = 0  # runs stopped by a NaN/inf loss (counted as failures, not averaged)
+    reasons: list[str] = field(default_factory=list)  # why each diverged run stopped
+
+    def values(self, key: str) -> list[float]:
+        return [100 * s[key] for s in self.summaries if s.get(key) is not None]
+
+    def stat(self, key: str) -> tuple[float, float]:
+        v = self.values(key)
+        return statistics.mean(v), statistics.stdev(v) if len(v) > 1 else 0.0
+
+    def max_unit_norm(self) -> str:
+        """The largest hidden ||w_j|| at the end, over seeds: at c, max-norm was binding."""
+        norms = [s["hidden_unit_norm_max"] for s in self.summaries]
+        return f"{max(norms):.2f}" if norms else "—"
+
+    def cell(self, key: str) -> str:
+        """Mean ± std over the finished seeds (or "(1 seed)"), with the diverged count."""
+        runs = self.diverged + len(self.summaries)
+        if not self.summaries:
+            return f"diverged ({self.diverged}/{runs})"
+        v = self.values(key)
+        if not v:
+            return "—"
+        m, sd = self.stat(key)
+        text = f"{m:.2f} ± {sd:.2f}" if len(v) > 1 else f"{m:.2f} (1 seed)"
+        return text + (f" ({self.diverged}/{runs} diverged)" if self.diverged else "")
+
+
+def run_grid(
+    rows: list[Row], seeds: list[int], base: list[str], out: str, log=print, jobs: int = 1
+) -> list[RowResult]:
+    """Train every row for every seed; each run is an ordinary run folder under `out`.
+
+    With `jobs` > 1 that many runs train at once, in worker processes that share the CPU
+    threads out between them (docs/performance.md), costliest first so that no long run is
+    left alone at the end. A run's numbers depend on its thread count (kernels sum in another
+    order), not on `jobs` itself: the same threads give the same results.
+    """
+    results = [RowResult(row, [], []) for row in rows]
+    work = []  # (row result, seed, config, run folder), in table order
+    for result in results:
+        row = result.row
+        for seed in row.seeds if row.seeds is not None else seeds:
+            name = f"{row.label}-s{seed}".replace(" ", "_").replace("/", "_")
+            overrides = [*base, *row.overrides, f"train.seed={seed}"]
+            cfg = resolve(row.preset, None, [*overrides, f"run.out_dir={out}", f"run.name={name}"])
+            run = RunDir.create(cfg)
+            result.runs.append(run)
+            work.append((result, seed, cfg, run))
+
+    outcomes: dict[int, dict | str] = {}
+
+    def done(i: int, outcome: dict | str) -> None:
+        outcomes[i] = outcome
+        result, seed = work[i][:2]
+        if isinstance(outcome, str):
+            log(f"{result.row.label} seed {seed}: diverged ({outcome})")
+        else:
+            val = outcome.get("final_val_err")
+            log(
+                f"{result.row.label} seed {seed}: train {outcome['final_train_err']:.2%}"
+                + (f" val {val:.2%}" if val is not None else "")
+                + f" test {outcome['final_test_err']:.2%} ({outcome['train_time_s']:.0f} s)"
+            )
+
+    if jobs <= 1:
+        for i, (_, _, cfg, run) in enumerate(work):
+            done(i, _train_one(cfg, run.path))
+    else:
+        threads = max(1, torch.get_num_threads() // jobs)
+        spawn = multiprocessing.get_context("spawn")  # no fork of a process holding torch
+        order = sorted(range(len(work)), key=lambda i: -work[i][0].row.cost)
+        with ProcessPoolExecutor(jobs, spawn, _init_worker, (threads,)) as pool:
+            futures = {pool.submit(_train_one, work[i][2], work[i][3].path): i for i in order}
+            try:
+                for f in as_completed(futures):
+                    done(futures[f], f.result())
+            except BaseException:  # a bad config, Ctrl-C: do not start the rest of the grid
+                pool.shutdown(cancel_futures=True)
+                raise
+    for i, (result, *_) in enumerate(work):  # in table order, whatever finished first
+        if isinstance(outcomes[i], str):
+            result.diverged += 1
+            result.reasons.append(outcomes[i])
+        else:
+            result.summaries.append(outcomes[i])
+    return results
+
+
+def _train_one(cfg, path: Path) -> dict | str:
+    """One grid run: its summary, or why it diverged."""
+    try:
+        return train(cfg, RunDir(path), console=Console(file=io.StringIO())).summary
+    except TrainingDiverged as e:
+        return str(e)
+
+
+def _init_worker(threads: int) -> None:
+    torch.set_num_threads(threads)
+    torch.set_flush_denormal(True)  # as the CLI does: a vanishing net's denormals are slow
+
+
+def grid_table(results: list[RowResult]) -> str:
+    has_val = any(s.get("final_val_err") is not None for r in results for s in r.summaries)
+    cols = ["train error % (final, eval mode)"]
+    keys = ["final_train_err"]
+    if has_val:
+        cols.append("val error % (final)")
+        keys.append("final_val_err")
+    cols += ["test error % (final)", "test error % (best epoch, selected on val)"]
+    keys += ["final_test_err", "best_test_err"]
+    if not has_val:
+        cols[-1] = "test error % (best epoch, selected on test: optimistic)"
+    lines = ["| row | runs | " + " | ".join(cols) + " |", "|---" * (len(cols) + 2) + "|"]
+    for r in results:
+        cells = " | ".join(r.cell(k) for k in keys)
+        lines.append(f"| {r.row.label} | {len(r.runs)} | {cells} |")
+    return "\n".join(lines) + "\n"
+
+
+LINESTYLES = ["-", "--", ":", "-."]
+
+
+def learning_curves(results: list[RowResult], path: Path, title: str) -> Path:
+    """Per-epoch error of every run on the selection split (validation, else test), one
+    colour per row and one line style per seed; diverged runs end in an x and say so."""
+    from plainnet.plots import plt, save
+
+    fig, ax = plt.subplots(figsize=(9, 5.5))
+    split = "test"
+    for k, r in enumerate(results):
+        colour = f"C{k % 10}"
+        for j, run in enumerate(r.runs):
+            rows = run.read_metrics()
+            if rows and rows[0].get("val_err") is not None:
+                split = "val"
+            ys = [100 * m[f"{split}_err"] for m in rows if m.get(f"{split}_err") is not None]
+            failed = not run.summary_path.exists()
+            label = r.row.label if j == 0 else None
+            if failed:
+                seed = run.config().train.seed
+                label = f"{r.row.label} (seed {seed}: diverged after {len(ys)} epochs)"
+            if not ys:
+                ax.plot([], [], color=colour, marker="x", ls="none", label=label)
+                continue
+            xs = range(1, len(ys) + 1)
+            ax.plot(xs, ys, color=colour, ls=LINESTYLES[j % 4], lw=1.2, label=label)
+            if failed:
+                ax.plot(xs[-1], ys[-1], color=colour, marker="x", ms=9)
+    ax.set_xlabel("epoch")
+    ax.xaxis.get_major_locator().set_params(integer=True)
+    ax.set_ylabel(f"{'validation' if split == 'val' else 'test'} error % (line style: seed)")
+    ax.set_title(title)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=7, ncol=2)
+    return save(fig, path)
