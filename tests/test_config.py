@@ -63,7 +63,7 @@ def test_resolved_config_round_trips_through_toml():
         ("max_norm.c=-1.0", "max_norm.c: Input should be greater than 0"),
         ("model.beta=1.0", "model.beta: must be in [0, 1) or 'auto' (got 1.0)"),
         ("model.beta=automatic", "model.beta"),
-        ("model.norm=layer", "model.norm: Input should be 'batch' or 'none'"),
+        ("model.norm=layer", "model.norm: Input should be 'batch', 'batch_renorm' or 'none'"),
         ("model.act=swishy", "model.act: must be one of"),
         ("max_norm.enabled=yes", "max_norm.enabled: Input should be a valid boolean"),
         ("optim.nesterov=true", None),  # fine with SGD momentum 0.9

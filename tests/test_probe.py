@@ -137,6 +137,35 @@ def test_naive_100_layer_net_at_init_loses_its_signal_with_depth():
     assert np.mean([s.effective_rank for s in prop[-10:]]) > 4 * np.mean(eff[-10:])
 
 
+def test_measured_correlation_follows_the_c_map_in_a_net_without_bn():
+    """At init, a wide-enough ReLU/Leaky ReLU net without BN collapses its inputs as
+    f^l(c_0) predicts; the probe's theory curve is that map applied to the same pairs."""
+    from plainnet.correlation import c_map
+    from plainnet.probe import COSINE_SAMPLES, pairwise_cosines
+
+    torch.manual_seed(0)
+    x = torch.randn(300, 64) + 0.5  # inputs with a positive mean cosine
+    y = torch.zeros(300, dtype=torch.long)
+    for beta in (0.0, 0.5):
+        model = plain_mlp((64,), 2, depth=20, width=1024, norm="none", beta=beta)
+        layers = probe(model, [(x, y)]).layers
+        measured = np.array([s.cosine_mean for s in layers])
+        theory = np.array([s.cosine_theory for s in layers])
+        expected = pairwise_cosines(x[:COSINE_SAMPLES])
+        for i in range(len(layers)):
+            expected = c_map(expected, beta)
+            assert theory[i] == pytest.approx(expected.mean())
+        assert np.abs(measured - theory).max() < 0.06, (beta, measured - theory)
+        assert all(s.cosine_std >= 0 for s in layers)
+    # slope 0.5 keeps inputs apart longer than ReLU does
+    assert theory[-1] < 0.99
+    relu_top = probe(plain_mlp((64,), 2, depth=20, norm="none", act="relu"), [(x, y)])
+    assert relu_top.layers[-1].cosine_theory > theory[-1]
+    # other activations have no theory curve
+    tanh = probe(plain_mlp((64,), 2, depth=5, act="tanh"), [(x, y)]).layers
+    assert all(s.cosine_theory is None and s.cosine_mean is not None for s in tanh)
+
+
 def test_files_are_written(tmp_path):
     torch.manual_seed(0)
     model = plain_mlp((16,), 3, depth=8, width=8)
@@ -154,6 +183,7 @@ def test_files_are_written(tmp_path):
             "normalized_mean_activation.png",
             "singularity.png",
             "gradient_norms.png",
+            "correlation.png",
             "heatmap_a_layer4.png",
             "heatmap_b_c_layer4.png",
         ]

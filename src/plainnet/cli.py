@@ -25,7 +25,7 @@ from plainnet.config import (
 from plainnet.datasets import SPECS, cache_path, prepare, spec
 from plainnet.datasets import arrays as dataset_arrays
 from plainnet.download import DownloadError
-from plainnet.models import count_parameters
+from plainnet.models import MODELS, count_parameters
 from plainnet.probe import probe_config, save_probes
 from plainnet.runs import RunDir, RunError
 from plainnet.train import TrainingDiverged, train
@@ -76,9 +76,7 @@ def cli():
 @cli.command("train")
 @config_options
 @click.option("--dataset", help="Shortcut for data.dataset.")
-@click.option(
-    "--model", type=click.Choice(["mlp", "cnn", "resnet"]), help="Shortcut for model.arch."
-)
+@click.option("--model", type=click.Choice(sorted(MODELS)), help="Shortcut for model.arch.")
 @click.option("--depth", type=int, help="Shortcut for model.depth (weight layers).")
 @click.option("--epochs", type=int, help="Shortcut for train.epochs.")
 @click.option("--seed", type=int, help="Shortcut for train.seed.")

@@ -53,7 +53,7 @@ class ModelConfig(Section):
     depth: int = Field(100, ge=2, le=100_000)  # weight layers, classifier included
     width: int = Field(128, ge=1)  # MLP hidden units
     channels: list[int] = Field([16, 32, 64], min_length=1)  # CNN stage widths
-    norm: Literal["batch", "none"] = "batch"
+    norm: Literal["batch", "batch_renorm", "none"] = "batch"  # batch_renorm: plainnet.norms
     act: str = "leaky_relu"
     # Leaky ReLU negative slope (eq. 1); "auto": chosen from the depth so that the net's
     # correlation map takes c = 0 to eta (plainnet.correlation; docs/depth.md)

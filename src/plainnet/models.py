@@ -17,6 +17,7 @@ from torch import nn
 from plainnet.constraints import layer_weights
 from plainnet.correlation import resolve_beta
 from plainnet.init import init_weights_
+from plainnet.norms import BatchRenorm1d, BatchRenorm2d
 
 ACTIVATIONS: dict[str, Callable[[float], nn.Module]] = {
     "relu": lambda beta: nn.ReLU(),
@@ -27,7 +28,12 @@ ACTIVATIONS: dict[str, Callable[[float], nn.Module]] = {
     "silu": lambda beta: nn.SiLU(),
     "tanh": lambda beta: nn.Tanh(),
 }
-NORMS = ("batch", "none")
+# norm name -> (layer for Linear outputs, layer for conv outputs); "none": no normalization.
+NORMS: dict[str, tuple[Callable[[int], nn.Module], Callable[[int], nn.Module]] | None] = {
+    "batch": (nn.BatchNorm1d, nn.BatchNorm2d),
+    "batch_renorm": (BatchRenorm1d, BatchRenorm2d),  # trains on what eval mode sees
+    "none": None,
+}
 
 
 def activation(name: str, beta: float = 0.5) -> nn.Module:
@@ -72,16 +78,27 @@ def count_parameters(model: nn.Module) -> int:
 
 
 def _block(weight: nn.Module, features: int, norm: str, act: str, beta: float, conv: bool):
-    bn = (nn.BatchNorm2d if conv else nn.BatchNorm1d)(features) if norm == "batch" else None
+    bn = NORMS[norm][conv](features) if NORMS[norm] else None
     return PlainBlock(weight, bn, activation(act, beta))
 
 
+# The one list of architectures: config validation, the CLI and the speed switches read it.
 MODELS: dict[str, Callable[..., nn.Module]] = {}
+CONV_MODELS: set[str] = set()  # those that take images (N, C, H, W) and convolve them
 
 
-def register_model(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
-    MODELS[fn.__name__.removeprefix("plain_")] = fn
-    return fn
+def register_model(fn=None, *, conv: bool = False):
+    """Register a model builder under its name without `plain_` (`@register_model` or
+    `@register_model(conv=True)`)."""
+
+    def add(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+        name = fn.__name__.removeprefix("plain_")
+        MODELS[name] = fn
+        if conv:
+            CONV_MODELS.add(name)
+        return fn
+
+    return add(fn) if fn is not None else add
 
 
 def build_model(arch: str, **kwargs) -> nn.Module:
@@ -101,7 +118,7 @@ def _check(depth: int, norm: str) -> None:
     if depth < 2:
         raise ValueError(f"depth must be >= 2 (hidden layers + classifier), got {depth}")
     if norm not in NORMS:
-        raise ValueError(f"unknown norm {norm!r}; choose one of {list(NORMS)}")
+        raise ValueError(f"unknown norm {norm!r}; choose one of {sorted(NORMS)}")
 
 
 @register_model
@@ -145,7 +162,7 @@ def stage_sizes(convs: int, stages: int) -> list[int]:
     return [base + (i < extra) for i in range(stages)]
 
 
-@register_model
+@register_model(conv=True)
 def plain_cnn(
     in_shape: Sequence[int],
     num_classes: int,
@@ -210,7 +227,7 @@ class BasicBlock(nn.Module):
         return self.act(out + skip)
 
 
-@register_model
+@register_model(conv=True)
 def resnet(
     in_shape: Sequence[int],
     num_classes: int,

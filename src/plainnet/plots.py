@@ -87,3 +87,27 @@ def heatmap(rep: np.ndarray, labels: np.ndarray, index: int, label: str, path):
     ax.set_title(f"{label}: layer {index} outputs")
     fig.colorbar(im, ax=ax)
     return save(fig, path)
+
+
+def correlation(stats: dict, path):
+    """Mean pairwise cosine similarity of hidden vectors versus depth (band: +-1 std over the
+    pairs), beside the wide-random-net theory f^l(c_0) for each net's slopes (dashed)."""
+    fig, ax = plt.subplots(figsize=(7.5, 4.8))
+    for k, (label, layers) in enumerate(stats.items()):
+        colour = f"C{k % 10}"
+        xs = [s.index for s in layers if s.cosine_mean is not None]
+        mean = np.array([s.cosine_mean for s in layers if s.cosine_mean is not None])
+        std = np.array([s.cosine_std for s in layers if s.cosine_mean is not None])
+        ax.plot(xs, mean, color=colour, label=f"{label}: measured")
+        ax.fill_between(xs, mean - std, mean + std, color=colour, alpha=0.15, lw=0)
+        theory = [(s.index, s.cosine_theory) for s in layers if s.cosine_theory is not None]
+        if theory:
+            ax.plot(*zip(*theory, strict=True), color=colour, ls="--", label=f"{label}: theory")
+    ax.set_xlabel("hidden layer")
+    ax.set_ylabel("pairwise cosine similarity of hidden vectors")
+    ax.set_ylim(-0.2, 1.02)
+    ax.axhline(1.0, color="k", lw=0.5)
+    ax.set_title("Do inputs collapse with depth? (1: all inputs look alike)")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=7)
+    return save(fig, path)

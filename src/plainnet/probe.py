@@ -12,7 +12,11 @@ forward hooks and without changing the model:
   condition number, numerical and effective rank, from a Gram matrix `H^T H` accumulated batch
   by batch in float64 (memory: units x units, whatever the number of samples);
 * per-layer gradient norm of the weights for one batch, and the weights' unit norms
-  `||w_j||` (eq. 2's quantity).
+  `||w_j||` (eq. 2's quantity);
+* the **correlation map**: the mean (and spread) of the pairwise cosine similarity of the
+  hidden vectors of a fixed sample of inputs, beside the value the theory of wide random
+  nets predicts for the layer's slope, `f^l(c_0)` (`plainnet.correlation`). A mean rising
+  towards 1 with depth means the net is collapsing its inputs onto one vector.
 
 For a conv layer a unit is a channel, and a sample's response is the channel's spatial mean.
 """
@@ -28,6 +32,7 @@ from torch import nn
 
 from plainnet.build import init_model, make_data
 from plainnet.constraints import unit_norms
+from plainnet.correlation import c_map
 from plainnet.init import WEIGHT_LAYERS
 from plainnet.models import PlainBlock
 
@@ -44,11 +49,23 @@ ACTIVATION_TYPES = (
 )
 
 
+# Inputs whose pairwise cosine similarities the probe follows through the layers.
+COSINE_SAMPLES = 200
+
+
 @dataclass
 class Layer:
     name: str
     module: nn.Module  # its output is the hidden layer's output
     weight: torch.Tensor | None  # the Linear/Conv weight feeding it
+
+    @property
+    def slope(self) -> float | None:
+        """The negative slope of the layer's (Leaky) ReLU, None for other activations."""
+        acts = [m for m in self.module.modules() if isinstance(m, ACTIVATION_TYPES)]
+        if len(acts) != 1 or not isinstance(acts[0], nn.ReLU | nn.LeakyReLU):
+            return None
+        return getattr(acts[0], "negative_slope", 0.0)
 
 
 def hidden_layers(model: nn.Module) -> list[Layer]:
@@ -131,6 +148,9 @@ class LayerStats:
     grad_norm: float | None = None
     weight_norm_max: float | None = None
     weight_norm_mean: float | None = None
+    cosine_mean: float | None = None  # pairwise cosine similarity of hidden vectors
+    cosine_std: float | None = None
+    cosine_theory: float | None = None  # f^l(c_0) averaged over the same pairs
 
 
 class _Accumulator:
@@ -142,6 +162,7 @@ class _Accumulator:
         self.max = -math.inf
         self.gram = self.active = None
         self.kept: list[torch.Tensor] | None = [] if keep else None
+        self.cosines: np.ndarray | None = None  # of the first batch's first samples
 
     def add(self, out: torch.Tensor) -> None:
         out = out.detach()
@@ -160,24 +181,37 @@ class _Accumulator:
         self.n += len(rep)
         if self.kept is not None:
             self.kept.append(rep.float().cpu())
+        if self.cosines is None:
+            self.cosines = pairwise_cosines(out[:COSINE_SAMPLES])
+
+
+def pairwise_cosines(x: torch.Tensor) -> np.ndarray:
+    """Cosine similarities of all pairs of rows of `x` (flattened per sample), i < j."""
+    v = x.detach().flatten(1).double()
+    v = v / v.norm(dim=1, keepdim=True).clamp_min(1e-300)
+    i, j = torch.triu_indices(len(v), len(v), 1)
+    return (v @ v.T)[i, j].clamp(-1, 1).cpu().numpy()
 
 
 @torch.no_grad()
 def _forward_stats(model, layers, batches, keep: set[int]):
     accs = [_Accumulator(keep=i + 1 in keep) for i in range(len(layers))]
-    labels = []
+    labels, input_cosines = [], None
     hooks = [
         layer.module.register_forward_hook(lambda _m, _i, out, acc=acc: acc.add(out))
         for layer, acc in zip(layers, accs, strict=True)
     ]
     try:
         for x, y in batches:
+            if input_cosines is None:
+                input_cosines = pairwise_cosines(x[:COSINE_SAMPLES])
             model(x)
             labels.append(y.cpu())
     finally:
         for h in hooks:
             h.remove()
-    return accs, torch.cat(labels) if labels else torch.empty(0, dtype=torch.long)
+    labels = torch.cat(labels) if labels else torch.empty(0, dtype=torch.long)
+    return accs, labels, input_cosines
 
 
 def gradient_norms(model: nn.Module, layers: list[Layer], x, y) -> list[float | None]:
@@ -229,7 +263,7 @@ def probe(
     saved = {k: v.clone() for k, v in model.state_dict().items()}
     model.train(batch_stats)
     try:
-        accs, labels = _forward_stats(model, layers, batches, set(keep))
+        accs, labels, theory = _forward_stats(model, layers, batches, set(keep))
         grads = gradient_norms(model, layers, *grad_batch) if grad_batch else [None] * len(layers)
     finally:
         model.load_state_dict(saved)
@@ -238,6 +272,9 @@ def probe(
     first_abs = accs[0].sum_abs / max(accs[0].elems, 1)
     stats = []
     for i, (layer, acc, grad) in enumerate(zip(layers, accs, grads, strict=True)):
+        # Theory: the inputs' cosines mapped layer by layer with each layer's slope (at init).
+        if theory is not None:
+            theory = None if layer.slope is None else c_map(theory, layer.slope)
         mean = acc.sum / acc.elems
         sv = singular_values_from_gram(acc.gram.cpu().numpy())
         wn = unit_norms(layer.weight) if layer.weight is not None else None
@@ -258,6 +295,9 @@ def probe(
                 grad_norm=grad,
                 weight_norm_max=None if wn is None else wn.max().item(),
                 weight_norm_mean=None if wn is None else wn.mean().item(),
+                cosine_mean=float(acc.cosines.mean()) if len(acc.cosines) else None,
+                cosine_std=float(acc.cosines.std()) if len(acc.cosines) else None,
+                cosine_theory=None if theory is None else float(np.mean(theory)),
                 **spectrum_stats(sv),
             )
         )
@@ -324,6 +364,7 @@ def save_probes(results: dict[str, ProbeResult], out_dir, keep: Iterable[int] = 
         plots.normalized_mean_activation(stats, out / "normalized_mean_activation.png"),
         plots.spectrum(stats, out / "singularity.png"),
         plots.gradient_norms(stats, out / "gradient_norms.png"),
+        plots.correlation(stats, out / "correlation.png"),
     ]
     for label, r in results.items():
         for idx in keep:

@@ -20,6 +20,8 @@ import torch
 from torch import nn
 from torch.utils.checkpoint import checkpoint_sequential
 
+from plainnet.models import CONV_MODELS
+
 
 class Checkpointed(nn.Module):
     """Runs an `nn.Sequential` in `segments` checkpointed pieces.
@@ -73,4 +75,4 @@ def autocast(device: torch.device, amp: str | bool):
 def uses_channels_last(setting: bool | str, arch: str) -> bool:
     """`"auto"`: every CNN, on any device (on this project's CPU: 1.10x the eager reference
     against 0.91x for NCHW, docs/performance.md; NHWC is also the GPU convs' fast layout)."""
-    return arch in ("cnn", "resnet") and (setting == "auto" or bool(setting))
+    return arch in CONV_MODELS and (setting == "auto" or bool(setting))

@@ -1,0 +1,66 @@
+"""Normalization layers beyond `nn.BatchNorm`: Batch Renormalization.
+
+A deep BatchNorm net trains on each batch's statistics and is evaluated on the population's
+(running) statistics. Over hundreds of layers the small differences between the two
+compound, and a net that trains well can be at chance in eval mode (docs/depth.md). Batch
+Renormalization (Ioffe, "Batch Renormalization: Towards Reducing Minibatch Dependence in
+Batch-Normalized Models", NeurIPS 2017) trains the net on what it will see at inference:
+
+    x_hat = (x - mu_B) / sigma_B * r + d,   r = sigma_B / sigma,   d = (mu_B - mu) / sigma
+
+with `r` and `d` treated as constants in the backward pass and clipped to
+`[1 / r_max, r_max]` and `[-d_max, d_max]`. Unclipped, `x_hat = (x - mu) / sigma`: the
+running statistics' normalization, with the batch's gradient. `r_max` and `d_max` grow from
+1 and 0 (plain BatchNorm) to their final values over `warmup` steps, while the running
+statistics settle.
+"""
+
+import torch
+from torch import nn
+
+
+class _BatchRenorm:
+    """Mixin over `nn.BatchNorm1d/2d`: same parameters, buffers and eval mode; only the
+    training-mode forward differs. Being a BatchNorm subclass, everything that handles BN
+    (the probe, max-norm scoping, state dicts) handles it too."""
+
+    def __init__(
+        self,
+        num_features: int,
+        r_max: float = 3.0,
+        d_max: float = 5.0,
+        warmup: int = 100,
+        momentum: float = 0.01,
+        eps: float = 1e-5,
+    ):
+        super().__init__(num_features, eps=eps, momentum=momentum)
+        self.r_max, self.d_max, self.warmup = r_max, d_max, max(1, warmup)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training:
+            return super().forward(x)
+        dims = [0, *range(2, x.dim())]
+        shape = [1, -1] + [1] * (x.dim() - 2)
+        mean = x.mean(dims)
+        var = x.var(dims, unbiased=False)
+        std = (var + self.eps).sqrt()
+        with torch.no_grad():
+            t = min(1.0, self.num_batches_tracked.item() / self.warmup)
+            r_max, d_max = 1 + (self.r_max - 1) * t, self.d_max * t
+            run_std = (self.running_var + self.eps).sqrt()
+            r = (std / run_std).clamp(1 / r_max, r_max)
+            d = ((mean - self.running_mean) / run_std).clamp(-d_max, d_max)
+            n = x.numel() / x.shape[1]
+            self.running_mean.lerp_(mean, self.momentum)
+            self.running_var.lerp_(var * n / max(n - 1, 1), self.momentum)
+            self.num_batches_tracked += 1
+        x_hat = (x - mean.view(shape)) / std.view(shape) * r.view(shape) + d.view(shape)
+        return x_hat * self.weight.view(shape) + self.bias.view(shape)
+
+
+class BatchRenorm1d(_BatchRenorm, nn.BatchNorm1d):
+    """Batch Renormalization over (N, C) inputs."""
+
+
+class BatchRenorm2d(_BatchRenorm, nn.BatchNorm2d):
+    """Batch Renormalization over (N, C, H, W) inputs, per channel."""

@@ -1,0 +1,59 @@
+import pytest
+import torch
+from torch import nn
+
+from plainnet import plain_cnn, plain_mlp
+from plainnet.norms import BatchRenorm1d, BatchRenorm2d
+
+
+@pytest.mark.parametrize(
+    "cls, bn, shape",
+    [(BatchRenorm1d, nn.BatchNorm1d, (64, 8)), (BatchRenorm2d, nn.BatchNorm2d, (16, 8, 5, 5))],
+)
+def test_starts_as_batchnorm_and_ends_as_the_population_normalization(cls, bn, shape):
+    torch.manual_seed(0)
+    x = torch.randn(shape) * 3 + 1
+    brn, ref = cls(8), bn(8, momentum=0.01)
+    for m in (brn, ref):
+        nn.init.uniform_(m.weight)
+        nn.init.uniform_(m.bias)
+    ref.load_state_dict(brn.state_dict())
+    # step 0: r_max = 1, d_max = 0, so r = 1, d = 0: plain BatchNorm, same running update
+    assert torch.allclose(brn(x), ref(x), atol=1e-5)
+    assert torch.allclose(brn.running_mean, ref.running_mean)
+    assert torch.allclose(brn.running_var, ref.running_var)
+    # after the warm-up, with r and d inside their clips, training mode normalizes with the
+    # running statistics (as eval mode does), whatever the batch's own statistics
+    brn.num_batches_tracked.fill_(brn.warmup)
+    brn.r_max, brn.d_max = 100.0, 100.0
+    brn.eval()
+    expected = brn(x)
+    brn.train()
+    assert torch.allclose(brn(x), expected, atol=1e-4)
+
+
+def test_r_and_d_carry_no_gradient():
+    """Gradients flow as through BatchNorm on the batch statistics (r, d are constants)."""
+    torch.manual_seed(0)
+    x = torch.randn(32, 4, requires_grad=True)
+    brn = BatchRenorm1d(4)
+    brn.running_var.fill_(4.0)
+    brn.running_mean.fill_(0.5)
+    brn.num_batches_tracked.fill_(brn.warmup)
+    (brn(x) ** 3).sum().backward()
+    g_brn = x.grad.clone()
+    x.grad = None
+    mean, std = x.mean(0), (x.var(0, unbiased=False) + brn.eps).sqrt()
+    r = (std / (4.0 + brn.eps) ** 0.5).detach().clamp(1 / 3, 3)
+    d = ((mean - 0.5) / (4.0 + brn.eps) ** 0.5).detach().clamp(-5, 5)
+    ((((x - mean) / std * r + d) ** 3).sum()).backward()
+    assert torch.allclose(g_brn, x.grad, atol=1e-5)
+
+
+def test_models_build_with_batch_renorm():
+    mlp = plain_mlp((16,), 3, depth=5, width=8, norm="batch_renorm")
+    cnn = plain_cnn((3, 8, 8), 3, depth=5, channels=(4, 8), norm="batch_renorm")
+    assert isinstance(mlp.layer1.norm, BatchRenorm1d) and isinstance(
+        cnn.layer1.norm, nn.BatchNorm2d
+    )
+    assert mlp(torch.randn(4, 16)).shape == (4, 3) and cnn(torch.randn(4, 3, 8, 8)).shape == (4, 3)
