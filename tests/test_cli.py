@@ -8,6 +8,7 @@ import pytest
 
 from plainnet.cli import main
 from plainnet.config import validate
+from plainnet.runs import RunDir
 
 
 def run_cli(capsys, *args):
@@ -196,3 +197,29 @@ def test_probe_compares_presets_and_a_trained_run(capsys, tmp_path):
     assert "heatmap_naive_layer5.png" in pngs and len(pngs) == 3 + 3 * 2
     code, _, err = run_cli(capsys, "probe", "--layers", "a,b", "--out", str(out_dir))
     assert "not a comma-separated list" in one_line_error(code, err)
+
+
+def test_sweep_trains_the_product_of_varied_fields_over_seeds(capsys, tmp_path):
+    code, out, _ = run_cli(
+        capsys,
+        "sweep",
+        "--vary", "model.beta=0.3,0.5",
+        "--vary", "model.channels=[4,8],[8]",
+        "--row", "narrow: model.width=8",
+        "--seeds", "0,1",
+        "--out", str(tmp_path),
+        "model.depth=3", "train.epochs=1", "model.arch=cnn", "data.train_subset=200",
+    )  # fmt: skip
+    assert code == 0, out
+    text = (tmp_path / "sweep.md").read_text()
+    labels = [
+        f"narrow model.beta={b} model.channels={c}" for b in (0.3, 0.5) for c in ("[4,8]", "[8]")
+    ]
+    for label in labels:
+        assert f"| {label} | 2 |" in text
+    runs = [RunDir.open(p) for p in (tmp_path / "runs" / "sweep").iterdir()]
+    assert len(runs) == 8
+    assert {tuple(r.config().model.channels) for r in runs} == {(4, 8), (8,)}
+    assert {r.config().model.width for r in runs} == {8}
+    code, _, err = run_cli(capsys, "sweep", "--vary", "model.beta", "--out", str(tmp_path))
+    one_line_error(code, err)

@@ -4,6 +4,7 @@ from pathlib import Path
 import pytest
 
 from plainnet import reproduce
+from plainnet.config import ConfigError
 from plainnet.grid import Row, grid_table, run_grid
 from plainnet.reproduce import PAPER_TABLE1
 
@@ -25,7 +26,7 @@ def test_grid_counts_diverged_runs_as_failures(tmp_path):
 @needs_usps
 def test_table1_quick_writes_the_table_beside_the_papers(tmp_path, monkeypatch):
     monkeypatch.setattr(reproduce, "RUNS", tmp_path / "runs")
-    path = reproduce.table1(tmp_path, quick=True, seeds=[0], log=lambda *_: None)
+    path = reproduce.table1(reproduce.Plan(tmp_path, quick=True, seeds=[0], log=lambda *_: None))
     text = path.read_text()
     for row, paper in PAPER_TABLE1.items():
         line = next(x for x in text.splitlines() if x.startswith(f"| {row} |"))
@@ -38,10 +39,29 @@ def test_table1_quick_writes_the_table_beside_the_papers(tmp_path, monkeypatch):
 @needs_usps
 def test_depth_quick(tmp_path, monkeypatch):
     monkeypatch.setattr(reproduce, "RUNS", tmp_path / "runs")
-    text = reproduce.depth(tmp_path, quick=True, seeds=[0], log=lambda *_: None).read_text()
+    plan = reproduce.Plan(tmp_path, quick=True, seeds=[0], log=lambda *_: None)
+    text = reproduce.depth(plan).read_text()
     assert "| naive |" in text and "| proposed (beta auto) |" in text
     assert "| depth 3 | depth 5 |" in text
     assert (tmp_path / "depth-quick.png").exists()
+    # a second run into the same folder does not replace the report unless asked
+    with pytest.raises(ConfigError, match="--overwrite"):
+        reproduce.depth(plan)
+
+
+def test_recipe_settings_layer_under_each_row(tmp_path, monkeypatch):
+    """Preset < recipe base < -c FILE < the user's overrides < the row's own."""
+    monkeypatch.setattr(reproduce, "RUNS", tmp_path / "runs")
+    cfg_file = tmp_path / "mine.toml"
+    cfg_file.write_text("[train]\nepochs = 2\n[model]\nwidth = 8\n")
+    plan = reproduce.Plan(
+        tmp_path, seeds=[0], config_file=str(cfg_file), overrides=["model.width=6"]
+    )
+    rows = [Row("r", "proposed", ["model.depth=3"])]
+    (result,) = plan.grid(rows, ["train.epochs=1", "model.depth=9", "model.width=4"], "g")
+    cfg = result.runs[0].config()
+    assert (cfg.train.epochs, cfg.model.width, cfg.model.depth) == (2, 6, 3)
+    assert plan.settings(["train.epochs=1"]) == f"train.epochs=1 -c {cfg_file} model.width=6"
 
 
 def test_parallel_grid_matches_the_serial_one(tmp_path):

@@ -141,6 +141,13 @@ def model_cmd(preset, config_file, overrides):
 @click.option("--preset", "-p", "presets_", multiple=True, help="Probe this preset (repeatable).")
 @click.option("--config", "-c", "configs", multiple=True, type=click.Path(), help="A TOML config.")
 @click.option("--run", "runs", multiple=True, type=click.Path(), help="A run folder (trained).")
+@click.option(
+    "--target",
+    "-t",
+    "labelled",
+    multiple=True,
+    help='A labelled set of overrides on the defaults, e.g. "beta auto: model.beta=auto".',
+)
 @click.option("--dataset", help="Shortcut for data.dataset (presets and configs).")
 @click.option("--depth", type=int, help="Shortcut for model.depth (presets and configs).")
 @click.option("--data-dir", help="Shortcut for data.data_dir.")
@@ -159,7 +166,7 @@ def model_cmd(preset, config_file, overrides):
 @click.option("--out", type=click.Path(), help="Output folder (default: runs/probes/<timestamp>).")
 @click.argument("overrides", nargs=-1, metavar="[SECTION.KEY=VALUE]...")
 def probe_cmd(
-    presets_, configs, runs, split, keep, max_samples, eval_mode, out, overrides, **flags
+    presets_, configs, runs, labelled, split, keep, max_samples, eval_mode, out, overrides, **flags
 ):
     """Per-layer depth diagnostics of networks at init (presets, configs) or trained (runs).
 
@@ -168,6 +175,8 @@ def probe_cmd(
     items = _overrides(overrides, flags)
     targets = [(p, resolve(p, None, items), None) for p in presets_]
     targets += [(Path(c).stem, resolve(None, c, items), None) for c in configs]
+    for label, more in map(labelled_overrides, labelled):
+        targets.append((label, resolve(None, None, [*items, *more]), None))
     for r in runs:
         run = RunDir.open(r)
         targets.append((f"{run.path.name} (trained)", run.config(), run))
@@ -189,6 +198,14 @@ def probe_cmd(
         click.echo(f"wrote {f}")
 
 
+def labelled_overrides(text: str) -> tuple[str, list[str]]:
+    """`"LABEL: section.key=value ..."` -> (LABEL, overrides)."""
+    label, colon, rest = text.partition(":")
+    if not colon or not label.strip():
+        raise click.BadParameter(f"{text!r} must look like 'LABEL: section.key=value ...'")
+    return label.strip(), rest.split()
+
+
 def _layer_list(text: str) -> list[int]:
     try:
         return [int(v) for v in text.split(",") if v.strip()]
@@ -206,17 +223,35 @@ def reproduce_group():
 def _recipe(name: str, doc: str, *extra):
     """`plainnet reproduce NAME`: runs `plainnet.reproduce.NAME` and says where it wrote."""
 
-    def command(quick, seeds, out, **kwargs):
+    def command(quick, seeds, out, jobs, config_file, overrides, overwrite, **kwargs):
         from plainnet import reproduce
 
-        recipe = getattr(reproduce, name)
-        path = recipe(Path(out), quick, _layer_list(seeds), log=click.echo, **kwargs)
+        out = Path(out or Path("runs/reports") / time.strftime("%Y%m%d-%H%M%S"))
+        plan = reproduce.Plan(
+            out,
+            quick,
+            _layer_list(seeds),
+            jobs,
+            config_file,
+            list(overrides),
+            overwrite,
+            log=click.echo,
+        )
+        path = getattr(reproduce, name)(plan, **kwargs)
         click.echo(f"wrote {path}")
 
-    command.__doc__ = doc
+    command.__doc__ = doc + (
+        "\n\nYour own settings (-c FILE, SECTION.KEY=VALUE) apply on top of the recipe's and "
+        "under what each row varies."
+    )
     for option in (
         *extra,
-        click.option("--out", default="docs/results", show_default=True, type=click.Path()),
+        click.argument("overrides", nargs=-1, metavar="[SECTION.KEY=VALUE]..."),
+        click.option("--config", "-c", "config_file", type=click.Path(), help="A TOML config."),
+        click.option(
+            "--out", type=click.Path(), help="Report folder (default: runs/reports/<timestamp>)."
+        ),
+        click.option("--overwrite", is_flag=True, help="Replace an existing report in --out."),
         click.option("--seeds", default="0,1,2", show_default=True, help="Comma-separated."),
         click.option("--quick", is_flag=True, help="A tiny smoke-test variant."),
         click.option(
@@ -233,13 +268,79 @@ def _recipe(name: str, doc: str, *extra):
 
 _recipe("table1", "Table 1: the 100-layer USPS ablation (8 rows x seeds; ~30 min on 2 CPU cores).")
 _recipe("activations", "Activation figures: naive / BN / proposed, 100 layers (~15 min).")
-_recipe("depth", "Error versus depth 10..200 on USPS for naive / BN / proposed (~15 min a seed).")
+_recipe(
+    "depth",
+    "Error versus depth 10..1,000 on USPS: naive / BN / proposed with beta 0.5 and beta auto.",
+)
 _recipe(
     "table2",
     "Table 2: CIFAR-10 PlainNet-50 vs PlainNet-BN-56 vs ResNet-56/110 (a GPU job).",
     click.option("--epochs", type=int, default=164, show_default=True),
     click.option("--train-subset", type=int, default=0, help="Train on N images (CPU runs)."),
 )
+
+
+@cli.command("sweep")
+@click.option("--preset", "-p", help="A built-in preset under every row.")
+@click.option("--config", "-c", "config_file", type=click.Path(), help="A TOML config.")
+@click.option(
+    "--vary",
+    multiple=True,
+    metavar="KEY=V1,V2,...",
+    help="A field and its values; several --vary make their cartesian product.",
+)
+@click.option(
+    "--row", "rows", multiple=True, help='A labelled row: "LABEL: section.key=value ...".'
+)
+@click.option("--seeds", default="0,1,2", show_default=True, help="Comma-separated.")
+@click.option("--jobs", type=click.IntRange(1), default=1, show_default=True)
+@click.option("--out", type=click.Path(), help="Folder (default: runs/sweeps/<timestamp>).")
+@click.argument("overrides", nargs=-1, metavar="[SECTION.KEY=VALUE]...")
+def sweep_cmd(preset, config_file, vary, rows, seeds, jobs, out, overrides):
+    """Train a grid of configs x seeds and write a Markdown table and learning curves.
+
+    `plainnet sweep --vary model.beta=0.3,0.5 --vary max_norm.c=2.0,4.0 --seeds 0,1
+    data.dataset=usps train.epochs=20` trains 4 rows x 2 seeds. Runs and the report go to
+    --out; failed runs are counted in the table, not dropped.
+    """
+    from plainnet import reproduce
+    from plainnet.grid import Row
+
+    grid = [("", [])]
+    for item in vary:
+        key, eq, values = item.partition("=")
+        if not eq or not values:
+            raise click.BadParameter(f"--vary {item!r} must look like section.key=v1,v2")
+        grid = [
+            ((f"{label} " if label else "") + f"{key}={v}", [*ovr, f"{key}={v}"])
+            for label, ovr in grid
+            for v in _split_values(values)
+        ]
+    named = [labelled_overrides(r) for r in rows] or [("", [])]
+    table = [
+        Row(" ".join(x for x in (name, label) if x) or "defaults", preset, [*more, *ovr])
+        for name, more in named
+        for label, ovr in grid
+    ]
+    out = Path(out or Path("runs/sweeps") / time.strftime("%Y%m%d-%H%M%S"))
+    plan = reproduce.Plan(
+        out, False, _layer_list(seeds), jobs, config_file, list(overrides), log=click.echo
+    )
+    plan.runs = out / "runs"
+    click.echo(f"wrote {reproduce.sweep(plan, table)}")
+
+
+def _split_values(text: str) -> list[str]:
+    """`0.1,0.3` -> ["0.1", "0.3"]; commas inside brackets (TOML lists) do not split."""
+    parts, depth, cur = [], 0, ""
+    for ch in text:
+        depth += (ch == "[") - (ch == "]")
+        if ch == "," and depth == 0:
+            parts.append(cur)
+            cur = ""
+        else:
+            cur += ch
+    return [p.strip() for p in [*parts, cur] if p.strip()]
 
 
 @cli.group("data")

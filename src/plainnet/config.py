@@ -245,14 +245,17 @@ def resolve(
     preset: str | None = None,
     config_file: str | Path | None = None,
     overrides: list[str] | tuple[str, ...] = (),
+    base: list[str] | tuple[str, ...] = (),
 ) -> Config:
-    """Defaults < preset < file < overrides, validated. Raises `ConfigError` with one line."""
+    """Defaults < preset < `base` overrides (a recipe's own settings) < file < overrides,
+    validated. Raises `ConfigError` with one line."""
     raw: dict[str, Any] = {}
     if preset is not None:
         known = presets()
         if preset not in known:
             raise ConfigError(f"unknown preset {preset!r}; choose one of {sorted(known)}")
         raw = merge(raw, _toml(known[preset], f"preset {preset}"))
+    raw = apply_overrides(raw, base)
     if config_file is not None:
         raw = merge(raw, read_toml(config_file))
     return validate(apply_overrides(raw, overrides))

@@ -68,9 +68,19 @@ class RowResult:
 
 
 def run_grid(
-    rows: list[Row], seeds: list[int], base: list[str], out: str, log=print, jobs: int = 1
+    rows: list[Row],
+    seeds: list[int],
+    base: list[str],
+    out: str,
+    log=print,
+    jobs: int = 1,
+    config_file: str | None = None,
+    overrides: list[str] = (),
 ) -> list[RowResult]:
     """Train every row for every seed; each run is an ordinary run folder under `out`.
+
+    A run's config: the row's preset < `base` (the grid's settings) < `config_file` <
+    `overrides` (the user's) < the row's own overrides and seed.
 
     With `jobs` > 1 that many runs train at once, in worker processes that share the CPU
     threads out between them (docs/performance.md), costliest first so that no long run is
@@ -83,8 +93,9 @@ def run_grid(
         row = result.row
         for seed in row.seeds if row.seeds is not None else seeds:
             name = f"{row.label}-s{seed}".replace(" ", "_").replace("/", "_")
-            overrides = [*base, *row.overrides, f"train.seed={seed}"]
-            cfg = resolve(row.preset, None, [*overrides, f"run.out_dir={out}", f"run.name={name}"])
+            mine = [*overrides, *row.overrides, f"train.seed={seed}"]
+            where = [f"run.out_dir={out}", f"run.name={name}"]
+            cfg = resolve(row.preset, config_file, [*mine, *where], base)
             run = RunDir.create(cfg)
             result.runs.append(run)
             work.append((result, seed, cfg, run))

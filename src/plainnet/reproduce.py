@@ -9,13 +9,18 @@ epochs) are plainnet's defaults (docs/defaults.md) unless a recipe says otherwis
 import platform
 import sys
 import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
-from plainnet.config import resolve
+from plainnet.config import ConfigError, resolve
 from plainnet.correlation import resolve_beta
-from plainnet.grid import Row, learning_curves, run_grid
+from plainnet.grid import Row, RowResult, grid_table, learning_curves, run_grid
+
+RUNS = Path("runs/reproduce")  # run folders (checkpoints) stay out of the results folder
+QUICK = " (quick smoke variant, not a result)"
 
 # Table 1 of the paper (100-layer MLP on USPS): preset -> (train error %, test error %).
 PAPER_TABLE1 = {
@@ -30,73 +35,124 @@ PAPER_TABLE1 = {
 }
 
 
-def write_report(out: Path, name: str, title: str, started: float, body: str) -> Path:
-    """`<out>/<name>.md`: the title, the exact command, machine, date and wall time, the body."""
-    gpu = f"GPU {torch.cuda.get_device_name()}" if torch.cuda.is_available() else "no GPU"
-    text = (
-        f"# {title}\n\n"
-        f"Command: `{' '.join(['plainnet', *sys.argv[1:]])}`\n\n"
-        f"Machine: {platform.machine()}, {torch.get_num_threads()} CPU threads, {gpu}; "
-        f"torch {torch.__version__}. Date: {time.strftime('%Y-%m-%d')}. "
-        f"Wall time: {(time.perf_counter() - started) / 60:.1f} min.\n\n{body}"
-    )
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / f"{name}.md"
-    path.write_text(text)
-    return path
+@dataclass
+class Plan:
+    """How a recipe runs: where its report goes, the seeds, runs trained at once, and the
+    user's own settings (`-c FILE`, `section.key=value`), applied on top of the recipe's base
+    settings and under each row's own (see `plainnet.grid.run_grid`)."""
+
+    out: Path
+    quick: bool = False
+    seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
+    jobs: int = 1
+    config_file: str | None = None
+    overrides: list[str] = field(default_factory=list)
+    overwrite: bool = False
+    log: Callable[[str], None] = print
+    runs: Path = RUNS  # where the grid's run folders go
+    started: float = field(default_factory=time.perf_counter)
+
+    def claim(self, name: str) -> str:
+        """`name` (with "-quick" for the smoke variant), refusing to replace a report that
+        exists unless asked, before any training starts."""
+        name = f"{name}-quick" if self.quick else name
+        if (self.out / f"{name}.md").exists() and not self.overwrite:
+            raise ConfigError(f"{self.out / name}.md exists; pass --overwrite or another --out")
+        return name
+
+    def grid(self, rows: list[Row], base: list[str], folder: str) -> list[RowResult]:
+        return run_grid(
+            rows,
+            self.seeds,
+            base,
+            str(self.runs / folder),
+            self.log,
+            self.jobs,
+            self.config_file,
+            self.overrides,
+        )
+
+    def settings(self, base: list[str]) -> str:
+        """The settings every run shares, as the report states them."""
+        mine = [f"-c {self.config_file}"] if self.config_file else []
+        return " ".join([*base, *mine, *self.overrides])
+
+    def report(self, name: str, title: str, body: str) -> Path:
+        """`<out>/<name>.md`: the title, the exact command, machine, date, wall time, body."""
+        gpu = f"GPU {torch.cuda.get_device_name()}" if torch.cuda.is_available() else "no GPU"
+        text = (
+            f"# {title}{QUICK * self.quick}\n\n"
+            f"Command: `{' '.join(['plainnet', *sys.argv[1:]])}`\n\n"
+            f"Machine: {platform.machine()}, {torch.get_num_threads()} CPU threads, {gpu}; "
+            f"torch {torch.__version__}. Date: {time.strftime('%Y-%m-%d')}. "
+            f"Wall time: {(time.perf_counter() - self.started) / 60:.1f} min.\n\n{body}"
+        )
+        self.out.mkdir(parents=True, exist_ok=True)
+        path = self.out / f"{name}.md"
+        path.write_text(text)
+        return path
 
 
 # ---------------------------------------------------------------- recipes
 
 
-RUNS = Path("runs/reproduce")  # run folders (checkpoints) stay out of the results folder
-QUICK = " (quick smoke variant, not a result)"
+def sweep(plan: Plan, rows: list[Row]) -> Path:
+    """A user's own grid: `rows` x seeds on top of the user's settings, as a table + figure."""
+    name = plan.claim("sweep")
+    results = plan.grid(rows, [], name)
+    plot = learning_curves(results, plan.out / f"{name}.png", f"sweep: {plan.settings([])}")
+    body = (
+        f"Settings shared by every row: `{plan.settings([]) or 'defaults'}`; seeds "
+        f"{plan.seeds}. Cells: mean ± std over seeds (final model, eval mode); diverged runs "
+        "are counted, not averaged.\n\n" + grid_table(results) + f"\n![curves]({plot.name})\n"
+    )
+    return plan.report(name, "Sweep", body)
 
 
-def table1(out: Path, quick: bool, seeds: list[int], log=print, jobs: int = 1) -> Path:
+def table1(plan: Plan) -> Path:
     """The paper's ablation: 100-layer MLP on USPS, every subset of BN / LReLU / max-norm."""
     base = ["data.dataset=usps", "model.depth=100", "train.epochs=20"]
-    if quick:
+    if plan.quick:
         base = ["data.dataset=usps", "model.depth=10", "train.epochs=2", "data.train_subset=1000"]
     rows = [Row(p, p, []) for p in PAPER_TABLE1]
-    t0 = time.perf_counter()
-    name = "table1-quick" if quick else "table1"
-    results = run_grid(rows, seeds, base, str(RUNS / name), log, jobs)
+    name = plan.claim("table1")
+    results = plan.grid(rows, base, name)
     lines = [
-        "| row | paper train % | paper test % | ours train % | ours test % | ours best test % "
-        "| max unit norm |",
-        "|---|---|---|---|---|---|---|",
+        "| row | paper train % | paper test % | ours train % (eval mode) | ours val % "
+        "| ours test % | ours test % (best val epoch) | max unit norm |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         paper = PAPER_TABLE1[r.row.label]
         p_tr, p_te = (f"{paper[0]:.2f}", f"{paper[1]:.2f}") if paper else ("—", "—")
         lines.append(
             f"| {r.row.label} | {p_tr} | {p_te} | {r.cell('final_train_err')} | "
-            f"{r.cell('final_test_err')} | {r.cell('best_test_err')} | {r.max_unit_norm()} |"
+            f"{r.cell('final_val_err')} | {r.cell('final_test_err')} | "
+            f"{r.cell('best_test_err')} | {r.max_unit_norm()} |"
         )
-    plot = learning_curves(results, out / f"{name}.png", "Table 1 ablation, USPS")
+    plot = learning_curves(results, plan.out / f"{name}.png", "Table 1 ablation, USPS")
     body = (
-        f"Settings: {' '.join(base)}, seeds {seeds}; everything else is the default config "
-        "(`plainnet config show`). Ours: mean ± std over seeds of the final model (eval mode). "
+        f"Settings: {plan.settings(base)}, seeds {plan.seeds}; everything else is the default "
+        "config (`plainnet config show`). Ours: mean ± std over seeds of the final model "
+        "(eval mode). "
         "Max unit norm: the largest hidden-unit ||w_j|| after training over all seeds; the "
         f"max-norm rows use c = {resolve().max_norm.c:g}, so a value at c means it was binding.\n\n"
         + "\n".join(lines)
         + f"\n\n![learning curves]({plot.name})\n"
     )
-    return write_report(out, name, "Table 1: ablation on USPS" + QUICK * quick, t0, body)
+    return plan.report(name, "Table 1: ablation on USPS", body)
 
 
 ABLATION3 = ("naive", "bn", "proposed")
 
 
-def activations(out: Path, quick: bool, seeds: list[int], log=print, jobs: int = 1) -> Path:
+def activations(plan: Plan) -> Path:
     """The paper's investigation figures: naive vs BN vs proposed, 100 layers, at init and
     after training, on COIL-20, USPS (and digits): normalized mean activation over depth,
     layer-50 / layer-99 heatmaps over the whole training set, condition number over depth."""
     from plainnet.probe import probe_config, save_probes
 
-    t0 = time.perf_counter()
-    name = "activations-quick" if quick else "activations"
+    name = plan.claim("activations")
     epochs = {"coil20": 30, "usps": 20, "digits": 40}
     lines = [
         "| data | net | state | test error % | NMA at last layer | cond. number at last layer "
@@ -106,16 +162,15 @@ def activations(out: Path, quick: bool, seeds: list[int], log=print, jobs: int =
     sections = []
     for ds in ("coil20", "usps", "digits"):
         base = [f"data.dataset={ds}", "model.depth=100", f"train.epochs={epochs[ds]}"]
-        if quick:
+        if plan.quick:
             base = [
                 f"data.dataset={ds}",
                 "model.depth=10",
                 "train.epochs=1",
                 "data.train_subset=300",
             ]
-        seed = seeds[0]
-        rows = [Row(p, p, []) for p in ABLATION3]
-        trained = run_grid(rows, [seed], base, str(RUNS / name / ds), log, jobs)
+        rows = [Row(p, p, [], seeds=plan.seeds[:1]) for p in ABLATION3]
+        trained = plan.grid(rows, base, f"{name}/{ds}")
         for state in ("init", "trained"):
             results, errs = {}, {}
             for row, res in zip(rows, trained, strict=True):
@@ -124,7 +179,7 @@ def activations(out: Path, quick: bool, seeds: list[int], log=print, jobs: int =
                     continue
                 results[row.label] = probe_config(res.runs[0].config(), trained_run)
                 errs[row.label] = res.summaries[0]["final_test_err"] if trained_run else None
-            folder = out / name / f"{ds}-{state}"
+            folder = plan.out / name / f"{ds}-{state}"
             save_probes(results, folder, sorted({k for r in results.values() for k in r.kept}))
             (folder / "probe.json").unlink()  # layers.csv holds every number but the spectra
             for label, r in results.items():
@@ -147,13 +202,14 @@ def activations(out: Path, quick: bool, seeds: list[int], log=print, jobs: int =
                 + "\n"
             )
     body = (
-        f"Networks: {', '.join(ABLATION3)} presets, seed {seeds[0]}, `{base[1]}`, epochs per "
+        f"Networks: {', '.join(ABLATION3)} presets, seed {plan.seeds[0]}, "
+        f"`{plan.settings(base[1:2])}`, epochs per "
         f"data set {epochs}, defaults otherwise (e.g. width 128). Naive nets whose training "
         "diverged have no trained probe. Probe: batch statistics, the whole training split "
         "(COIL-20: the 1,152 training images of the default split); definitions in "
         "docs/probe.md.\n\n" + "\n".join(lines) + "\n\n" + "\n".join(sections)
     )
-    return write_report(out, name, "The paper's activation figures" + QUICK * quick, t0, body)
+    return plan.report(name, "The paper's activation figures", body)
 
 
 DEPTH_NETS = {  # label -> (preset, overrides)
@@ -164,7 +220,7 @@ DEPTH_NETS = {  # label -> (preset, overrides)
 }
 
 
-def depth(out: Path, quick: bool, seeds: list[int], log=print, jobs: int = 1) -> Path:
+def depth(plan: Plan) -> Path:
     """Error versus depth on USPS, 10 to 1,000 layers: naive, BN-only, the proposed net with
     the fixed default slope and with the depth-aware slope (`model.beta = "auto"`).
 
@@ -173,12 +229,13 @@ def depth(out: Path, quick: bool, seeds: list[int], log=print, jobs: int = 1) ->
     """
     from plainnet.plots import plt, save
 
+    quick, seeds = plan.quick, plan.seeds
     depths = [3, 5] if quick else [10, 50, 100, 200, 500, 1000]
     epochs = 1 if quick else 20
     base = ["data.dataset=usps", f"train.epochs={epochs}"]
     if quick:
         base.append("data.train_subset=300")
-    name = "depth-quick" if quick else "depth"
+    name = plan.claim("depth")
     rows = [
         Row(
             f"{net} d={d}",
@@ -191,8 +248,7 @@ def depth(out: Path, quick: bool, seeds: list[int], log=print, jobs: int = 1) ->
         for net, (preset, extra) in DEPTH_NETS.items()
         for d in depths
     ]
-    t0 = time.perf_counter()
-    results = run_grid(rows, seeds, base, str(RUNS / name), log, jobs)
+    results = plan.grid(rows, base, name)
     by = {(r.row.tags["net"], r.row.tags["depth"]): r for r in results}
 
     def table(key: str, caption: str) -> str:
@@ -235,10 +291,10 @@ def depth(out: Path, quick: bool, seeds: list[int], log=print, jobs: int = 1) ->
         f"USPS, trained {epochs} epochs{' (quick smoke variant)' if quick else ''}; "
         "x at 100%: a run that diverged (NaN/inf)"
     )
-    plot = save(fig, out / f"{name}.png")
+    plot = save(fig, plan.out / f"{name}.png")
     reasons = [f"- {r.row.label}: {reason}" for r in results for reason in r.reasons]
     body = (
-        f"Settings: {' '.join(base)}; seeds {seeds} up to depth 200, {seeds[:1]} above; "
+        f"Settings: {plan.settings(base)}; seeds {seeds} up to depth 200, {seeds[:1]} above; "
         "defaults otherwise (width 128, SGD lr 0.02 cosine, c 4, batch 128; validation split "
         "10% of the training split). Cells: mean ± std over seeds, final model; a diverged run "
         "(NaN/inf loss) is counted in its cell, not averaged.\n\n"
@@ -258,7 +314,7 @@ def depth(out: Path, quick: bool, seeds: list[int], log=print, jobs: int = 1) ->
         + f"\n![error versus depth]({plot.name})\n\n"
         + ("Diverged runs:\n\n" + "\n".join(reasons) + "\n" if reasons else "")
     )
-    return write_report(out, name, "Error versus depth on USPS" + QUICK * quick, t0, body)
+    return plan.report(name, "Error versus depth on USPS", body)
 
 
 # Table 2 of the paper (CIFAR-10 test error %), the rows we train.
@@ -283,15 +339,7 @@ CIFAR_PROTOCOL = [
 ]
 
 
-def table2(
-    out: Path,
-    quick: bool,
-    seeds: list[int],
-    log=print,
-    epochs: int = 164,
-    train_subset: int = 0,
-    jobs: int = 1,
-) -> Path:
+def table2(plan: Plan, epochs: int = 164, train_subset: int = 0) -> Path:
     """CIFAR-10: the 50-layer PlainNet against PlainNet-BN-56 and ResNet-56/110.
 
     The full protocol is a GPU job (bf16 autocast and channels_last switch on by themselves on
@@ -303,16 +351,15 @@ def table2(
         Row("ResNet-56", "bn", ["model.arch=resnet", "model.depth=56"]),
         Row("ResNet-110", "bn", ["model.arch=resnet", "model.depth=110"]),
     ]
-    if quick:
+    if plan.quick:
         epochs, train_subset = 1, 256
         rows = [replace_depth(r) for r in rows]
     base = [*CIFAR_PROTOCOL, f"train.epochs={epochs}"]
     if train_subset:
         base.append(f"data.train_subset={train_subset}")
-    short = quick or epochs < 164 or train_subset
-    name = "table2-quick" if quick else ("table2-short" if short else "table2")
-    t0 = time.perf_counter()
-    results = run_grid(rows, seeds, base, str(RUNS / name), log, jobs)
+    short = plan.quick or epochs < 164 or train_subset
+    name = plan.claim("table2-short" if short and not plan.quick else "table2")
+    results = plan.grid(rows, base, name)
     lines = [
         "| model | parameters | paper test % | ours test % | ours best test % | ours train % |",
         "|---|---|---|---|---|---|",
@@ -324,7 +371,8 @@ def table2(
             f"{r.cell('final_test_err')} | {r.cell('best_test_err')} | "
             f"{r.cell('final_train_err')} |"
         )
-    plot = learning_curves(results, out / f"{name}.png", "CIFAR-10")
+    title = "CIFAR-10" + (" (SHORTENED run)" if short else "")
+    plot = learning_curves(results, plan.out / f"{name}.png", title)
     label = ""
     if short:
         label = (
@@ -333,14 +381,14 @@ def table2(
             + "): shows the pipeline and the relative order only, not the paper's protocol"
         )
     body = (
-        f"Protocol: {' '.join(base)}; seeds {seeds}. PlainNet rows use their presets "
+        f"Protocol: {plan.settings(base)}; seeds {plan.seeds}. PlainNet rows use their presets "
         "(proposed: BN + Leaky ReLU beta 0.5 + max-norm c 4 + He-uniform; BN: BN + ReLU). "
         "**Data: `cifar10.npz` in ../shared/data is decoded from lossy JPEG copies (quality "
         "75); expect errors 2-3 points above the official CIFAR-10's.**\n\n"
         + "\n".join(lines)
         + f"\n\n![learning curves]({plot.name})\n"
     )
-    return write_report(out, name, f"Table 2: CIFAR-10{label}", t0, body)
+    return plan.report(name, f"Table 2: CIFAR-10{label}", body)
 
 
 def replace_depth(row: Row) -> Row:
