@@ -133,6 +133,10 @@ class TrainConfig(Section):
     device: str = "auto"  # "auto": cuda if available, else cpu
     eval_batch_size: int = Field(1000, ge=1)
     sync_bn: bool = True  # SyncBatchNorm under torchrun (GPUs only; see plainnet.distributed)
+    # After every epoch, set BatchNorm's population statistics layer by layer from this many
+    # training samples (plainnet.norms.recalibrate_), so eval mode matches training at any
+    # depth (docs/depth.md); 0 keeps PyTorch's running averages.
+    calibrate_bn: int = Field(2048, ge=0)
     # Speed and memory switches (plainnet.speed; measured in docs/performance.md).
     compile: bool = False  # torch.compile, with an eager fallback
     channels_last: bool | Literal["auto"] = "auto"  # NHWC; "auto": on for CNNs

@@ -64,3 +64,37 @@ class BatchRenorm1d(_BatchRenorm, nn.BatchNorm1d):
 
 class BatchRenorm2d(_BatchRenorm, nn.BatchNorm2d):
     """Batch Renormalization over (N, C, H, W) inputs, per channel."""
+
+
+@torch.no_grad()
+def recalibrate_(model: nn.Module, x: torch.Tensor) -> nn.Module:
+    """Set every BatchNorm's running statistics to the exact statistics of its input over
+    `x`, with all earlier layers already in eval mode on their new statistics.
+
+    Why: in eval mode a BatchNorm layer's input is produced by the earlier layers in eval mode,
+    not by train-mode layers; statistics gathered in train mode (the running averages, or
+    "precise BN" recomputed with train-mode passes) describe the wrong input, and over
+    hundreds of layers the mismatch compounds until eval mode is at chance (docs/depth.md).
+    Calibrated layer by layer, every BatchNorm standardizes exactly in eval mode what it will
+    see in eval mode. One forward pass over `x`, holding one layer's activations at a time.
+
+    Works through nested `nn.Sequential`s (plainnet's models); BatchNorms inside other
+    containers (e.g. a ResNet block) keep their running statistics.
+    """
+    was_training = model.training
+    model.eval()
+    _calibrate(model, x)
+    model.train(was_training)
+    return model
+
+
+def _calibrate(module: nn.Module, h: torch.Tensor) -> torch.Tensor:
+    if isinstance(module, nn.Sequential):
+        for child in module:
+            h = _calibrate(child, h)
+        return h
+    if isinstance(module, nn.modules.batchnorm._BatchNorm) and module.track_running_stats:
+        dims = [0, *range(2, h.dim())]
+        module.running_mean.copy_(h.mean(dims))
+        module.running_var.copy_(h.var(dims))
+    return module(h)

@@ -36,6 +36,7 @@ from plainnet.constraints import unit_norms
 from plainnet.data import DeviceData
 from plainnet.distributed import SINGLE, World
 from plainnet.models import count_parameters, hidden_weights
+from plainnet.norms import recalibrate_
 from plainnet.runs import RunDir, RunError
 
 
@@ -124,6 +125,8 @@ def _train(cfg: Config, run: RunDir | None, resume: bool, console, world: World)
 
     tb = run.tensorboard()
     select = "val" if data.has_val else "test"
+    calibration = _calibration_sample(cfg, data)
+    uncalibrated: dict = {}
     progress = _progress_bar(console)
     row: dict = {}
     with progress:
@@ -134,6 +137,16 @@ def _train(cfg: Config, run: RunDir | None, resume: bool, console, world: World)
             )
             row = dict(epoch=epoch, step=epoch * data.steps_per_epoch(cfg.train.batch_size))
             row.update(lr=lr, train_loss=train_loss, train_err=train_err)
+            if calibration is not None:
+                if epoch == cfg.train.epochs:  # what PyTorch's running averages would give
+                    uncalibrated = {
+                        s: evaluate(
+                            net, data.eval_batches(s, cfg.train.eval_batch_size, world), world
+                        )
+                        for s in data.SPLITS
+                        if len(data.split(s)[1])
+                    }
+                recalibrate_(net, calibration)
             for split in ("val", "test"):
                 if split == select:  # test is read per epoch only when there is no val split
                     loss, err = evaluate(
@@ -172,6 +185,8 @@ def _train(cfg: Config, run: RunDir | None, resume: bool, console, world: World)
     if tb:
         tb.close()
     summary = _summarize(cfg, data, net, best, row, elapsed, world)
+    for split, (_, err) in uncalibrated.items():
+        summary[f"final_{split}_err_running_stats"] = err
     run.write_summary(summary)
     console.print(_summary_table(summary))
     return Result(run, summary, net)
@@ -228,6 +243,16 @@ def train_epoch(
             progress.update(task, completed=i + 1, status=f"loss {tl / n:.4f} err {te / n:.2%}")
     progress.remove_task(task)
     return lr, tl / n, te / n
+
+
+def _calibration_sample(cfg: Config, data: DeviceData) -> torch.Tensor | None:
+    """The fixed, seeded training samples BatchNorm is calibrated on (None: no calibration).
+    Batch Renormalization trains on its running statistics, so they are left to it."""
+    if not cfg.train.calibrate_bn or cfg.model.norm != "batch":
+        return None
+    gen = torch.Generator().manual_seed(cfg.train.seed)
+    idx = torch.randperm(len(data.y_train), generator=gen)[: cfg.train.calibrate_bn]
+    return data.x_train[idx.sort().values.to(data.x_train.device)]
 
 
 def _restore(run: RunDir, net, opt, device, has_val: bool) -> tuple[int, float, Best]:
