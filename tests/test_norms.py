@@ -3,7 +3,7 @@ import torch
 from torch import nn
 
 from plainnet import plain_cnn, plain_mlp
-from plainnet.norms import BatchRenorm1d, BatchRenorm2d
+from plainnet.norms import BatchRenorm1d, BatchRenorm2d, precise_bn_, recalibrate_
 
 
 @pytest.mark.parametrize(
@@ -57,3 +57,47 @@ def test_models_build_with_batch_renorm():
         cnn.layer1.norm, nn.BatchNorm2d
     )
     assert mlp(torch.randn(4, 16)).shape == (4, 3) and cnn(torch.randn(4, 3, 8, 8)).shape == (4, 3)
+
+
+def _bn_outputs(model, x):
+    outs = []
+    hooks = [b.norm.register_forward_hook(lambda m, i, o: outs.append(o)) for b in model.blocks]
+    model(x)
+    for h in hooks:
+        h.remove()
+    return outs
+
+
+def test_recalibrated_bns_standardize_exactly_what_eval_mode_feeds_them():
+    torch.manual_seed(0)
+    model = plain_mlp((16,), 3, depth=40, width=32, beta=0.2)
+    x = torch.randn(600, 16) * 2 + 1
+    for _ in range(5):  # running averages from a few train-mode batches
+        model(x[torch.randint(0, 600, (64,))])
+    model.eval()
+    before = _bn_outputs(model, x)
+    recalibrate_(model, x)
+    assert not model.training
+    after = _bn_outputs(model, x)
+    for o in after:  # BN's affine is the identity at init: outputs have mean 0, var 1
+        assert o.mean(0).abs().max() < 1e-4 and (o.var(0) - 1).abs().max() < 1e-3
+    assert max((o.var(0) - 1).abs().max() for o in before) > 0.1  # it was not so before
+    # precise BN (train-mode passes) standardizes the train-mode inputs, not eval mode's
+    precise_bn_(model, x, batch_size=100)
+    model.eval()
+    deep = _bn_outputs(model, x)[-1]
+    assert (deep.var(0) - 1).abs().max() > (after[-1].var(0) - 1).abs().max()
+
+
+def test_training_calibrates_and_reports_the_running_average_numbers_beside(small_cfg, quiet):
+    from plainnet.train import train
+
+    s = train(small_cfg("model.depth=30", "train.epochs=2"), console=quiet).summary
+    for split in ("train", "val", "test"):
+        assert 0 <= s[f"final_{split}_err_running_stats"] <= 1
+    off = train(
+        small_cfg("model.depth=30", "train.epochs=2", "train.calibrate_bn=0"), console=quiet
+    )
+    assert "final_train_err_running_stats" not in off.summary
+    # calibration never changes the trajectory: train-mode BN does not read running statistics
+    assert off.summary["final_running_train_err"] == s["final_running_train_err"]

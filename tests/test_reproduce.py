@@ -107,3 +107,17 @@ def test_parallel_grid_stops_on_a_run_that_fails(tmp_path):
     ]
     with pytest.raises(DownloadError, match="downloads are off"):
         run_grid(rows, [0], base, str(tmp_path / "runs"), lambda *_: None, jobs=2)
+
+
+@needs_usps
+def test_evalgap_quick_measures_each_remedy_on_the_same_weights(tmp_path, monkeypatch):
+    monkeypatch.setattr(reproduce, "RUNS", tmp_path / "runs")
+    plan = reproduce.Plan(tmp_path, quick=True, seeds=[0], log=lambda *_: None)
+    text = reproduce.evalgap(plan).read_text()
+    rows = [x for x in text.splitlines() if x.startswith(("| BatchNorm |", "| Batch Renorm |"))]
+    assert len(rows) == 4
+    for row in rows:
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        pairs = [c for c in cells[3:] if c != "—"]
+        assert all(len(c.split(" / ")) == 2 for c in pairs)  # train / test in every cell
+        assert len(pairs) == (4 if cells[0] == "BatchNorm" else 1)

@@ -273,6 +273,11 @@ _recipe(
     "Error versus depth 10..1,000 on USPS: naive / BN / proposed with beta 0.5 and beta auto.",
 )
 _recipe(
+    "evalgap",
+    "Eval mode against training at depth 100-500: BatchNorm's population statistics four "
+    "ways, and Batch Renormalization.",
+)
+_recipe(
     "table2",
     "Table 2: CIFAR-10 PlainNet-50 vs PlainNet-BN-56 vs ResNet-56/110 (a GPU job).",
     click.option("--epochs", type=int, default=164, show_default=True),

@@ -135,7 +135,7 @@ class TrainConfig(Section):
     sync_bn: bool = True  # SyncBatchNorm under torchrun (GPUs only; see plainnet.distributed)
     # After every epoch, set BatchNorm's population statistics layer by layer from this many
     # training samples (plainnet.norms.recalibrate_), so eval mode matches training at any
-    # depth (docs/depth.md); 0 keeps PyTorch's running averages.
+    # depth (docs/depth.md); 0 keeps PyTorch's running averages. Training itself is unchanged.
     calibrate_bn: int = Field(2048, ge=0)
     # Speed and memory switches (plainnet.speed; measured in docs/performance.md).
     compile: bool = False  # torch.compile, with an eager fallback

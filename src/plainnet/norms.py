@@ -98,3 +98,26 @@ def _calibrate(module: nn.Module, h: torch.Tensor) -> torch.Tensor:
         module.running_mean.copy_(h.mean(dims))
         module.running_var.copy_(h.var(dims))
     return module(h)
+
+
+@torch.no_grad()
+def precise_bn_(model: nn.Module, x: torch.Tensor, batch_size: int = 128) -> nn.Module:
+    """The common "precise BN" (Wu & Johnson, 2021): running statistics replaced by the
+    average of train-mode batch statistics over `x`, in batches of `batch_size`.
+
+    Kept as the baseline `recalibrate_` is measured against: its statistics come from
+    train-mode passes, so in a deep net they describe inputs that eval mode never produces.
+    """
+    bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    saved = [m.momentum for m in bns]
+    for m in bns:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average over the batches
+    was_training = model.training
+    model.train()
+    for i in range(0, len(x), batch_size):
+        model(x[i : i + batch_size])
+    model.train(was_training)
+    for m, momentum in zip(bns, saved, strict=True):
+        m.momentum = momentum
+    return model
