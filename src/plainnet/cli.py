@@ -194,7 +194,16 @@ def probe_cmd(
             f"layer: NMA {last.normalized_mean_activation:.3g}, condition number "
             f"{last.condition_number:.3g}, effective rank {last.effective_rank:.3g}"
         )
-    for f in save_probes(results, out, sorted(layers_kept)):
+    data_sets = sorted({cfg.data.dataset for _, cfg, _ in targets})
+    depths = sorted({cfg.model.depth for _, cfg, _ in targets})
+    state = "trained" if all(run for *_, run in targets) else ("at init" if not runs else "")
+    context = (
+        f"{', '.join(data_sets)}, {'/'.join(map(str, depths))} layers"
+        + (f", {state}" if state else ", trained (runs) and at init")
+        + f", {split} split"
+        + (", BN in eval mode" if eval_mode else "")
+    )
+    for f in save_probes(results, out, sorted(layers_kept), context):
         click.echo(f"wrote {f}")
 
 

@@ -13,8 +13,11 @@ import numpy as np  # noqa: E402
 COND_CAP = 1e17
 
 
-def save(fig, path):
+def save(fig, path, context: str = ""):
+    """Write `fig` as PNG; `context` (data set, depth, init or trained) goes above it."""
     Path(path).parent.mkdir(parents=True, exist_ok=True)
+    if context:
+        fig.suptitle(context, fontsize=9, color="0.3")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
@@ -32,24 +35,24 @@ def _per_layer(ax, stats: dict, key: str, transform=lambda v: v):
         ax.legend()
 
 
-def _over_depth(stats: dict, key: str, ylabel: str, title: str, path):
+def _over_depth(stats: dict, key: str, ylabel: str, title: str, path, context: str = ""):
     fig, ax = plt.subplots(figsize=(7, 4.5))
     _per_layer(ax, stats, key)
     ax.set_yscale("log")
     ax.set_ylabel(ylabel)
     ax.set_title(title)
-    return save(fig, path)
+    return save(fig, path, context)
 
 
-def normalized_mean_activation(stats: dict, path):
+def normalized_mean_activation(stats: dict, path, context: str = ""):
     """NMA_l = mean|h_l| / mean|h_1| versus depth, one line per probed network."""
     ylabel = "normalized mean activation  mean|h_l| / mean|h_1|"
     return _over_depth(
-        stats, "normalized_mean_activation", ylabel, "Units' outputs over depth", path
+        stats, "normalized_mean_activation", ylabel, "Units' outputs over depth", path, context
     )
 
 
-def spectrum(stats: dict, path):
+def spectrum(stats: dict, path, context: str = ""):
     """Condition number (log) and effective rank of each layer's representation matrix."""
     fig, (a, b) = plt.subplots(1, 2, figsize=(12, 4.5))
     _per_layer(
@@ -62,16 +65,16 @@ def spectrum(stats: dict, path):
     b.set_yscale("log")
     b.set_ylabel("effective rank")
     b.set_title("How many directions the representation uses")
-    return save(fig, path)
+    return save(fig, path, context)
 
 
-def gradient_norms(stats: dict, path):
+def gradient_norms(stats: dict, path, context: str = ""):
     """||dL/dW_l|| for one batch versus depth."""
     ylabel = "gradient norm of the layer's weights"
-    return _over_depth(stats, "grad_norm", ylabel, "Gradient flow (one batch)", path)
+    return _over_depth(stats, "grad_norm", ylabel, "Gradient flow (one batch)", path, context)
 
 
-def heatmap(rep: np.ndarray, labels: np.ndarray, index: int, label: str, path):
+def heatmap(rep: np.ndarray, labels: np.ndarray, index: int, label: str, path, context=""):
     """One layer's outputs for every probed sample: units x samples, samples sorted by class."""
     order = np.argsort(labels, kind="stable")
     fig, ax = plt.subplots(figsize=(10, 4))
@@ -85,11 +88,11 @@ def heatmap(rep: np.ndarray, labels: np.ndarray, index: int, label: str, path):
     ax.set_xlabel(f"samples ({len(labels)}, sorted by class; lines separate classes)")
     ax.set_ylabel("units")
     ax.set_title(f"{label}: layer {index} outputs")
-    fig.colorbar(im, ax=ax)
-    return save(fig, path)
+    fig.colorbar(im, ax=ax, label="unit output")
+    return save(fig, path, context)
 
 
-def correlation(stats: dict, path):
+def correlation(stats: dict, path, context: str = ""):
     """Mean pairwise cosine similarity of hidden vectors versus depth (band: +-1 std over the
     pairs), beside the wide-random-net theory f^l(c_0) for each net's slopes (dashed)."""
     fig, ax = plt.subplots(figsize=(7.5, 4.8))
@@ -102,7 +105,9 @@ def correlation(stats: dict, path):
         ax.fill_between(xs, mean - std, mean + std, color=colour, alpha=0.15, lw=0)
         theory = [(s.index, s.cosine_theory) for s in layers if s.cosine_theory is not None]
         if theory:
-            ax.plot(*zip(*theory, strict=True), color=colour, ls="--", label=f"{label}: theory")
+            ax.plot(
+                *zip(*theory, strict=True), color=colour, ls="--", label=f"{label}: theory, no BN"
+            )
     ax.set_xlabel("hidden layer")
     ax.set_ylabel("pairwise cosine similarity of hidden vectors")
     ax.set_ylim(-0.2, 1.02)
@@ -110,4 +115,4 @@ def correlation(stats: dict, path):
     ax.set_title("Do inputs collapse with depth? (1: all inputs look alike)")
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=7)
-    return save(fig, path)
+    return save(fig, path, context)

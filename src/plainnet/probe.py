@@ -339,8 +339,11 @@ def probe_config(
     return probe(model, batches, grad_batch=batches[0], keep=keep, batch_stats=batch_stats)
 
 
-def save_probes(results: dict[str, ProbeResult], out_dir, keep: Iterable[int] = ()) -> list:
-    """Write `probe.json`, `layers.csv` and the figures for labelled probe results."""
+def save_probes(
+    results: dict[str, ProbeResult], out_dir, keep: Iterable[int] = (), context: str = ""
+) -> list:
+    """Write `probe.json`, `layers.csv` and the figures for labelled probe results;
+    `context` (e.g. "USPS, 200 layers, at init") heads every figure."""
     import csv
     import json
     from pathlib import Path
@@ -361,16 +364,16 @@ def save_probes(results: dict[str, ProbeResult], out_dir, keep: Iterable[int] = 
                 w.writerow([label, *(getattr(s, c) for c in cols)])
     stats = {k: r.layers for k, r in results.items()}
     files = [
-        plots.normalized_mean_activation(stats, out / "normalized_mean_activation.png"),
-        plots.spectrum(stats, out / "singularity.png"),
-        plots.gradient_norms(stats, out / "gradient_norms.png"),
-        plots.correlation(stats, out / "correlation.png"),
+        plots.normalized_mean_activation(stats, out / "normalized_mean_activation.png", context),
+        plots.spectrum(stats, out / "singularity.png", context),
+        plots.gradient_norms(stats, out / "gradient_norms.png", context),
+        plots.correlation(stats, out / "correlation.png", context),
     ]
     for label, r in results.items():
         for idx in keep:
             if idx in r.kept:
                 name = f"heatmap_{_slug(label)}_layer{idx}.png"
-                files.append(plots.heatmap(r.kept[idx], r.labels, idx, label, out / name))
+                files.append(plots.heatmap(r.kept[idx], r.labels, idx, label, out / name, context))
     return [out / "probe.json", out / "layers.csv", *files]
 
 

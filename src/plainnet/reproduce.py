@@ -180,7 +180,8 @@ def activations(plan: Plan) -> Path:
                 results[row.label] = probe_config(res.runs[0].config(), trained_run)
                 errs[row.label] = res.summaries[0]["final_test_err"] if trained_run else None
             folder = plan.out / name / f"{ds}-{state}"
-            save_probes(results, folder, sorted({k for r in results.values() for k in r.kept}))
+            kept = sorted({k for r in results.values() for k in r.kept})
+            save_probes(results, folder, kept, f"{ds}, {base[1].split('=')[1]} layers, {state}")
             (folder / "probe.json").unlink()  # layers.csv holds every number but the spectra
             for label, r in results.items():
                 last = r.layers[-1]
