@@ -194,7 +194,7 @@ def test_probe_compares_presets_and_a_trained_run(capsys, tmp_path):
     assert code == 0, err
     assert "naive: 5 hidden layers" in out and "(trained): 5 hidden layers" in out
     pngs = sorted(p.name for p in out_dir.glob("*.png"))
-    assert "heatmap_naive_layer5.png" in pngs and len(pngs) == 3 + 3 * 2
+    assert "heatmap_naive_layer5.png" in pngs and len(pngs) == 4 + 3 * 2
     code, _, err = run_cli(capsys, "probe", "--layers", "a,b", "--out", str(out_dir))
     assert "not a comma-separated list" in one_line_error(code, err)
 
