@@ -223,3 +223,20 @@ def test_sweep_trains_the_product_of_varied_fields_over_seeds(capsys, tmp_path):
     assert {r.config().model.width for r in runs} == {8}
     code, _, err = run_cli(capsys, "sweep", "--vary", "model.beta", "--out", str(tmp_path))
     one_line_error(code, err)
+
+
+def test_the_api_and_the_cli_give_the_same_numbers(capsys, tmp_path):
+    from plainnet.config import resolve
+    from plainnet.train import train
+
+    args = ["model.depth=6", "model.width=16", "train.epochs=2"]
+    api = train(resolve(None, None, [*args, f"run.out_dir={tmp_path / 'api'}"]))
+    code, _, _ = run_cli(capsys, "train", *args, "--out", str(tmp_path / "cli"))
+    assert code == 0
+    (cli_run,) = (tmp_path / "cli").iterdir()
+    timing = ("epoch_time_s", "elapsed_s")
+
+    def numbers(rows):
+        return [{k: v for k, v in r.items() if k not in timing} for r in rows]
+
+    assert numbers(RunDir.open(cli_run).read_metrics()) == numbers(api.run_dir.read_metrics())

@@ -78,3 +78,19 @@ def test_autocast_choice():
     assert not speed.uses_channels_last("auto", "mlp")
     assert not speed.uses_channels_last(True, "mlp")
     assert not speed.uses_channels_last(False, "cnn")
+
+
+def test_training_flushes_denormals_and_restores_the_callers_setting(small_cfg, quiet):
+    def flushed() -> bool:
+        return (torch.tensor([1e-39]) * 1.0).item() == 0.0
+
+    seen = []
+    for before in (False, True):
+        torch.set_flush_denormal(before)
+        with speed.flush_denormals():
+            seen.append(flushed())
+        assert flushed() == before
+    assert seen == [True, True]
+    torch.set_flush_denormal(False)
+    train(small_cfg("train.epochs=1"), console=quiet)
+    assert not flushed()

@@ -149,7 +149,6 @@ def _train_one(cfg, path: Path) -> dict | str:
 
 def _init_worker(threads: int) -> None:
     torch.set_num_threads(threads)
-    torch.set_flush_denormal(True)  # as the CLI does: a vanishing net's denormals are slow
 
 
 def grid_table(results: list[RowResult]) -> str:

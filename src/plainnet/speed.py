@@ -4,8 +4,8 @@
   warning if compilation fails (no compiler, an unsupported op, ...);
 * `channels_last`: NHWC memory format for CNNs (faster here on CPU too, and the GPU convs'
   fast path);
-* `amp`: bf16 autocast; "auto" turns it on for CUDA only (on this project's CPU a training
-  step takes 5.3x (MLP-100) and 13x (CNN-50) as long as in fp32);
+* `amp`: bf16 autocast; "auto" turns it on for CUDA only (on CPUs without bf16 matrix units
+  it is several times slower than fp32);
 * `checkpoint_segments`: activation checkpointing, so that a 1,000-layer net fits in small
   memory: only the segment boundaries' activations are stored, the rest are recomputed in
   the backward pass (about one extra forward pass of time).
@@ -73,6 +73,22 @@ def autocast(device: torch.device, amp: str | bool):
 
 
 def uses_channels_last(setting: bool | str, arch: str) -> bool:
-    """`"auto"`: every CNN, on any device (on this project's CPU: 1.10x the eager reference
-    against 0.91x for NCHW, docs/performance.md; NHWC is also the GPU convs' fast layout)."""
+    """`"auto"`: every CNN, on any device (measured faster on CPU too, docs/performance.md;
+    NHWC is also the GPU convs' fast layout)."""
     return arch in CONV_MODELS and (setting == "auto" or bool(setting))
+
+
+@contextlib.contextmanager
+def flush_denormals():
+    """Flush float32 denormals to zero while training, then restore the caller's setting.
+
+    A vanishing plain net's outputs reach the denormal range (below 1.2e-38), where CPU
+    arithmetic is up to ~100x slower; flushing changes only values that small. PyTorch has
+    no getter for the flag, so the current setting is read off a denormal multiplication.
+    """
+    was_on = (torch.tensor([1e-39]) * 1.0).item() == 0.0
+    torch.set_flush_denormal(True)
+    try:
+        yield
+    finally:
+        torch.set_flush_denormal(was_on)

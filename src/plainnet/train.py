@@ -99,7 +99,8 @@ def train(cfg: Config, run: RunDir | None = None, resume: bool = False, console=
     cfg = with_numbers(cfg)
     world = distributed.setup(resolve_device(cfg.train.device))
     try:
-        return _train(cfg, run, resume, console, world)
+        with speed.flush_denormals():
+            return _train(cfg, run, resume, console, world)
     finally:
         distributed.cleanup(world)
 
