@@ -1,14 +1,15 @@
 import csv
 import json
+import os
 
 import pytest
 import torch
 
 from plainnet.build import make_data, make_model
-from plainnet.config import resolve
+from plainnet.config import ConfigError, resolve
 from plainnet.constraints import unit_norms
 from plainnet.models import hidden_weights
-from plainnet.runs import METRICS, RunDir
+from plainnet.runs import METRICS, RunDir, RunError
 from plainnet.train import TrainingDiverged, lr_factor, train
 
 
@@ -70,7 +71,11 @@ def test_resume_continues_from_the_saved_epoch_and_matches_an_unbroken_run(
     assert full.read_metrics()[-1]["test_err"] == part.read_metrics()[-1]["test_err"]
 
 
-def test_divergence_stops_and_keeps_the_last_good_checkpoint(small_cfg, quiet):
+def test_divergence_stops_and_keeps_the_last_good_checkpoint(small_cfg, quiet, monkeypatch):
+    import plainnet.train
+
+    # continue a good run with a blown-up lr (a change resume() itself would refuse)
+    monkeypatch.setattr(plainnet.train, "_check_same_config", lambda *a: None)
     naive = ("model.norm=none", "model.act=relu", "max_norm.enabled=false")
     run = train(small_cfg("train.epochs=1", *naive), console=quiet).run_dir
     good = run.checkpoint_path.read_bytes()
@@ -118,3 +123,43 @@ def test_probe_every_logs_per_layer_statistics(small_cfg, quiet):
     assert {"normalized_mean_activation", "condition_number", "grad_norm"} <= set(
         lines[0]["layers"][0]
     )
+
+
+def test_resume_refuses_a_hand_edited_config_and_fewer_epochs_than_done(small_cfg, quiet):
+    from plainnet.train import resume
+
+    run = train(small_cfg("train.epochs=2"), console=quiet).run_dir
+    original = run.config_path.read_text()
+    run.config_path.write_text(original.replace("lr = 0.02", "lr = 0.05"))
+    with pytest.raises(RunError, match=r"optim.lr \(0.02 in the checkpoint, 0.05 now\)"):
+        resume(run.path, console=quiet)
+    run.config_path.write_text(original)
+    with pytest.raises(ConfigError, match="cannot change"):
+        resume(run.path, ["model.depth=3"], console=quiet)
+    with pytest.raises(ConfigError, match="has trained 2 epochs"):
+        resume(run.path, ["train.epochs=1"], console=quiet)
+    assert run.config_path.read_text() == original  # a refused resume rewrites nothing
+    result = resume(run.path, ["train.epochs=3"], console=quiet)
+    assert [r["epoch"] for r in run.read_metrics()] == [1, 2, 3]
+    assert result.run_dir.config().train.epochs == 3
+
+
+def test_a_run_folder_in_use_is_refused(small_cfg):
+    run = RunDir.create(small_cfg())
+    held = pytest.raises(RunError, match=f"in use by process {os.getpid()}")
+    with run.lock(), held, RunDir(run.path).lock():
+        pass
+    with run.lock():  # released
+        pass
+
+
+def test_metrics_truncation_drops_a_half_written_row_and_later_epochs(small_cfg):
+    run = RunDir.create(small_cfg())
+    for epoch in (1, 2, 3):
+        run.append_metrics(dict(epoch=epoch, step=epoch, lr=0.1, train_loss=1.0, train_err=0.5))
+    with run.metrics_path.open("a") as f:
+        f.write("4,4,0.1,0.9")  # killed in the middle of a row
+    with pytest.warns(UserWarning, match="half-written"):
+        run.truncate_metrics(2)
+    assert [r["epoch"] for r in run.read_metrics()] == [1, 2]
+    assert not [p for p in run.path.iterdir() if p.suffix == ".tmp"]

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from plainnet import speed
-from plainnet.config import Config, OptimConfig
+from plainnet.config import Config, ConfigError, OptimConfig
 from plainnet.constraints import MaxNorm
 from plainnet.correlation import resolve_beta
 from plainnet.data import DeviceData
@@ -23,7 +23,7 @@ def resolve_device(name: str) -> torch.device:
     try:
         return torch.device(name)
     except RuntimeError:
-        raise ValueError(f"unknown device {name!r}") from None
+        raise ConfigError(f"train.device: unknown device {name!r}") from None
 
 
 def with_numbers(cfg: Config) -> Config:
@@ -55,9 +55,12 @@ def make_data(cfg: Config, device: torch.device | str = "cpu") -> DeviceData:
 
 
 def make_model(cfg: Config, data: DeviceData) -> nn.Module:
-    return build_model(
-        **cfg.model.model_dump(), in_shape=data.in_shape, num_classes=data.num_classes
-    )
+    try:
+        return build_model(
+            **cfg.model.model_dump(), in_shape=data.in_shape, num_classes=data.num_classes
+        )
+    except ValueError as e:  # a combination the builder rejects, e.g. a ResNet depth
+        raise ConfigError(f"model: {e}") from None
 
 
 def model_name(cfg: Config) -> str:

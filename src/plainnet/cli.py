@@ -4,6 +4,7 @@ Every error a user can cause (flags, config files, run folders, checkpoints) end
 on stderr and a non-zero exit status.
 """
 
+import os
 import sys
 import time
 import warnings
@@ -15,19 +16,17 @@ import numpy as np
 from plainnet.build import make_data, make_model, model_name
 from plainnet.config import (
     ConfigError,
-    apply_overrides,
-    parse_override,
     presets,
     resolve,
-    validate,
 )
 from plainnet.datasets import SPECS, cache_path, prepare, spec
 from plainnet.datasets import arrays as dataset_arrays
-from plainnet.download import DownloadError
+from plainnet.errors import PlainnetError
 from plainnet.models import MODELS, count_parameters
 from plainnet.probe import probe_config, save_probes
-from plainnet.runs import RunDir, RunError
+from plainnet.runs import RunDir
 from plainnet.train import TrainingDiverged, train
+from plainnet.train import resume as resume_run
 
 # Flags that are shortcuts for `section.key=value` overrides.
 SHORTCUTS = {
@@ -41,8 +40,6 @@ SHORTCUTS = {
     "name": "run.name",
     "data_dir": "data.data_dir",
 }
-# What may change when a run is resumed: nothing that changes the model or its data.
-RESUMABLE = {"train.epochs", "train.device", "run.checkpoint_every"}
 
 
 def config_options(fn):
@@ -95,15 +92,7 @@ def train_cmd(preset, config_file, overrides, resume, **flags):
         return
     if preset or config_file:
         raise ConfigError("--resume takes its config from the run folder; drop --preset/--config")
-    changed = {".".join(parse_override(item)[:2]) for item in items} - RESUMABLE
-    if changed:
-        raise ConfigError(
-            f"cannot change {sorted(changed)} when resuming; only {sorted(RESUMABLE)}"
-        )
-    run = RunDir.open(resume)
-    cfg = validate(apply_overrides(run.config().model_dump(), items), str(run.config_path))
-    run.config_path.write_text(cfg.to_toml())
-    train(cfg, run, resume=True)
+    resume_run(resume, items)
 
 
 @cli.group("config")
@@ -417,9 +406,13 @@ def main(argv: list[str] | None = None) -> None:
         cli.main(args=argv, prog_name="plainnet", standalone_mode=False)
     except click.ClickException as e:
         fail(f"error: {e.format_message()}", e.exit_code)
-    except (ConfigError, RunError, DownloadError, ValueError) as e:
-        fail(f"error: {e}", 2)
     except TrainingDiverged as e:
+        if os.environ.get("PLAINNET_DEBUG"):
+            raise
         fail(f"diverged: {e}", 1)
+    except PlainnetError as e:  # anything else is a bug: its traceback shows
+        if os.environ.get("PLAINNET_DEBUG"):
+            raise
+        fail(f"error: {e}", 2)
     except (KeyboardInterrupt, click.exceptions.Abort):
         fail("interrupted; a run folder keeps its last checkpoint (--resume RUN_DIR)", 130)

@@ -14,11 +14,12 @@ import tomli_w
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from plainnet.datasets import SPECS
+from plainnet.errors import PlainnetError
 from plainnet.init import INITS
 from plainnet.models import ACTIVATIONS, MODELS
 
 
-class ConfigError(ValueError):
+class ConfigError(PlainnetError, ValueError):
     """A config, preset or override that cannot be used; its message is one line."""
 
 

@@ -28,9 +28,10 @@ from pathlib import Path
 import numpy as np
 
 from plainnet.download import Source, fetch
+from plainnet.errors import PlainnetError
 
 
-class DataError(ValueError):
+class DataError(PlainnetError, ValueError):
     """A dataset file that cannot be used; its message is one line and names the file."""
 
 
@@ -278,7 +279,7 @@ SPECS: dict[str, Spec] = {
 
 def spec(name: str) -> Spec:
     if name not in SPECS:
-        raise ValueError(f"unknown dataset {name!r}; choose one of {sorted(SPECS)}")
+        raise DataError(f"unknown dataset {name!r}; choose one of {sorted(SPECS)}")
     return SPECS[name]
 
 
@@ -347,7 +348,7 @@ def prepare(name: str, data_dir: str | Path | None = None, download: bool = True
     if path.exists():
         return path
     if not s.sources:
-        raise ValueError(f"{name} is embedded in plainnet: it has no file to prepare")
+        raise DataError(f"{name} is embedded in plainnet: it has no file to prepare")
     raw = path.parent / "raw" / name
     files = {src.filename: fetch(src, raw, download) for src in s.sources}
     try:
@@ -397,13 +398,13 @@ def split_indices(
         return np.sort(tr), np.sort(te)
     if by == "pose":
         if pose is None:
-            raise ValueError("split 'pose' needs a dataset with poses (coil20)")
+            raise DataError("split 'pose' needs a dataset with poses (coil20)")
         poses = int(pose.max()) + 1
         n_test = max(1, round(poses * test_fraction))
         test_poses = np.unique(np.floor(np.arange(n_test) * poses / n_test).astype(int))
         is_test = np.isin(pose, test_poses)
         return idx[~is_test], idx[is_test]
-    raise ValueError(f"unknown split {by!r}; choose 'stratified' or 'pose'")
+    raise DataError(f"unknown split {by!r}; choose 'stratified' or 'pose'")
 
 
 def resize(x: np.ndarray, size: int) -> np.ndarray:

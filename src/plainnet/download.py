@@ -9,8 +9,10 @@ from pathlib import Path
 
 from rich.progress import DownloadColumn, Progress, TransferSpeedColumn
 
+from plainnet.errors import PlainnetError
 
-class DownloadError(RuntimeError):
+
+class DownloadError(PlainnetError, RuntimeError):
     """A file that could not be fetched or verified; its message is one line."""
 
 

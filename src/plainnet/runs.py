@@ -9,18 +9,24 @@ runs/20261129-141500-proposed/
     tb/                  TensorBoard events, when the `tensorboard` extra is installed
 """
 
+import contextlib
 import csv
+import fcntl
+import io
 import json
 import os
+import tempfile
 import time
+import warnings
 from pathlib import Path
 
 import torch
 
 from plainnet.config import Config, ConfigError, read_toml, validate
+from plainnet.errors import PlainnetError
 
 
-class RunError(RuntimeError):
+class RunError(PlainnetError, RuntimeError):
     """A run folder or checkpoint that cannot be used; its message is one line."""
 
 
@@ -56,6 +62,8 @@ class RunDir:
     @classmethod
     def create(cls, cfg: Config) -> "RunDir":
         """A new folder `<out_dir>/<timestamp>-<name>`; an existing folder is never reused."""
+        if any(sep in cfg.run.name for sep in ("/", "\\", "..")):
+            raise RunError(f"run.name {cfg.run.name!r} must not hold path separators or '..'")
         stem = time.strftime("%Y%m%d-%H%M%S") + (f"-{cfg.run.name}" if cfg.run.name else "")
         base = Path(cfg.run.out_dir)
         for i in range(1, 1000):
@@ -69,7 +77,7 @@ class RunDir:
                 raise RunError(f"cannot create run folder {path}: {e.strerror or e}") from None
         run = cls(path)
         run.checkpoint_path.parent.mkdir()
-        run.config_path.write_text(cfg.to_toml())
+        run.write_config(cfg)
         return run
 
     @classmethod
@@ -85,7 +93,12 @@ class RunDir:
         except ConfigError as e:
             raise RunError(str(e)) from None
 
+    def write_config(self, cfg: Config) -> None:
+        if self.writable:
+            atomic_write(self.config_path, cfg.to_toml().encode())
+
     def append_metrics(self, row: dict) -> None:
+        """Append one row as a single write, flushed to disk: a crash leaves whole rows."""
         if not self.writable:
             return
         new = not self.metrics_path.exists()
@@ -93,11 +106,15 @@ class RunDir:
         if not new:  # a folder written by an older plainnet keeps its own columns
             with self.metrics_path.open(newline="") as f:
                 fields = next(csv.reader(f), METRICS)
+        buf = io.StringIO()
+        w = csv.DictWriter(buf, fieldnames=fields, extrasaction="ignore")
+        if new:
+            w.writeheader()
+        w.writerow({k: row.get(k, "") for k in fields})  # blank: not measured
         with self.metrics_path.open("a", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
-            if new:
-                w.writeheader()
-            w.writerow({k: row.get(k, "") for k in fields})  # blank: not measured
+            f.write(buf.getvalue())
+            f.flush()
+            os.fsync(f.fileno())
 
     def read_metrics(self) -> list[dict]:
         """Rows of metrics.csv as numbers; a blank cell (a split not read that epoch) is None."""
@@ -110,24 +127,54 @@ class RunDir:
             ]
 
     def truncate_metrics(self, last_epoch: int) -> None:
-        """Drop rows after `last_epoch` (written after the last checkpoint, then interrupted)."""
-        if not self.writable:
+        """Keep the rows up to `last_epoch` (later ones were written after the last checkpoint,
+        then interrupted) and drop a half-written last row, by writing a new file and
+        renaming it over the old one."""
+        if not self.writable or not self.metrics_path.exists():
             return
-        if not self.metrics_path.exists():
-            return
-        header, *rows = self.metrics_path.read_text().splitlines(keepends=True)
-        kept = [r for r in rows if int(r.split(",", 1)[0]) <= last_epoch]
-        self.metrics_path.write_text(header + "".join(kept))
+        header, *rows = self.metrics_path.read_text().splitlines(keepends=True) or [""]
+        width = header.count(",")
+        whole = [r for r in rows if r.endswith("\n") and r.count(",") == width]
+        if len(whole) < len(rows):
+            warnings.warn(f"{self.metrics_path}: dropped a half-written row", stacklevel=2)
+        kept = [r for r in whole if int(float(r.split(",", 1)[0])) <= last_epoch]
+        if len(kept) < len(rows):
+            atomic_write(self.metrics_path, (header + "".join(kept)).encode())
 
     def save_checkpoint(self, state: dict, path: Path | None = None) -> None:
         """Write `state` to `path` (default: last.pt) atomically."""
         if not self.writable:
             return
-        path = path or self.checkpoint_path
-        # Write then rename: an interrupted save never replaces the previous good checkpoint.
-        tmp = path.with_suffix(".pt.tmp")
-        torch.save(state, tmp)
-        os.replace(tmp, path)
+        buf = io.BytesIO()
+        torch.save(state, buf)
+        atomic_write(path or self.checkpoint_path, buf.getbuffer())
+
+    @contextlib.contextmanager
+    def lock(self):
+        """Hold the run folder for this process: a second process training in it (e.g. two
+        `--resume` at once) gets one line naming the holder instead of a broken folder."""
+        if not self.writable:
+            yield
+            return
+        path = self.path / ".lock"
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+        except OSError as e:
+            raise RunError(f"cannot lock run folder {self.path}: {e.strerror or e}") from None
+        with os.fdopen(fd, "r+") as f:
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = f.read().strip() or "another process"
+                raise RunError(f"{self.path} is in use by {holder}") from None
+            f.seek(0)
+            f.truncate()
+            f.write(f"process {os.getpid()}\n")
+            f.flush()
+            try:
+                yield
+            finally:
+                fcntl.flock(f, fcntl.LOCK_UN)
 
     def load_checkpoint(
         self,
@@ -157,9 +204,8 @@ class RunDir:
             f.write(line + "\n")
 
     def write_summary(self, summary: dict) -> None:
-        if not self.writable:
-            return
-        self.summary_path.write_text(json.dumps(summary, indent=2) + "\n")
+        if self.writable:
+            atomic_write(self.summary_path, (json.dumps(summary, indent=2) + "\n").encode())
 
     def tensorboard(self):
         """A SummaryWriter into `tb/`, or None when tensorboard is not installed."""
@@ -170,3 +216,26 @@ class RunDir:
         except ImportError:
             return None
         return SummaryWriter(str(self.path / "tb"))
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Replace `path` with `data` all at once: written to a fresh temp file beside it
+    (created exclusively, so never through a planted symlink), flushed, then renamed."""
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as e:
+        raise RunError(f"cannot write {path}: {e.strerror or e}") from None
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException as e:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        if isinstance(e, OSError):  # disk full, read-only folder: the old file is intact
+            raise RunError(
+                f"cannot write {path}: {e.strerror or e}; kept the previous one"
+            ) from None
+        raise

@@ -31,16 +31,24 @@ from plainnet.build import (
     resolve_device,
     with_numbers,
 )
-from plainnet.config import Config, ScheduleConfig
+from plainnet.config import (
+    Config,
+    ConfigError,
+    ScheduleConfig,
+    apply_overrides,
+    parse_override,
+    validate,
+)
 from plainnet.constraints import unit_norms
 from plainnet.data import DeviceData
 from plainnet.distributed import SINGLE, World
+from plainnet.errors import PlainnetError
 from plainnet.models import count_parameters, hidden_weights
 from plainnet.norms import recalibrate_
 from plainnet.runs import RunDir, RunError
 
 
-class TrainingDiverged(RuntimeError):
+class TrainingDiverged(PlainnetError, RuntimeError):
     """The loss or the model became NaN or infinite; the last finite checkpoint is kept."""
 
 
@@ -105,7 +113,35 @@ def train(cfg: Config, run: RunDir | None = None, resume: bool = False, console=
         distributed.cleanup(world)
 
 
+# What may change when a run is resumed: nothing that changes the model, its data or its path.
+RESUMABLE = {"train.epochs", "train.device", "run.checkpoint_every"}
+
+
+def resume(run_dir, overrides: list[str] | tuple[str, ...] = (), console=None) -> Result:
+    """Continue the run in `run_dir` from its last checkpoint, bit for bit as the unbroken run.
+
+    `overrides` (`section.key=value`) may change only `RESUMABLE` fields; `config.toml` must
+    still agree with the config stored in the checkpoint (a hand edit is refused, naming each
+    field), and is rewritten only once the checkpoint has loaded and been checked.
+    """
+    changed = sorted({".".join(parse_override(o)[:2]) for o in overrides} - RESUMABLE)
+    if changed:
+        raise ConfigError(f"cannot change {changed} when resuming; only {sorted(RESUMABLE)}")
+    run = RunDir.open(run_dir)
+    cfg = validate(apply_overrides(run.config().model_dump(), overrides), str(run.config_path))
+    return train(cfg, run, resume=True, console=console)
+
+
 def _train(cfg: Config, run: RunDir | None, resume: bool, console, world: World) -> Result:
+    if world.main:
+        run = run or RunDir.create(cfg)
+    else:
+        run = RunDir(run.path if run else "", writable=False)
+    with run.lock():
+        return _train_locked(cfg, run, resume, console, world)
+
+
+def _train_locked(cfg: Config, run: RunDir, resume: bool, console, world: World) -> Result:
     device = world.device
     console = console or Console(highlight=False, soft_wrap=True, quiet=not world.main)
     data = make_data(cfg, device)
@@ -113,11 +149,8 @@ def _train(cfg: Config, run: RunDir | None, resume: bool, console, world: World)
     opt = make_optimizer(cfg.optim, net.parameters())
     start_epoch, elapsed, best = 0, 0.0, Best()
     if resume:
-        start_epoch, elapsed, best = _restore(run, net, opt, device, data.has_val)
-    elif world.main:
-        run = run or RunDir.create(cfg)
-    if not world.main:
-        run = RunDir(run.path if run else "", writable=False)
+        start_epoch, elapsed, best = _restore(run, cfg, net, opt, device, data.has_val)
+        run.write_config(cfg)
     run.truncate_metrics(start_epoch)
     model = _training_model(net, cfg, world)
     _announce(console, cfg, data, run, net, project is not None, world)
@@ -256,8 +289,15 @@ def _calibration_sample(cfg: Config, data: DeviceData) -> torch.Tensor | None:
     return data.x_train[idx.sort().values.to(data.x_train.device)]
 
 
-def _restore(run: RunDir, net, opt, device, has_val: bool) -> tuple[int, float, Best]:
+def _restore(run: RunDir, cfg: Config, net, opt, device, has_val) -> tuple[int, float, Best]:
     state = run.load_checkpoint(device)
+    if "config" in state:
+        _check_same_config(run, state["config"], cfg.model_dump())
+    if cfg.train.epochs < state["epoch"]:
+        raise ConfigError(
+            f"the run has trained {state['epoch']} epochs; train.epochs={cfg.train.epochs} "
+            "would end it before that"
+        )
     try:
         net.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
@@ -268,6 +308,21 @@ def _restore(run: RunDir, net, opt, device, has_val: bool) -> tuple[int, float, 
     if has_val and best.epoch:
         best.state = run.load_checkpoint(device, run.best_path, optimizer=False)["model"]
     return state["epoch"], state["elapsed_s"], best
+
+
+def _check_same_config(run: RunDir, saved: dict, now: dict) -> None:
+    """Refuse a resume whose config differs from the checkpoint's beyond `RESUMABLE`."""
+    diffs = [
+        f"{section}.{key} ({saved[section][key]!r} in the checkpoint, {value!r} now)"
+        for section, fields in now.items()
+        for key, value in fields.items()
+        if f"{section}.{key}" not in RESUMABLE and saved.get(section, {}).get(key, value) != value
+    ]
+    if diffs:
+        raise RunError(
+            f"{run.config_path} differs from its checkpoint: {', '.join(diffs)}; "
+            "start a new run to change them"
+        )
 
 
 def _training_model(net: nn.Module, cfg: Config, world: World) -> nn.Module:

@@ -1,0 +1,10 @@
+"""The errors plainnet raises on purpose: bad input, unusable files, a run that diverged.
+
+Each message is one line in the user's terms. The command line prints it and exits with a
+non-zero status; anything else that escapes is a bug and shows its traceback
+(`PLAINNET_DEBUG=1` shows one for these too).
+"""
+
+
+class PlainnetError(Exception):
+    """Base of every error plainnet raises on purpose."""
