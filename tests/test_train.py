@@ -163,3 +163,27 @@ def test_metrics_truncation_drops_a_half_written_row_and_later_epochs(small_cfg)
         run.truncate_metrics(2)
     assert [r["epoch"] for r in run.read_metrics()] == [1, 2]
     assert not [p for p in run.path.iterdir() if p.suffix == ".tmp"]
+
+
+def test_load_run_gives_the_trained_model_and_its_preprocessing(small_cfg, quiet):
+    import plainnet
+    from plainnet.datasets import load_dataset
+
+    cfg = small_cfg("train.epochs=3")
+    result = train(cfg, console=quiet)
+    d = cfg.data
+    raw = load_dataset(d.dataset, test_fraction=d.test_fraction, val_fraction=d.val_fraction)
+    for which, key in (("best", "best_test_err"), ("last", "final_test_err")):
+        loaded = plainnet.load_run(result.run_dir.path, which)
+        assert not loaded.model.training and loaded.classes == 10
+        with torch.no_grad():
+            pred = loaded.model(loaded.preprocess(raw.x_test)).argmax(1)
+        err = (pred != torch.from_numpy(raw.y_test)).float().mean().item()
+        assert err == pytest.approx(result.summary[key], abs=1e-6)  # float32 mean
+    with pytest.raises(ConfigError):
+        plainnet.load_run(result.run_dir.path, "newest")
+    state = torch.load(result.run_dir.checkpoint_path, weights_only=True)
+    del state["data"]
+    torch.save(state, result.run_dir.checkpoint_path)
+    with pytest.raises(RunError, match="older plainnet"):
+        plainnet.load_run(result.run_dir.path, "last")

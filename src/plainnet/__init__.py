@@ -5,6 +5,7 @@ Implements Oyedotun et al., "Going deeper with neural networks without skip conn
 weights (eq. 2) and He-uniform init (eq. 3), in plain PyTorch.
 """
 
+from plainnet.build import load_run
 from plainnet.constraints import MaxNorm, max_norm_, unit_norms
 from plainnet.init import he_uniform_, init_weights_
 from plainnet.models import PlainBlock, PlainNet, build_model, hidden_weights, plain_cnn, plain_mlp
@@ -17,6 +18,7 @@ __all__ = [
     "he_uniform_",
     "hidden_weights",
     "init_weights_",
+    "load_run",
     "max_norm_",
     "plain_cnn",
     "plain_mlp",

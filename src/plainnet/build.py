@@ -5,16 +5,21 @@ the optimizer. The trainer, the probe, the recipes and the CLI all build through
 they build the same things the same way.
 """
 
+from dataclasses import dataclass
+from pathlib import Path
+from types import SimpleNamespace
+
 import torch
 from torch import nn
 
 from plainnet import speed
-from plainnet.config import Config, ConfigError, OptimConfig
+from plainnet.config import Config, ConfigError, OptimConfig, validate
 from plainnet.constraints import MaxNorm
 from plainnet.correlation import resolve_beta
-from plainnet.data import DeviceData
+from plainnet.data import DeviceData, Standardize
 from plainnet.datasets import load_dataset, spec
 from plainnet.models import build_model, hidden_weights
+from plainnet.runs import RunDir, RunError
 
 
 def resolve_device(name: str) -> torch.device:
@@ -54,7 +59,8 @@ def make_data(cfg: Config, device: torch.device | str = "cpu") -> DeviceData:
     return DeviceData(arrays, device, augment)
 
 
-def make_model(cfg: Config, data: DeviceData) -> nn.Module:
+def make_model(cfg: Config, data) -> nn.Module:
+    """The model of `cfg` for `data` (anything with `in_shape` and `num_classes`)."""
     try:
         return build_model(
             **cfg.model.model_dump(), in_shape=data.in_shape, num_classes=data.num_classes
@@ -101,3 +107,42 @@ def make_optimizer(cfg: OptimConfig, params) -> torch.optim.Optimizer:
         )
     opt = torch.optim.Adam if cfg.name == "adam" else torch.optim.AdamW
     return opt(params, lr=cfg.lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay, fused=True)
+
+
+@dataclass
+class LoadedRun:
+    model: nn.Module  # in eval mode, on the requested device
+    preprocess: Standardize  # raw inputs (e.g. uint8 images) -> the model's inputs
+    config: Config
+    classes: int
+    epoch: int  # of the checkpoint
+
+
+def load_run(
+    run_dir: str | Path, checkpoint: str = "best", device: torch.device | str = "cpu"
+) -> LoadedRun:
+    """A trained model from a run folder, with the input preprocessing it was trained with.
+
+    `checkpoint`: "best" (the best validation epoch) or "last". Needs no dataset and no
+    network; the checkpoint is read with `torch.load(weights_only=True)`.
+    """
+    if checkpoint not in ("best", "last"):
+        raise ConfigError(f"checkpoint must be 'best' or 'last', got {checkpoint!r}")
+    run = RunDir.open(run_dir)
+    path = run.best_path if checkpoint == "best" else run.checkpoint_path
+    if checkpoint == "best" and not path.exists():
+        raise RunError(f"{path} not found (a run without a validation split); use 'last'")
+    state = run.load_checkpoint(device, path, optimizer=False)
+    if "data" not in state:
+        raise RunError(
+            f"{path} was written by an older plainnet and lacks the input normalization; "
+            "retrain, or rebuild it with plainnet.build.make_data"
+        )
+    info = state["data"]
+    cfg = validate(state["config"], str(path))
+    shape = SimpleNamespace(in_shape=tuple(info["in_shape"]), num_classes=info["num_classes"])
+    model = make_model(cfg, shape)
+    model.load_state_dict(state["model"])
+    model.to(device).eval()
+    prep = Standardize.from_state(info)
+    return LoadedRun(model, prep, cfg, info["num_classes"], state["epoch"])

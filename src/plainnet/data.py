@@ -39,6 +39,32 @@ def random_crop_flip(x: torch.Tensor, generator: torch.Generator, pad: int = 4) 
     return padded.flatten(2).gather(2, idx).view_as(x)
 
 
+class Standardize:
+    """Raw inputs (uint8 images `N,H,W` / `N,H,W,C`, as the dataset stores them) to the
+    model's inputs: float `N,C,H,W`, standardized per channel with the training split's mean
+    and std. Saved in every checkpoint, so a trained model needs no dataset to be used."""
+
+    def __init__(self, mean: torch.Tensor, std: torch.Tensor):
+        self.mean, self.std = mean.view(1, -1, 1, 1), std.view(1, -1, 1, 1)
+
+    @classmethod
+    def fit(cls, x_train: torch.Tensor) -> "Standardize":
+        """From training inputs already in `N,C,H,W` float form."""
+        std = x_train.std(dim=(0, 2, 3)).clamp_min(1e-6)
+        return cls(x_train.mean(dim=(0, 2, 3)), std)
+
+    def __call__(self, x) -> torch.Tensor:
+        t = to_nchw(x) if isinstance(x, np.ndarray) else x.float()
+        return (t - self.mean.to(t.device)) / self.std.to(t.device)
+
+    def state(self) -> dict:
+        return dict(mean=self.mean.flatten().tolist(), std=self.std.flatten().tolist())
+
+    @classmethod
+    def from_state(cls, state: dict) -> "Standardize":
+        return cls(torch.tensor(state["mean"]), torch.tensor(state["std"]))
+
+
 class DeviceData:
     """A dataset as normalized float tensors on `device`, with seeded batching.
 
@@ -52,12 +78,10 @@ class DeviceData:
         self.name = ds.name
         self.num_classes = ds.num_classes
         self.augment = augment
-        x_train = to_nchw(ds.x_train)
-        self.mean = x_train.mean(dim=(0, 2, 3), keepdim=True)
-        self.std = x_train.std(dim=(0, 2, 3), keepdim=True).clamp_min(1e-6)
+        self.standardize = Standardize.fit(to_nchw(ds.x_train))
         for split in self.SPLITS:
-            x = to_nchw(getattr(ds, f"x_{split}"))
-            setattr(self, f"x_{split}", ((x - self.mean) / self.std).to(device))
+            x = self.standardize(getattr(ds, f"x_{split}"))
+            setattr(self, f"x_{split}", x.to(device))
             setattr(
                 self, f"y_{split}", torch.from_numpy(getattr(ds, f"y_{split}")).long().to(device)
             )
@@ -105,6 +129,11 @@ class DeviceData:
     @property
     def has_val(self) -> bool:
         return len(self.y_val) > 0
+
+    def info(self) -> dict:
+        """What a checkpoint keeps of the data: enough to rebuild and feed the model."""
+        shape = dict(name=self.name, in_shape=list(self.in_shape), num_classes=self.num_classes)
+        return shape | self.standardize.state()
 
     def describe(self) -> str:
         val = f"{len(self.y_val)} validation / " if self.has_val else ""

@@ -195,7 +195,9 @@ def _train_locked(cfg: Config, run: RunDir, resume: bool, console, world: World)
                 best = Best(epoch, row[f"{select}_err"])
                 if data.has_val:
                     best.state = {k: v.detach().clone() for k, v in net.state_dict().items()}
-                    run.save_checkpoint(dict(model=best.state, epoch=epoch), run.best_path)
+                    run.save_checkpoint(
+                        dict(model=best.state, epoch=epoch, **_about(cfg, data)), run.best_path
+                    )
             run.append_metrics(row)
             if cfg.run.probe_every and epoch % cfg.run.probe_every == 0:
                 _probe_into(run, net, data, cfg, epoch)
@@ -212,7 +214,7 @@ def _train_locked(cfg: Config, run: RunDir, resume: bool, console, world: World)
                         elapsed_s=elapsed,
                         best_epoch=best.epoch,
                         best_err=best.err,
-                        config=cfg.model_dump(),
+                        **_about(cfg, data),
                     )
                 )
             console.print(_epoch_line(row, select))
@@ -308,6 +310,21 @@ def _restore(run: RunDir, cfg: Config, net, opt, device, has_val) -> tuple[int, 
     if has_val and best.epoch:
         best.state = run.load_checkpoint(device, run.best_path, optimizer=False)["model"]
     return state["epoch"], state["elapsed_s"], best
+
+
+def _about(cfg: Config, data: DeviceData) -> dict:
+    """What every checkpoint carries besides weights, so it can be used on its own."""
+    return dict(config=cfg.model_dump(), data=data.info(), versions=versions())
+
+
+def versions() -> dict:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        mine = version("plainnet")
+    except PackageNotFoundError:
+        mine = "unknown"
+    return dict(plainnet=mine, torch=str(torch.__version__))
 
 
 def _check_same_config(run: RunDir, saved: dict, now: dict) -> None:
