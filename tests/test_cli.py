@@ -240,3 +240,22 @@ def test_the_api_and_the_cli_give_the_same_numbers(capsys, tmp_path):
         return [{k: v for k, v in r.items() if k not in timing} for r in rows]
 
     assert numbers(RunDir.open(cli_run).read_metrics()) == numbers(api.run_dir.read_metrics())
+
+
+def test_eval_reports_the_summary_numbers_and_writes_the_confusion_matrix(capsys, tmp_path):
+    import json
+
+    assert run_cli(capsys, "train", *FAST, "--out", str(tmp_path), "--name", "e")[0] == 0
+    (run,) = tmp_path.iterdir()
+    summary = json.loads((run / "summary.json").read_text())
+    code, out, _ = run_cli(capsys, "eval", str(run), "--checkpoint", "last")
+    assert code == 0
+    assert f"error {summary['final_test_err']:.2%}" in out
+    code, out, _ = run_cli(capsys, "eval", str(run), "--split", "val", "--checkpoint", "last")
+    assert f"error {summary['final_val_err']:.2%}" in out
+    table = (run / "eval-last-val.csv").read_text().splitlines()
+    assert len(table) == 1 + 10 and (run / "eval-last-val.png").stat().st_size > 0
+    counts = sum(int(r.split(",")[1]) for r in table[1:])
+    assert counts == 144  # the validation split of digits
+    code, _, err = run_cli(capsys, "eval", str(tmp_path / "nowhere"))
+    one_line_error(code, err)

@@ -17,7 +17,7 @@ from plainnet.config import Config, ConfigError, OptimConfig, validate
 from plainnet.constraints import MaxNorm
 from plainnet.correlation import resolve_beta
 from plainnet.data import DeviceData, Standardize
-from plainnet.datasets import load_dataset, spec
+from plainnet.datasets import ArrayDataset, load_dataset, spec
 from plainnet.models import build_model, hidden_weights
 from plainnet.runs import RunDir, RunError
 
@@ -44,7 +44,14 @@ def with_numbers(cfg: Config) -> Config:
 
 def make_data(cfg: Config, device: torch.device | str = "cpu") -> DeviceData:
     d = cfg.data
-    arrays = load_dataset(
+    augment = spec(d.dataset).augment if d.augment == "auto" else d.augment
+    return DeviceData(load_arrays(cfg), device, augment)
+
+
+def load_arrays(cfg: Config) -> ArrayDataset:
+    """The raw train/validation/test arrays of `cfg`'s data, split as training splits them."""
+    d = cfg.data
+    return load_dataset(
         d.dataset,
         d.data_dir or None,
         test_fraction=d.test_fraction,
@@ -55,8 +62,6 @@ def make_data(cfg: Config, device: torch.device | str = "cpu") -> DeviceData:
         train_subset=d.train_subset,
         download=d.download,
     )
-    augment = spec(d.dataset).augment if d.augment == "auto" else d.augment
-    return DeviceData(arrays, device, augment)
 
 
 def make_model(cfg: Config, data) -> nn.Module:

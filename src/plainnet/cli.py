@@ -95,6 +95,37 @@ def train_cmd(preset, config_file, overrides, resume, **flags):
     resume_run(resume, items)
 
 
+@cli.command("eval")
+@click.argument("run_dir", type=click.Path())
+@click.option("--split", type=click.Choice(["test", "val", "train"]), default="test")
+@click.option("--checkpoint", type=click.Choice(["best", "last"]), default="best")
+@click.option("--device", default="cpu", show_default=True)
+def eval_cmd(run_dir, split, checkpoint, device):
+    """Loss, error, per-class errors and a confusion matrix of a trained run (eval mode).
+
+    Writes eval-<checkpoint>-<split>.csv and .png into the run folder.
+    """
+    from plainnet.build import load_arrays, load_run, resolve_device
+    from plainnet.evaluation import evaluate_raw, save_evaluation
+
+    loaded = load_run(run_dir, checkpoint, resolve_device(device))
+    arrays = load_arrays(loaded.config)
+    x, y = getattr(arrays, f"x_{split}"), getattr(arrays, f"y_{split}")
+    if not len(y):
+        raise ConfigError(f"the run has no {split} split (data.val_fraction = 0)")
+    ev = evaluate_raw(loaded.model, loaded.preprocess, x, y, loaded.classes)
+    click.echo(
+        f"{checkpoint} checkpoint (epoch {loaded.epoch}), {split} split, {len(y)} samples: "
+        f"loss {ev.loss:.4f}, error {ev.error:.2%}"
+    )
+    click.echo("class  samples  error")
+    for c, e in enumerate(ev.per_class_error):
+        click.echo(f"{c:>5}  {int(ev.confusion[c].sum()):>7}  {e:6.2%}")
+    stem = f"eval-{checkpoint}-{split}"
+    for f in save_evaluation(ev, Path(run_dir), stem, f"{Path(run_dir).name}, {split}"):
+        click.echo(f"wrote {f}")
+
+
 @cli.group("config")
 def config_group():
     """Inspect presets and resolved configs."""
