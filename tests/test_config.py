@@ -56,16 +56,17 @@ def test_resolved_config_round_trips_through_toml():
 @pytest.mark.parametrize(
     "override,message",
     [
-        ("model.dept=5", "model.dept: unknown key"),
+        ("model.dept=5", "model.dept: unknown key (did you mean model.depth?)"),
+        ("data.augment=yes", "data.augment: got 'yes', expected boolean or 'auto'"),
         ("modle.depth=5", "modle: unknown key"),
-        ('model.depth="5"', "model.depth: Input should be a valid integer"),
-        ("model.depth=0", "model.depth: Input should be greater than or equal to 2"),
-        ("max_norm.c=-1.0", "max_norm.c: Input should be greater than 0"),
+        ('model.depth="5"', "model.depth: got '5', expected integer"),
+        ("model.depth=0", "model.depth: got 0, expected greater than or equal to 2"),
+        ("max_norm.c=-1.0", "max_norm.c: got -1.0, expected greater than 0"),
         ("model.beta=1.0", "model.beta: must be in [0, 1) or 'auto' (got 1.0)"),
         ("model.beta=automatic", "model.beta"),
-        ("model.norm=layer", "model.norm: Input should be 'batch', 'batch_renorm' or 'none'"),
+        ("model.norm=layer", "model.norm: got 'layer', expected 'batch', 'batch_renorm' or 'none'"),
         ("model.act=swishy", "model.act: must be one of"),
-        ("max_norm.enabled=yes", "max_norm.enabled: Input should be a valid boolean"),
+        ("max_norm.enabled=yes", "max_norm.enabled: got 'yes', expected boolean"),
         ("optim.nesterov=true", None),  # fine with SGD momentum 0.9
         ("schedule.milestones=[0.5, 2.0]", "milestones are fractions"),
         ("depth=5", "must look like section.key=value"),
@@ -90,3 +91,29 @@ def test_bad_files_and_presets(tmp_path):
         resolve(config_file=tmp_path / "missing.toml")
     with pytest.raises(ConfigError, match="unknown preset 'nope'"):
         resolve("nope")
+
+
+@pytest.mark.parametrize(
+    "overrides, preset, expect",
+    [
+        (["max_norm.c=2.0", "model.beta=0.3"], "naive", ["max_norm.c", "model.beta"]),
+        (["model.act=relu", "model.beta=0.2"], None, ["model.beta"]),
+        (["model.arch=resnet", "model.depth=20", "model.act=relu"], None, ["model.act"]),
+        (["model.channels=[8]"], None, ["model.channels"]),
+        (["model.arch=cnn", "model.width=64"], None, ["model.width"]),
+        (["model.eta=0.5"], None, ["model.eta"]),
+        (["model.beta=auto", "model.eta=0.5", "max_norm.c=2.0"], None, []),
+        ([], "naive", []),  # a preset's own settings never warn
+    ],
+)
+def test_settings_without_effect_warn_once_each(overrides, preset, expect):
+    import warnings
+
+    from plainnet.config import ConfigWarning
+
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        resolve(preset, None, overrides)
+    msgs = [str(w.message) for w in seen if w.category is ConfigWarning]
+    assert [m.split(" = ")[0] for m in msgs] == expect
+    assert all("has no effect" in m for m in msgs)

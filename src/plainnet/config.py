@@ -6,6 +6,7 @@ folder as `config.toml`, which is itself a valid config file.
 """
 
 import tomllib
+import warnings
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
@@ -16,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from plainnet.datasets import SPECS
 from plainnet.errors import PlainnetError
 from plainnet.init import INITS
-from plainnet.models import ACTIVATIONS, MODELS
+from plainnet.models import ACTIVATIONS, CONV_MODELS, MODELS
 
 
 class ConfigError(PlainnetError, ValueError):
@@ -228,15 +229,42 @@ def merge(base: dict, update: dict) -> dict:
 
 
 def _describe(err: ValidationError) -> str:
-    msgs = []
+    """Pydantic's errors in the user's terms: the field, the value given, what is allowed."""
+    msgs: dict[str, list[str]] = {}
+    given: dict[str, Any] = {}
     for e in err.errors():
-        where = ".".join(str(p) for p in e["loc"]) or "config"
+        loc = [str(p) for p in e["loc"]]
+        where = ".".join(loc[:2]) or "config"  # deeper parts name a union's member types
         if e["type"] == "extra_forbidden":
-            msgs.append(f"{where}: unknown key")
-        else:
+            msgs.setdefault(where, []).append("unknown key" + _did_you_mean(loc))
+            continue
+        if e["type"] == "value_error":  # plainnet's own validators say it in full
             msg = e["msg"].removeprefix("Value error, ")
-            msgs.append(f"{where}: {msg} (got {e['input']!r})")
-    return "; ".join(msgs)
+            msgs.setdefault(where, []).append(f"{msg} (got {e['input']!r})")
+            continue
+        msg = e["msg"].removeprefix("Input should be ").removeprefix("a valid ")
+        msgs.setdefault(where, []).append(msg)
+        given[where] = e["input"]
+    out = []
+    for where, parts in msgs.items():
+        if where in given:
+            expected = " or ".join(dict.fromkeys(parts))
+            out.append(f"{where}: got {given[where]!r}, expected {expected}")
+        else:
+            out.append(f"{where}: {'; '.join(parts)}")
+    return "; ".join(out)
+
+
+def _did_you_mean(loc: list[str]) -> str:
+    import difflib
+
+    if len(loc) == 1:
+        known = list(Config.model_fields)
+    else:
+        section = Config.model_fields.get(loc[0])
+        known = list(section.annotation.model_fields) if section else []
+    close = difflib.get_close_matches(loc[-1], known, n=1)
+    return f" (did you mean {'.'.join([*loc[:-1], close[0]])}?)" if close else ""
 
 
 def validate(raw: dict, origin: str = "config") -> Config:
@@ -261,6 +289,37 @@ def resolve(
             raise ConfigError(f"unknown preset {preset!r}; choose one of {sorted(known)}")
         raw = merge(raw, _toml(known[preset], f"preset {preset}"))
     raw = apply_overrides(raw, base)
+    mine: dict[str, Any] = {}  # what the user set: the file and the overrides
     if config_file is not None:
-        raw = merge(raw, read_toml(config_file))
-    return validate(apply_overrides(raw, overrides))
+        mine = read_toml(config_file)
+    mine = apply_overrides(mine, overrides)
+    cfg = validate(merge(raw, mine))
+    for message in no_effect(cfg, mine):
+        warnings.warn(message, ConfigWarning, stacklevel=2)
+    return cfg
+
+
+class ConfigWarning(UserWarning):
+    """A setting that has no effect under the resolved config."""
+
+
+def no_effect(cfg: Config, mine: dict) -> list[str]:
+    """Why each field the user set (`mine`) changes nothing in `cfg`, one line each."""
+    m = cfg.model
+    conv = m.arch in CONV_MODELS
+    rules = {
+        "max_norm.c": (not cfg.max_norm.enabled, "max_norm.enabled is false"),
+        "max_norm.layers": (not cfg.max_norm.enabled, "max_norm.enabled is false"),
+        "model.beta": (m.act != "leaky_relu", f"model.act is {m.act!r}, not 'leaky_relu'"),
+        "model.eta": (m.beta != "auto", "model.beta is not 'auto'"),
+        "model.channels": (not conv, f"model.arch {m.arch!r} has no conv stages"),
+        "model.width": (conv, f"model.arch {m.arch!r} sizes its layers by model.channels"),
+    }
+    if m.arch == "resnet":
+        for key in ("norm", "act", "beta", "eta"):
+            rules[f"model.{key}"] = (True, "resnet is always BatchNorm + ReLU")
+    return [
+        f"{key} = {mine[key.split('.')[0]][key.split('.')[1]]!r} has no effect: {why}"
+        for key, (idle, why) in rules.items()
+        if idle and key.split(".")[1] in mine.get(key.split(".")[0], {})
+    ]
