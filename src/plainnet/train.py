@@ -133,18 +133,18 @@ def resume(run_dir, overrides: list[str] | tuple[str, ...] = (), console=None) -
 
 
 def _train(cfg: Config, run: RunDir | None, resume: bool, console, world: World) -> Result:
+    data = make_data(cfg, world.device)  # first: bad data leaves no empty run folder behind
     if world.main:
         run = run or RunDir.create(cfg)
     else:
         run = RunDir(run.path if run else "", writable=False)
     with run.lock():
-        return _train_locked(cfg, run, resume, console, world)
+        return _train_locked(cfg, run, resume, console, world, data)
 
 
-def _train_locked(cfg: Config, run: RunDir, resume: bool, console, world: World) -> Result:
+def _train_locked(cfg: Config, run: RunDir, resume, console, world: World, data) -> Result:
     device = world.device
     console = console or Console(highlight=False, soft_wrap=True, quiet=not world.main)
-    data = make_data(cfg, device)
     net, project = init_model(cfg, data, device)
     opt = make_optimizer(cfg.optim, net.parameters())
     start_epoch, elapsed, best = 0, 0.0, Best()
