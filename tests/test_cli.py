@@ -259,3 +259,52 @@ def test_eval_reports_the_summary_numbers_and_writes_the_confusion_matrix(capsys
     assert counts == 144  # the validation split of digits
     code, _, err = run_cli(capsys, "eval", str(tmp_path / "nowhere"))
     one_line_error(code, err)
+
+
+def test_predict_and_export_a_trained_run(capsys, tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    from plainnet.datasets import load_dataset
+
+    assert run_cli(capsys, "train", *FAST, "--out", str(tmp_path / "runs"))[0] == 0
+    (run,) = (tmp_path / "runs").iterdir()
+    x = load_dataset("digits").x_test[:20]
+    np.savez(tmp_path / "x.npz", x=x)
+    (tmp_path / "imgs").mkdir()
+    for i in range(3):
+        Image.fromarray(x[i]).save(tmp_path / "imgs" / f"{i}.png")
+    code, out, _ = run_cli(capsys, "predict", str(run), str(tmp_path / "x.npz"),
+                           "--out", str(tmp_path / "p.npz"))  # fmt: skip
+    assert code == 0 and "20 inputs" in out
+    probs = np.load(tmp_path / "p.npz")["probabilities"]
+    assert probs.shape == (20, 10) and np.allclose(probs.sum(1), 1, atol=1e-5)
+    code, _, _ = run_cli(capsys, "predict", str(run), str(tmp_path / "imgs"),
+                         "--out", str(tmp_path / "p.csv"))  # fmt: skip
+    rows = (tmp_path / "p.csv").read_text().splitlines()
+    assert [r.split(",")[1] for r in rows[1:]] == [str(p) for p in probs[:3].argmax(1)]
+    code, _, err = run_cli(capsys, "predict", str(run), str(tmp_path / "p.csv"))
+    one_line_error(code, err)
+    np.save(tmp_path / "bad.npy", np.zeros((2, 5, 5), np.uint8))
+    code, _, err = run_cli(capsys, "predict", str(run), str(tmp_path / "bad.npy"))
+    assert "the model takes" in one_line_error(code, err)
+    # exported files load and run in a fresh process that never imports plainnet
+    np.save(tmp_path / "x.npy", x.astype(np.float32)[:, None])
+    for fmt, load in (
+        ("pt2", "torch.export.load(p).module()"),
+        ("torchscript", "torch.jit.load(p)"),
+    ):
+        path = tmp_path / f"m-{fmt}"
+        assert run_cli(capsys, "export", str(run), "--format", fmt, "--out", str(path))[0] == 0
+        script = (
+            "import sys, numpy, torch; p = sys.argv[1]; m = " + load + "; "
+            "x = torch.from_numpy(numpy.load(sys.argv[2])); "
+            "numpy.save(sys.argv[3], torch.softmax(m(x), 1).detach().numpy()); "
+            "assert 'plainnet' not in sys.modules"
+        )
+        out_file = tmp_path / f"{fmt}.npy"
+        subprocess.run(
+            [sys.executable, "-c", script, str(path), str(tmp_path / "x.npy"), str(out_file)],
+            check=True, cwd=tmp_path,
+        )  # fmt: skip
+        assert np.allclose(np.load(out_file), probs, atol=1e-5)

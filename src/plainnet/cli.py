@@ -126,6 +126,61 @@ def eval_cmd(run_dir, split, checkpoint, device):
         click.echo(f"wrote {f}")
 
 
+@cli.command("predict")
+@click.argument("run_dir", type=click.Path())
+@click.argument("inputs", type=click.Path())
+@click.option("--checkpoint", type=click.Choice(["best", "last"]), default="best")
+@click.option("--device", default="cpu", show_default=True)
+@click.option("--out", type=click.Path(), help="A .csv or .npz file (default: predictions.csv).")
+def predict_cmd(run_dir, inputs, checkpoint, device, out):
+    """Predict the classes of INPUTS: a .npy/.npz array of raw images, an image, or a folder.
+
+    Writes one row per input (name, predicted class, class probabilities).
+    """
+    import numpy as np
+
+    from plainnet.build import load_run, resolve_device
+    from plainnet.inference import predict, read_inputs
+
+    loaded = load_run(run_dir, checkpoint, resolve_device(device))
+    names, x = read_inputs(inputs, loaded.in_shape)
+    probs = predict(loaded.model, loaded.preprocess, x)
+    out = Path(out or "predictions.csv")
+    if out.suffix == ".npz":
+        np.savez(out, names=np.array(names), predicted=probs.argmax(1), probabilities=probs)
+    else:
+        import csv
+
+        with out.open("w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(["input", "predicted", *[f"p{c}" for c in range(probs.shape[1])]])
+            for name, p in zip(names, probs, strict=True):
+                w.writerow([name, int(p.argmax()), *[f"{v:.6f}" for v in p]])
+    click.echo(f"{len(names)} inputs -> {out}")
+
+
+@cli.command("export")
+@click.argument("run_dir", type=click.Path())
+@click.option("--format", "fmt", type=click.Choice(["pt2", "torchscript"]), default="pt2")
+@click.option("--checkpoint", type=click.Choice(["best", "last"]), default="best")
+@click.option("--out", type=click.Path(), help="Output file (default: in the run folder).")
+def export_cmd(run_dir, fmt, checkpoint, out):
+    """Write the model, its input standardization folded in, as a file that needs only torch.
+
+    It takes float N,C,H,W raw input values (as the dataset stores them) and returns
+    logits. pt2: load with torch.export.load(path).module(); torchscript: torch.jit.load(path).
+    """
+    from plainnet.build import load_run
+    from plainnet.inference import export
+
+    loaded = load_run(run_dir, checkpoint)
+    suffix = ".pt2" if fmt == "pt2" else ".ts.pt"
+    out = Path(out or Path(run_dir) / f"model-{checkpoint}{suffix}")
+    export(loaded.model, loaded.preprocess, loaded.in_shape, out, fmt)
+    shape = ",".join(map(str, loaded.in_shape))
+    click.echo(f"wrote {out} (input: float N,{shape} raw values as the dataset stores them)")
+
+
 @cli.group("config")
 def config_group():
     """Inspect presets and resolved configs."""
