@@ -29,9 +29,13 @@ def test_proposed_net_learns_digits_and_writes_a_complete_run(small_cfg, quiet):
     assert all(float(v) == float(v) for v in measured)  # no NaN, no blanks
     assert float(rows[-1]["val_err"]) == result.summary["final_val_err"]
     assert run.config().model_dump() == cfg.model_dump()
-    assert json.loads(run.summary_path.read_text())["epochs"] == 6
+    summary = json.loads(run.summary_path.read_text())
+    assert summary["epochs"] == 6 and summary["seeds"] == {"train": 0, "split": 0}
+    prov = summary["provenance"]
+    assert prov["torch"] == str(torch.__version__) and prov["cpu_threads"] >= 1
+    assert {"plainnet", "git_commit", "command", "device", "cpu", "gpu"} <= prov.keys()
     state = run.load_checkpoint()
-    assert state["epoch"] == 6
+    assert state["epoch"] == 6 and state["provenance"]["command"] == prov["command"]
 
 
 def test_trainer_applies_max_norm_every_step(small_cfg, quiet):

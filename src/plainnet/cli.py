@@ -65,6 +65,7 @@ def _resolve(preset, config_file, overrides):
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="plainnet", prog_name="plainnet")
 def cli():
     """Train very deep neural networks without skip connections (PlainNets)."""
 

@@ -239,3 +239,45 @@ def atomic_write(path: Path, data: bytes) -> None:
                 f"cannot write {path}: {e.strerror or e}; kept the previous one"
             ) from None
         raise
+
+
+def provenance(device: torch.device) -> dict:
+    """Where a run came from: versions, the git commit of a checkout, the command line, the
+    machine, written into every summary and checkpoint."""
+    import platform
+    import subprocess
+    import sys
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        mine = version("plainnet")
+    except PackageNotFoundError:
+        mine = "unknown"
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=Path(__file__).parent,
+            capture_output=True,
+            text=True,
+            timeout=5,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        commit = ""
+    cpu = platform.processor()
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    gpu = torch.cuda.get_device_name(device) if device.type == "cuda" else None
+    return dict(
+        plainnet=mine,
+        torch=str(torch.__version__),
+        python=platform.python_version(),
+        git_commit=commit or None,
+        command=" ".join(sys.argv),
+        device=str(device),
+        cpu=cpu,
+        cpu_threads=torch.get_num_threads(),
+        gpu=gpu,
+    )

@@ -45,7 +45,7 @@ from plainnet.distributed import SINGLE, World
 from plainnet.errors import PlainnetError
 from plainnet.models import count_parameters, hidden_weights
 from plainnet.norms import recalibrate_
-from plainnet.runs import RunDir, RunError
+from plainnet.runs import RunDir, RunError, provenance
 
 
 class TrainingDiverged(PlainnetError, RuntimeError):
@@ -160,6 +160,7 @@ def _train_locked(cfg: Config, run: RunDir, resume, console, world: World, data)
     tb = run.tensorboard()
     select = "val" if data.has_val else "test"
     calibration = _calibration_sample(cfg, data)
+    about = _about(cfg, data, world)  # what every checkpoint carries besides its weights
     uncalibrated: dict = {}
     progress = _progress_bar(console)
     row: dict = {}
@@ -196,7 +197,8 @@ def _train_locked(cfg: Config, run: RunDir, resume, console, world: World, data)
                 if data.has_val:
                     best.state = {k: v.detach().clone() for k, v in net.state_dict().items()}
                     run.save_checkpoint(
-                        dict(model=best.state, epoch=epoch, **_about(cfg, data)), run.best_path
+                        dict(model=best.state, epoch=epoch, **about),
+                        run.best_path,
                     )
             run.append_metrics(row)
             if cfg.run.probe_every and epoch % cfg.run.probe_every == 0:
@@ -214,13 +216,13 @@ def _train_locked(cfg: Config, run: RunDir, resume, console, world: World, data)
                         elapsed_s=elapsed,
                         best_epoch=best.epoch,
                         best_err=best.err,
-                        **_about(cfg, data),
+                        **about,
                     )
                 )
             console.print(_epoch_line(row, select))
     if tb:
         tb.close()
-    summary = _summarize(cfg, data, net, best, row, elapsed, world)
+    summary = _summarize(cfg, data, net, best, row, elapsed, world, about)
     for split, (_, err) in uncalibrated.items():
         summary[f"final_{split}_err_running_stats"] = err
     run.write_summary(summary)
@@ -312,19 +314,9 @@ def _restore(run: RunDir, cfg: Config, net, opt, device, has_val) -> tuple[int, 
     return state["epoch"], state["elapsed_s"], best
 
 
-def _about(cfg: Config, data: DeviceData) -> dict:
+def _about(cfg: Config, data: DeviceData, world: World) -> dict:
     """What every checkpoint carries besides weights, so it can be used on its own."""
-    return dict(config=cfg.model_dump(), data=data.info(), versions=versions())
-
-
-def versions() -> dict:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        mine = version("plainnet")
-    except PackageNotFoundError:
-        mine = "unknown"
-    return dict(plainnet=mine, torch=str(torch.__version__))
+    return dict(config=cfg.model_dump(), data=data.info(), provenance=provenance(world.device))
 
 
 def _check_same_config(run: RunDir, saved: dict, now: dict) -> None:
@@ -424,7 +416,7 @@ def _epoch_line(row: dict, select: str) -> str:
     )
 
 
-def _summarize(cfg, data, net, best: Best, row: dict, elapsed: float, world) -> dict:
+def _summarize(cfg, data, net, best: Best, row: dict, elapsed: float, world, about) -> dict:
     """Final numbers. The running train error mixes many weight states (and train-mode BN): the
     final model is also measured on the whole train split in eval mode, as a paper's "train
     error" is; the gap between the two is the train-mode / eval-mode gap of deep BN nets."""
@@ -451,6 +443,8 @@ def _summarize(cfg, data, net, best: Best, row: dict, elapsed: float, world) -> 
     else:
         s["best_test_err"] = best.err
     s.update(train_time_s=round(elapsed, 2), device=str(world.device), processes=world.size)
+    s["seeds"] = dict(train=cfg.train.seed, split=cfg.data.split_seed)
+    s["provenance"] = about["provenance"]
     # At max_norm.c when the constraint was binding (eq. 2); free nets show their drift.
     s["hidden_unit_norm_max"] = max(unit_norms(w).max().item() for w in hidden_weights(net))
     return s
