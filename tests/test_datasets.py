@@ -5,6 +5,7 @@ import io
 import json
 import os
 import pickle
+import re
 import tarfile
 import warnings
 import zipfile
@@ -321,3 +322,62 @@ def test_shared_cifar10_shapes_and_meta():
     assert ds.x_train.shape == (50000, 32, 32, 3) and ds.x_test.shape == (10000, 32, 32, 3)
     assert np.bincount(ds.y_train).tolist() == [5000] * 10
     assert json.dumps(ds.meta) and ds.meta["lossless"] is False
+
+
+def _image_folder(root, sizes=None):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for c, name in enumerate(["a", "b"]):
+        (root / name).mkdir(parents=True)
+        for i in range(20):
+            h, w = (sizes or {}).get((c, i), (8, 8))
+            x = rng.integers(0, 60, (h, w)).astype(np.uint8) + 150 * c
+            Image.fromarray(x).save(root / name / f"{i}.png")
+    return root
+
+
+def test_a_users_npz_and_image_folder_train_like_built_in_sets(tmp_path):
+    from plainnet.build import make_data
+    from plainnet.config import resolve
+
+    folder = _image_folder(tmp_path / "imgs")
+    x = np.random.default_rng(1).integers(0, 255, (60, 6, 6, 3), dtype=np.uint8)
+    y = np.arange(60) % 3
+    np.savez(tmp_path / "mine.npz", x_train=x[:45], y_train=y[:45], x_test=x[45:], y_test=y[45:])
+    for name, shape, classes in (
+        (str(folder), (1, 8, 8), 2),
+        (str(tmp_path / "mine.npz"), (3, 6, 6), 3),
+    ):
+        data = make_data(resolve(overrides=[f"data.dataset={name}"]))
+        assert data.in_shape == shape and data.num_classes == classes
+        assert not data.augment
+        assert len(data.y_train) + len(data.y_val) + len(data.y_test) == (
+            40 if classes == 2 else 60
+        )
+
+
+@pytest.mark.parametrize(
+    "arrays, message",
+    [
+        (dict(x=np.zeros((4, 5, 5), np.float32), y=np.arange(4) % 2), "expected uint8 images"),
+        (dict(x=np.zeros((4, 5, 5), np.uint8), y=np.array([0, 0, 2, 2])), "classes [1]"),
+        (dict(x=np.zeros((4, 5, 5), np.uint8), y=np.array([0, 1, -1, 1])), "outside"),
+        (dict(x=np.zeros((4, 5), np.uint8), y=np.arange(4) % 2), "image arrays"),
+        (dict(images=np.zeros((4, 5, 5), np.uint8)), "image arrays"),
+    ],
+)
+def test_a_bad_user_dataset_is_one_line(tmp_path, arrays, message):
+    from plainnet.datasets import DataError, user_arrays
+
+    np.savez(tmp_path / "bad.npz", **arrays)
+    with pytest.raises(DataError, match=re.escape(message)):
+        user_arrays(str(tmp_path / "bad.npz"))
+
+
+def test_image_folder_with_mixed_sizes_names_the_file(tmp_path):
+    from plainnet.datasets import DataError, user_arrays
+
+    folder = _image_folder(tmp_path / "imgs", sizes={(1, 3): (9, 8)})
+    with pytest.raises(DataError, match="3.png: 8x9 pixels"):
+        user_arrays(str(folder))

@@ -60,7 +60,8 @@ def _resolve(preset, config_file, overrides):
     cfg = resolve(preset, config_file, overrides)
     if not cfg.run.name:
         origin = preset or (Path(config_file).stem if config_file else "proposed")
-        cfg.run.name = f"{origin}-{cfg.model.arch}{cfg.model.depth}-{cfg.data.dataset}"
+        data = Path(cfg.data.dataset).stem  # a user's dataset is a path
+        cfg.run.name = f"{origin}-{cfg.model.arch}{cfg.model.depth}-{data}"
     return cfg
 
 

@@ -14,7 +14,7 @@ from typing import Any, Literal
 import tomli_w
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from plainnet.datasets import SPECS
+from plainnet.datasets import SPECS, is_user_dataset
 from plainnet.errors import PlainnetError
 from plainnet.init import INITS
 from plainnet.models import ACTIVATIONS, CONV_MODELS, MODELS
@@ -30,7 +30,7 @@ class Section(BaseModel):
 
 
 class DataConfig(Section):
-    dataset: str = "digits"
+    dataset: str = "digits"  # a registered name, or your .npz file or image folder
     data_dir: str = ""  # empty: $PLAINNET_DATA, else the per-user cache directory
     download: bool = True  # fetch missing official files (a prepared .npz needs no network)
     augment: bool | Literal["auto"] = "auto"  # random crop + flip; "auto": on for cifar10 only
@@ -47,6 +47,10 @@ class DataConfig(Section):
     @field_validator("dataset")
     @classmethod
     def _dataset(cls, v: str) -> str:
+        if is_user_dataset(v):
+            return v
+        if v.endswith("/") or "/" in v:
+            raise ValueError(f"{v} is neither a .npz file nor a folder")
         return _one_of(v, SPECS)
 
 

@@ -277,10 +277,84 @@ SPECS: dict[str, Spec] = {
 }
 
 
+def is_user_dataset(name: str) -> bool:
+    """A path to the user's own data: a `.npz` file or a folder of class folders."""
+    return name not in SPECS and (name.endswith(".npz") or Path(name).is_dir())
+
+
 def spec(name: str) -> Spec:
+    if is_user_dataset(name):
+        return Spec(Path(name).stem, f"your dataset at {name}", 0, 0, None, False)
     if name not in SPECS:
-        raise DataError(f"unknown dataset {name!r}; choose one of {sorted(SPECS)}")
+        raise DataError(
+            f"unknown dataset {name!r}; choose one of {sorted(SPECS)}, "
+            "or give a .npz file or a folder of class folders"
+        )
     return SPECS[name]
+
+
+def user_arrays(name: str) -> dict[str, np.ndarray]:
+    """A user's dataset, checked like plainnet's own cache files.
+
+    A `.npz` in the cache layout (`x_train, y_train, x_test, y_test` or `x, y`; uint8 images
+    `N,H,W` or `N,H,W,C`; integer labels from 0), or a folder with one subfolder of images per
+    class (class = subfolder, in sorted order; split later by `data.test_fraction`).
+    """
+    path = Path(name)
+    if not path.exists():
+        raise DataError(f"{path}: no such file or folder")
+    if path.is_dir():
+        a = read_image_folder(path)
+    else:
+        try:
+            with np.load(path, allow_pickle=False) as f:
+                a = {k: f[k] for k in f.files}
+        except Exception as e:  # numpy/zipfile raise many types for a foreign file
+            raise DataError(f"{path}: not a readable .npz file ({type(e).__name__})") from None
+    split = "x_train" in a
+    xs = [a[k] for k in (("x_train", "x_test") if split else ("x",)) if k in a]
+    if not xs or xs[0].ndim not in (3, 4):
+        raise DataError(f"{path}: needs x_train/y_train/x_test/y_test or x/y image arrays")
+    channels = 1 if xs[0].ndim == 3 else xs[0].shape[3]
+    ys = [a.get(k) for k in (("y_train", "y_test") if split else ("y",))]
+    labels = np.concatenate([y for y in ys if y is not None and y.dtype.kind in "iu"] or [[0]])
+    classes = int(labels.max()) + 1
+    s = Spec(path.stem, str(path), classes, channels, xs[0].shape[1:3], split)
+    _check(s, path, a, hint=False)
+    y_train = a["y_train" if split else "y"]
+    empty = sorted(set(range(classes)) - set(np.unique(y_train).tolist()))
+    if empty:
+        raise DataError(
+            f"{path}: classes {empty} have no training samples (labels 0..{classes - 1})"
+        )
+    return a
+
+
+def read_image_folder(path: Path) -> dict[str, np.ndarray]:
+    """`path/<class>/<image>` -> uint8 `x` (N,H,W or N,H,W,3) and labels `y` by sorted class."""
+    from PIL import Image, UnidentifiedImageError
+
+    classes = sorted(p for p in path.iterdir() if p.is_dir())
+    if not classes:
+        raise DataError(f"{path}: no class subfolders (expected {path}/<class>/<images>)")
+    xs, ys, mode, size = [], [], None, None
+    for label, folder in enumerate(classes):
+        for f in sorted(folder.iterdir()):
+            try:
+                with Image.open(f) as im:
+                    mode = mode or ("L" if im.mode in ("1", "L", "I", "I;16", "F") else "RGB")
+                    im = im.convert(mode)
+                    size = size or im.size
+                    if im.size != size:
+                        raise DataError(
+                            f"{f}: {im.size[0]}x{im.size[1]} pixels, the first image has "
+                            f"{size[0]}x{size[1]}; resize them to one size"
+                        )
+                    xs.append(np.asarray(im, dtype=np.uint8))
+                    ys.append(label)
+            except (OSError, UnidentifiedImageError):
+                raise DataError(f"{f}: not a readable image") from None
+    return dict(x=np.stack(xs), y=np.array(ys, dtype=np.int64))
 
 
 # ---------------------------------------------------------------- the cache file
@@ -302,9 +376,10 @@ def read_cache(name: str, data_dir: str | Path | None = None) -> dict[str, np.nd
     return arrays
 
 
-def _check(s: Spec, path: Path, a: dict[str, np.ndarray]) -> None:
+def _check(s: Spec, path: Path, a: dict[str, np.ndarray], hint: bool = True) -> None:
     def bad(why: str) -> DataError:
-        return DataError(f"{path}: {why}; delete it and run `plainnet data download {s.name}`")
+        fix = f"; delete it and run `plainnet data download {s.name}`" if hint else ""
+        return DataError(f"{path}: {why}{fix}")
 
     pairs = [("x_train", "y_train"), ("x_test", "y_test")] if s.split else [("x", "y")]
     for xk, yk in pairs:
@@ -429,6 +504,8 @@ def arrays(
 
     Warns (`InexactDataWarning`) when the file is not the official release.
     """
+    if is_user_dataset(name):
+        return user_arrays(name), dict(name=Path(name).stem, variant=f"your data at {name}")
     s = spec(name)
     if not s.sources:  # embedded: nothing to fetch or cache
         return s.convert({}), dict(name=name, variant=s.about, lossless=True, official=True)
