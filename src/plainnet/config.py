@@ -12,7 +12,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 import tomli_w
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from plainnet.datasets import SPECS, is_user_dataset
 from plainnet.errors import PlainnetError
@@ -74,11 +82,6 @@ class ModelConfig(Section):
             raise ValueError("every channel count must be >= 1")
         return v
 
-    @field_validator("arch")
-    @classmethod
-    def _arch(cls, v: str) -> str:
-        return _one_of(v, MODELS)
-
     @field_validator("beta")
     @classmethod
     def _beta(cls, v: float | str) -> float | str:
@@ -86,15 +89,10 @@ class ModelConfig(Section):
             raise ValueError("must be in [0, 1) or 'auto'")
         return v
 
-    @field_validator("act")
+    @field_validator("arch", "act", "init")
     @classmethod
-    def _act(cls, v: str) -> str:
-        return _one_of(v, ACTIVATIONS)
-
-    @field_validator("init")
-    @classmethod
-    def _init(cls, v: str) -> str:
-        return _one_of(v, INITS)
+    def _registered(cls, v: str, info: ValidationInfo) -> str:
+        return _one_of(v, {"arch": MODELS, "act": ACTIVATIONS, "init": INITS}[info.field_name])
 
 
 class MaxNormConfig(Section):
