@@ -75,11 +75,13 @@ def test_resume_rules_and_corrupt_checkpoint(capsys, tmp_path):
     (run,) = tmp_path.iterdir()
     code, _, err = run_cli(capsys, "train", "--resume", str(run), "model.depth=7")
     assert "cannot change ['model.depth'] when resuming" in one_line_error(code, err)
-    code, out, _ = run_cli(capsys, "train", "--resume", str(run), "--epochs", "3")
+    code, _, err = run_cli(capsys, "train", "--resume", str(run), "--epochs", "3")
+    assert "pass --extend" in one_line_error(code, err)
+    code, out, _ = run_cli(capsys, "train", "--resume", str(run), "--epochs", "3", "--extend")
     assert code == 0 and "epoch    3" in out
     ckpt = run / "checkpoints" / "last.pt"
     ckpt.write_bytes(ckpt.read_bytes()[:1000])  # truncated
-    code, _, err = run_cli(capsys, "train", "--resume", str(run), "--epochs", "4")
+    code, _, err = run_cli(capsys, "train", "--resume", str(run), "--epochs", "4", "--extend")
     assert "is not a readable checkpoint" in one_line_error(code, err)
     assert len((run / "metrics.csv").read_text().splitlines()) == 1 + 3  # results kept
 

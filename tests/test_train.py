@@ -143,7 +143,9 @@ def test_resume_refuses_a_hand_edited_config_and_fewer_epochs_than_done(small_cf
     with pytest.raises(ConfigError, match="has trained 2 epochs"):
         resume(run.path, ["train.epochs=1"], console=quiet)
     assert run.config_path.read_text() == original  # a refused resume rewrites nothing
-    result = resume(run.path, ["train.epochs=3"], console=quiet)
+    with pytest.raises(ConfigError, match="--extend"):
+        resume(run.path, ["train.epochs=3"], console=quiet)
+    result = resume(run.path, ["train.epochs=3"], extend=True, console=quiet)
     assert [r["epoch"] for r in run.read_metrics()] == [1, 2, 3]
     assert result.run_dir.config().train.epochs == 3
 

@@ -120,6 +120,7 @@ class LoadedRun:
     preprocess: Standardize  # raw inputs (e.g. uint8 images) -> the model's inputs
     config: Config
     classes: int
+    class_names: list[str]
     in_shape: tuple[int, ...]  # C, H, W of the model's inputs
     epoch: int  # of the checkpoint
 
@@ -151,4 +152,5 @@ def load_run(
     model.load_state_dict(state["model"])
     model.to(device).eval()
     prep = Standardize.from_state(info)
-    return LoadedRun(model, prep, cfg, info["num_classes"], shape.in_shape, state["epoch"])
+    names = info.get("class_names") or [str(c) for c in range(info["num_classes"])]
+    return LoadedRun(model, prep, cfg, info["num_classes"], names, shape.in_shape, state["epoch"])

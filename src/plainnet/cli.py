@@ -83,18 +83,23 @@ def cli():
 @click.option("--name", help="Shortcut for run.name.")
 @click.option("--data-dir", help="Shortcut for data.data_dir (default: $PLAINNET_DATA).")
 @click.option("--resume", type=click.Path(), help="Continue the run in this folder.")
-def train_cmd(preset, config_file, overrides, resume, **flags):
+@click.option(
+    "--extend", is_flag=True, help="With --resume: allow more epochs (stretches the schedule)."
+)
+def train_cmd(preset, config_file, overrides, resume, extend, **flags):
     """Train a PlainNet. With no arguments: the paper's proposed 100-layer net on digits.
 
     Any config field can be set as SECTION.KEY=VALUE, e.g. `model.beta=0.2 optim.lr=0.1`.
     """
     items = _overrides(overrides, flags)
+    if extend and not resume:
+        raise ConfigError("--extend goes with --resume RUN_DIR")
     if not resume:
         train(_resolve(preset, config_file, items))
         return
     if preset or config_file:
         raise ConfigError("--resume takes its config from the run folder; drop --preset/--config")
-    resume_run(resume, items)
+    resume_run(resume, items, extend)
 
 
 @cli.command("eval")
@@ -155,9 +160,10 @@ def predict_cmd(run_dir, inputs, checkpoint, device, out):
 
         with out.open("w", newline="") as f:
             w = csv.writer(f)
-            w.writerow(["input", "predicted", *[f"p{c}" for c in range(probs.shape[1])]])
+            labels = loaded.class_names
+            w.writerow(["input", "predicted", "class", *[f"p_{c}" for c in labels]])
             for name, p in zip(names, probs, strict=True):
-                w.writerow([name, int(p.argmax()), *[f"{v:.6f}" for v in p]])
+                w.writerow([name, int(p.argmax()), labels[p.argmax()], *[f"{v:.6f}" for v in p]])
     click.echo(f"{len(names)} inputs -> {out}")
 
 

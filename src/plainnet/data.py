@@ -77,6 +77,8 @@ class DeviceData:
     def __init__(self, ds: ArrayDataset, device: torch.device | str = "cpu", augment: bool = False):
         self.name = ds.name
         self.num_classes = ds.num_classes
+        names = ds.meta.get("classes")
+        self.class_names = list(names) if names else [str(c) for c in range(self.num_classes)]
         self.augment = augment
         self.standardize = Standardize.fit(to_nchw(ds.x_train))
         for split in self.SPLITS:
@@ -133,7 +135,7 @@ class DeviceData:
     def info(self) -> dict:
         """What a checkpoint keeps of the data: enough to rebuild and feed the model."""
         shape = dict(name=self.name, in_shape=list(self.in_shape), num_classes=self.num_classes)
-        return shape | self.standardize.state()
+        return shape | dict(class_names=self.class_names) | self.standardize.state()
 
     def describe(self) -> str:
         val = f"{len(self.y_val)} validation / " if self.has_val else ""

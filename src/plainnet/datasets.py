@@ -505,7 +505,10 @@ def arrays(
     Warns (`InexactDataWarning`) when the file is not the official release.
     """
     if is_user_dataset(name):
-        return user_arrays(name), dict(name=Path(name).stem, variant=f"your data at {name}")
+        meta = dict(name=Path(name).stem, variant=f"your data at {name}")
+        if Path(name).is_dir():  # the class folders' names
+            meta["classes"] = sorted(p.name for p in Path(name).iterdir() if p.is_dir())
+        return user_arrays(name), meta
     s = spec(name)
     if not s.sources:  # embedded: nothing to fetch or cache
         return s.convert({}), dict(name=name, variant=s.about, lossless=True, official=True)

@@ -117,18 +117,32 @@ def train(cfg: Config, run: RunDir | None = None, resume: bool = False, console=
 RESUMABLE = {"train.epochs", "train.device", "run.checkpoint_every"}
 
 
-def resume(run_dir, overrides: list[str] | tuple[str, ...] = (), console=None) -> Result:
+def resume(
+    run_dir, overrides: list[str] | tuple[str, ...] = (), extend: bool = False, console=None
+) -> Result:
     """Continue the run in `run_dir` from its last checkpoint, bit for bit as the unbroken run.
 
     `overrides` (`section.key=value`) may change only `RESUMABLE` fields; `config.toml` must
     still agree with the config stored in the checkpoint (a hand edit is refused, naming each
     field), and is rewritten only once the checkpoint has loaded and been checked.
+
+    More epochs than the run was configured with need `extend=True`: the learning-rate
+    schedule is then recomputed for the new length and continues from the current step (a
+    cosine picks up at its value for that step of the longer run), which is not the same as an
+    unbroken run of the new length.
     """
     changed = sorted({".".join(parse_override(o)[:2]) for o in overrides} - RESUMABLE)
     if changed:
         raise ConfigError(f"cannot change {changed} when resuming; only {sorted(RESUMABLE)}")
     run = RunDir.open(run_dir)
-    cfg = validate(apply_overrides(run.config().model_dump(), overrides), str(run.config_path))
+    saved = run.config()
+    cfg = validate(apply_overrides(saved.model_dump(), overrides), str(run.config_path))
+    if cfg.train.epochs > saved.train.epochs and not extend:
+        raise ConfigError(
+            f"train.epochs={cfg.train.epochs} extends a run configured for "
+            f"{saved.train.epochs}; pass --extend (extend=True) to continue with the "
+            "learning-rate schedule stretched to the new length"
+        )
     return train(cfg, run, resume=True, console=console)
 
 
