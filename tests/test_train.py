@@ -193,3 +193,36 @@ def test_load_run_gives_the_trained_model_and_its_preprocessing(small_cfg, quiet
     torch.save(state, result.run_dir.checkpoint_path)
     with pytest.raises(RunError, match="older plainnet"):
         plainnet.load_run(result.run_dir.path, "last")
+
+
+def test_a_last_batch_of_one_sample_is_merged_into_the_one_before(small_cfg, quiet):
+    from plainnet.build import make_data
+
+    # digits without a validation split: 1,437 training images; 1,025 = 8 x 128 + 1
+    cfg = small_cfg("data.val_fraction=0", "data.train_subset=1025", "train.epochs=1")
+    data = make_data(cfg)
+    assert data.batch_bounds(128) == [*range(0, 1024, 128), 1025]
+    gen = torch.Generator().manual_seed(0)
+    sizes = [len(y) for _, y in data.train_batches(128, gen)]
+    assert sizes == [128] * 7 + [129]
+    assert train(cfg, console=quiet).summary["final_train_err"] < 1  # no BatchNorm error
+
+
+def test_sigterm_stops_a_run_like_ctrl_c_keeping_its_checkpoint(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    args = ["train", "--epochs", "200", "--out", str(tmp_path), "--name", "t"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "plainnet", *args], stderr=subprocess.PIPE, text=True
+    )
+    deadline = time.time() + 120
+    while not list(tmp_path.glob("*/checkpoints/last.pt")) and time.time() < deadline:
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "interrupted" in err and "Traceback" not in err
+    (run,) = tmp_path.iterdir()
+    assert RunDir.open(run).load_checkpoint()["epoch"] >= 1

@@ -26,9 +26,14 @@ def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
-        return torch.device(name)
+        device = torch.device(name)
     except RuntimeError:
         raise ConfigError(f"train.device: unknown device {name!r}") from None
+    if device.type not in ("cpu", "cuda"):
+        raise ConfigError(f"train.device: plainnet trains on cpu or cuda, not {name!r}")
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"train.device: {name!r} asked for, but this PyTorch sees no CUDA GPU")
+    return device
 
 
 def with_numbers(cfg: Config) -> Config:

@@ -5,6 +5,7 @@ on stderr and a non-zero exit status.
 """
 
 import os
+import signal
 import sys
 import time
 import warnings
@@ -240,7 +241,11 @@ def model_cmd(preset, config_file, overrides):
     help="Hidden layers to draw as heatmaps, e.g. 50,99 (default: middle and last).",
 )
 @click.option(
-    "--max-samples", type=int, default=10_000, show_default=True, help="Seeded sample cap."
+    "--max-samples",
+    type=click.IntRange(1),
+    default=10_000,
+    show_default=True,
+    help="Seeded sample cap.",
 )
 @click.option(
     "--eval-mode", is_flag=True, help="Probe BatchNorm in inference mode (running statistics)."
@@ -496,6 +501,8 @@ def main(argv: list[str] | None = None) -> None:
         click.echo(f"plainnet: note: {message}", err=True)
 
     warnings.showwarning = note
+    # SIGTERM (a scheduler's stop) ends a run like Ctrl-C: the last checkpoint is kept.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         cli.main(args=argv, prog_name="plainnet", standalone_mode=False)
     except click.ClickException as e:

@@ -198,6 +198,8 @@ def read_toml(path: str | Path) -> dict:
         text = path.read_text()
     except OSError as e:
         raise ConfigError(f"cannot read config file {path}: {e.strerror or e}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a text (TOML) file") from None
     return _toml(text, str(path))
 
 

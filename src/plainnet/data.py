@@ -92,21 +92,31 @@ class DeviceData:
     def in_shape(self) -> tuple[int, ...]:
         return tuple(self.x_train.shape[1:])
 
+    def batch_bounds(self, batch_size: int) -> list[int]:
+        """Where an epoch's batches start and end. A last batch of one sample, which
+        BatchNorm cannot normalize, is merged into the one before it."""
+        n = len(self.y_train)
+        starts = list(range(0, n, batch_size))
+        if len(starts) > 1 and n - starts[-1] == 1:
+            starts.pop()
+        return [*starts, n]
+
     def steps_per_epoch(self, batch_size: int) -> int:
-        return -(-len(self.y_train) // batch_size)
+        return len(self.batch_bounds(batch_size)) - 1
 
     def train_batches(
         self, batch_size: int, generator: torch.Generator, world: World = SINGLE
     ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        """One epoch of shuffled batches (the last one may be smaller).
+        """One epoch of shuffled batches (`batch_bounds`: the last one may differ in size).
 
         `batch_size` is the global batch: with several processes each takes its contiguous
         share of every batch, after augmentation, so the random draws and the union of the
         shares are exactly those of one process.
         """
         perm = torch.randperm(len(self.y_train), generator=generator).to(self.y_train.device)
-        for i in range(0, len(perm), batch_size):
-            idx = perm[i : i + batch_size]
+        bounds = self.batch_bounds(batch_size)
+        for start, end in zip(bounds, bounds[1:], strict=False):
+            idx = perm[start:end]
             x = self.x_train[idx]
             if self.augment:
                 x = random_crop_flip(x, generator)

@@ -251,8 +251,8 @@ def train_epoch(
     (over the epoch's batches, train-mode BatchNorm)."""
     device = world.device
     bs = cfg.train.batch_size
-    n_train = len(data.y_train)
-    steps = data.steps_per_epoch(bs)
+    bounds = data.batch_bounds(bs)
+    steps = len(bounds) - 1
     total = steps * cfg.train.epochs
     warmup = round(cfg.schedule.warmup_epochs * steps)
     channels_last = speed.uses_channels_last(cfg.train.channels_last, cfg.model.arch)
@@ -275,7 +275,7 @@ def train_epoch(
             ce = F.cross_entropy(out.float(), y, reduction="sum")
         # Mean over the global batch: DDP averages the processes' gradients, so each
         # scales its sum by (processes / global batch), whatever its share's size.
-        n_global = min(bs, n_train - i * bs)
+        n_global = bounds[i + 1] - bounds[i]
         opt.zero_grad(set_to_none=True)
         (ce * (world.size / n_global)).backward()
         opt.step()
