@@ -111,8 +111,13 @@ class RunDir:
         if new:
             w.writeheader()
         w.writerow({k: row.get(k, "") for k in fields})  # blank: not measured
+        line = buf.getvalue()
         with self.metrics_path.open("a", newline="") as f:
-            f.write(buf.getvalue())
+            if fault_point("metrics"):  # a test's kill in the middle of the row
+                f.write(line[: len(line) // 2])
+                f.flush()
+                die()
+            f.write(line)
             f.flush()
             os.fsync(f.fileno())
 
@@ -171,6 +176,8 @@ class RunDir:
             f.truncate()
             f.write(f"process {os.getpid()}\n")
             f.flush()
+            for stale in self.path.rglob(".*.tmp"):  # left by a killed writer; we hold the lock
+                stale.unlink(missing_ok=True)
             try:
                 yield
             finally:
@@ -230,6 +237,8 @@ def atomic_write(path: Path, data: bytes) -> None:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+        if fault_point(path.name):  # a test's kill between writing and renaming
+            die()
         os.replace(tmp, path)
     except BaseException as e:
         with contextlib.suppress(OSError):
@@ -281,3 +290,23 @@ def provenance(device: torch.device) -> dict:
         cpu_threads=torch.get_num_threads(),
         gpu=gpu,
     )
+
+
+_PASSES: dict[str, int] = {}
+
+
+def fault_point(where: str) -> bool:
+    """Test hook for crash tests: with `PLAINNET_KILL_AT=where:n`, true the n-th time this
+    process passes `where` (e.g. `last.pt:3`, `metrics:2`); otherwise always false."""
+    target = os.environ.get("PLAINNET_KILL_AT")
+    if not target or not target.startswith(f"{where}:"):
+        return False
+    _PASSES[where] = _PASSES.get(where, 0) + 1
+    return _PASSES[where] == int(target.rsplit(":", 1)[1])
+
+
+def die() -> None:
+    """SIGKILL this process: no cleanup, no flushing, as a power cut or the OOM killer."""
+    import signal
+
+    os.kill(os.getpid(), signal.SIGKILL)
