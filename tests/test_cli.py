@@ -5,6 +5,7 @@ import tomllib
 from pathlib import Path
 
 import pytest
+import torch
 
 from plainnet.cli import main
 from plainnet.config import validate
@@ -58,6 +59,15 @@ def test_train_shortcuts_and_overrides(capsys, tmp_path):
         (["train", "--dataset", "imagenet"], "data.dataset: must be one of"),
         (["train", "--device", "tpu9"], "device"),
         (["train", "--resume", "/nonexistent"], "not a plainnet run folder"),
+        (["train", "--device", "meta"], "cpu or cuda, not 'meta'"),
+        pytest.param(
+            ["train", "--device", "cuda"],
+            "no CUDA GPU",
+            marks=pytest.mark.skipif(torch.cuda.is_available(), reason="a GPU is here"),
+        ),
+        (["train", "--name", "../../x"], "must not hold path separators"),
+        (["train", "-c", "/bin/ls"], "not a text (TOML) file"),
+        (["probe", "--max-samples", "0"], "0 is not in the range"),
         (["config", "show", "model.beta=2"], "model.beta"),
         (["nonsense"], "No such command"),
     ],
