@@ -381,3 +381,16 @@ def test_image_folder_with_mixed_sizes_names_the_file(tmp_path):
     folder = _image_folder(tmp_path / "imgs", sizes={(1, 3): (9, 8)})
     with pytest.raises(DataError, match="3.png: 8x9 pixels"):
         user_arrays(str(folder))
+
+
+def test_a_planted_symlink_at_a_temp_name_is_never_followed(tmp_path):
+    """Cache and download writes go through fresh, exclusively created temp files."""
+    from plainnet.datasets import write_cache
+
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me")
+    for name in ("coil20.npz.tmp.npz", ".coil20.npz.tmp", "coil20.npz.part"):
+        (tmp_path / name).symlink_to(victim)
+    write_cache(tmp_path / "coil20.npz", {"x": np.zeros((2, 3, 3), np.uint8)}, {"name": "t"})
+    assert victim.read_text() == "keep me"
+    assert np.load(tmp_path / "coil20.npz")["x"].shape == (2, 3, 3)

@@ -29,6 +29,7 @@ import numpy as np
 
 from plainnet.download import Source, fetch
 from plainnet.errors import PlainnetError
+from plainnet.files import replacing
 
 
 class DataError(PlainnetError, ValueError):
@@ -407,14 +408,10 @@ def meta_of(arrays: dict[str, np.ndarray]) -> dict:
 
 
 def write_cache(path: Path, arrays: dict[str, np.ndarray], meta: dict) -> None:
-    """Write atomically: a temp file renamed into place, so no half-written file is left."""
+    """Write atomically (`plainnet.files.replacing`): no half-written or hijacked file."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp.npz")
-    try:
-        np.savez_compressed(tmp, **arrays, meta=np.array(json.dumps(meta)))
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with replacing(path) as (f, _):
+        np.savez_compressed(f, **arrays, meta=np.array(json.dumps(meta)))
 
 
 def prepare(name: str, data_dir: str | Path | None = None, download: bool = True) -> Path:

@@ -10,6 +10,7 @@ from pathlib import Path
 from rich.progress import DownloadColumn, Progress, TransferSpeedColumn
 
 from plainnet.errors import PlainnetError
+from plainnet.files import replacing
 
 
 class DownloadError(PlainnetError, RuntimeError):
@@ -40,8 +41,8 @@ def fetch(src: Source, folder: Path, download: bool = True, retries: int = 3) ->
     """`folder/<filename>`, verified; downloaded first if it is not there yet.
 
     A file already there (fetched earlier, or put there by hand) is verified, never
-    re-downloaded. Downloads go to `<filename>.part`, renamed only once the checksum matches,
-    so an interrupted or corrupt download never looks like a good file.
+    re-downloaded. Downloads go to a fresh temp file beside it, renamed only once the
+    checksum matches, so an interrupted or corrupt download never looks like a good file.
     """
     path = folder / src.filename
     if path.exists():
@@ -54,30 +55,29 @@ def fetch(src: Source, folder: Path, download: bool = True, retries: int = 3) ->
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise DownloadError(f"cannot create {folder}: {e.strerror or e}") from None
-    part = path.with_name(path.name + ".part")
     errors = []
     for url in src.urls:
         for attempt in range(retries):
             try:
-                _get(url, part)
-                verify(src, part)
-                part.replace(path)
+                with replacing(path) as (f, part):
+                    _get(url, f, src.filename)
+                    f.flush()
+                    verify(src, part)
                 return path
             except (OSError, urllib.error.URLError, DownloadError) as e:
                 errors.append(f"{url}: {getattr(e, 'reason', None) or e}")
-                part.unlink(missing_ok=True)
                 if attempt + 1 < retries:
                     time.sleep(2**attempt)
     raise DownloadError(f"could not download {src.filename} ({errors[-1]}); {by_hand}")
 
 
-def _get(url: str, dest: Path, timeout: float = 30) -> None:
-    with urllib.request.urlopen(url, timeout=timeout) as r, dest.open("wb") as f:
+def _get(url: str, f, label: str, timeout: float = 30) -> None:
+    with urllib.request.urlopen(url, timeout=timeout) as r:
         total = int(r.headers.get("Content-Length") or 0) or None
         with Progress(
             *Progress.get_default_columns()[:3], DownloadColumn(), TransferSpeedColumn()
         ) as bar:
-            task = bar.add_task(dest.name.removesuffix(".part"), total=total)
+            task = bar.add_task(label, total=total)
             for chunk in iter(lambda: r.read(1 << 16), b""):
                 f.write(chunk)
                 bar.advance(task, len(chunk))

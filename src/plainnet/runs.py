@@ -15,7 +15,6 @@ import fcntl
 import io
 import json
 import os
-import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -24,6 +23,7 @@ import torch
 
 from plainnet.config import Config, ConfigError, read_toml, validate
 from plainnet.errors import PlainnetError
+from plainnet.files import die, fault_point, replacing
 
 
 class RunError(PlainnetError, RuntimeError):
@@ -226,28 +226,14 @@ class RunDir:
 
 
 def atomic_write(path: Path, data: bytes) -> None:
-    """Replace `path` with `data` all at once: written to a fresh temp file beside it
-    (created exclusively, so never through a planted symlink), flushed, then renamed."""
+    """Replace `path` with `data` all at once (`plainnet.files.replacing`); a disk or
+    permission error is one line, and the previous file is kept."""
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    except OSError as e:
-        raise RunError(f"cannot write {path}: {e.strerror or e}") from None
-    try:
-        with os.fdopen(fd, "wb") as f:
+        with replacing(path) as (f, _):
             f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        if fault_point(path.name):  # a test's kill between writing and renaming
-            die()
-        os.replace(tmp, path)
-    except BaseException as e:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        if isinstance(e, OSError):  # disk full, read-only folder: the old file is intact
-            raise RunError(
-                f"cannot write {path}: {e.strerror or e}; kept the previous one"
-            ) from None
-        raise
+    except OSError as e:
+        why = e.strerror or e
+        raise RunError(f"cannot write {path}: {why}; the previous file is kept") from None
 
 
 def provenance(device: torch.device) -> dict:
@@ -290,23 +276,3 @@ def provenance(device: torch.device) -> dict:
         cpu_threads=torch.get_num_threads(),
         gpu=gpu,
     )
-
-
-_PASSES: dict[str, int] = {}
-
-
-def fault_point(where: str) -> bool:
-    """Test hook for crash tests: with `PLAINNET_KILL_AT=where:n`, true the n-th time this
-    process passes `where` (e.g. `last.pt:3`, `metrics:2`); otherwise always false."""
-    target = os.environ.get("PLAINNET_KILL_AT")
-    if not target or not target.startswith(f"{where}:"):
-        return False
-    _PASSES[where] = _PASSES.get(where, 0) + 1
-    return _PASSES[where] == int(target.rsplit(":", 1)[1])
-
-
-def die() -> None:
-    """SIGKILL this process: no cleanup, no flushing, as a power cut or the OOM killer."""
-    import signal
-
-    os.kill(os.getpid(), signal.SIGKILL)
