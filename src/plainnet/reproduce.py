@@ -384,7 +384,7 @@ def table2(plan: Plan, epochs: int = 164, train_subset: int = 0) -> Path:
     body = (
         f"Protocol: {plan.settings(base)}; seeds {plan.seeds}. PlainNet rows use their presets "
         "(proposed: BN + Leaky ReLU beta 0.5 + max-norm c 4 + He-uniform; BN: BN + ReLU). "
-        "**Data: `cifar10.npz` in ../shared/data is decoded from lossy JPEG copies (quality "
+        "**Data: the `cifar10.npz` used here is decoded from lossy JPEG copies (quality "
         "75); expect errors 2-3 points above the official CIFAR-10's.**\n\n"
         + "\n".join(lines)
         + f"\n\n![learning curves]({plot.name})\n"
