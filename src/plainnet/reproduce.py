@@ -7,6 +7,7 @@ epochs) are plainnet's defaults (docs/defaults.md) unless a recipe says otherwis
 """
 
 import platform
+import shlex
 import sys
 import time
 from collections.abc import Callable
@@ -82,7 +83,7 @@ class Plan:
         gpu = f"GPU {torch.cuda.get_device_name()}" if torch.cuda.is_available() else "no GPU"
         text = (
             f"# {title}{QUICK * self.quick}\n\n"
-            f"Command: `{' '.join(['plainnet', *sys.argv[1:]])}`\n\n"
+            f"Command: `{shlex.join(['plainnet', *sys.argv[1:]])}`\n\n"
             f"Machine: {platform.machine()}, {torch.get_num_threads()} CPU threads, {gpu}; "
             f"torch {torch.__version__}. Date: {time.strftime('%Y-%m-%d')}. "
             f"Wall time: {(time.perf_counter() - self.started) / 60:.1f} min.\n\n{body}"
