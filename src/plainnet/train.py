@@ -176,6 +176,10 @@ def _train_locked(cfg: Config, run: RunDir, resume, console, world: World, data)
     calibration = _calibration_sample(cfg, data)
     about = _about(cfg, data, world)  # what every checkpoint carries besides its weights
     uncalibrated: dict = {}
+
+    def measure(split: str) -> tuple[float, float]:
+        return evaluate(net, data.eval_batches(split, cfg.train.eval_batch_size, world), world)
+
     progress = _progress_bar(console)
     row: dict = {}
     with progress:
@@ -188,20 +192,11 @@ def _train_locked(cfg: Config, run: RunDir, resume, console, world: World, data)
             row.update(lr=lr, train_loss=train_loss, train_err=train_err)
             if calibration is not None:
                 if epoch == cfg.train.epochs:  # what PyTorch's running averages would give
-                    uncalibrated = {
-                        s: evaluate(
-                            net, data.eval_batches(s, cfg.train.eval_batch_size, world), world
-                        )
-                        for s in data.SPLITS
-                        if len(data.split(s)[1])
-                    }
+                    splits = [s for s in data.SPLITS if len(data.split(s)[1])]
+                    uncalibrated = {s: measure(s)[1] for s in splits}
                 recalibrate_(net, calibration)
-            for split in ("val", "test"):
-                if split == select:  # test is read per epoch only when there is no val split
-                    loss, err = evaluate(
-                        net, data.eval_batches(split, cfg.train.eval_batch_size, world), world
-                    )
-                    row.update({f"{split}_loss": loss, f"{split}_err": err})
+            # the test split is read every epoch only when there is no validation split
+            row[f"{select}_loss"], row[f"{select}_err"] = measure(select)
             _check_finite(net, row[f"{select}_loss"], epoch, run)
             epoch_time = time.perf_counter() - t0
             elapsed += epoch_time
@@ -237,7 +232,7 @@ def _train_locked(cfg: Config, run: RunDir, resume, console, world: World, data)
     if tb:
         tb.close()
     summary = _summarize(cfg, data, net, best, row, elapsed, world, about)
-    for split, (_, err) in uncalibrated.items():
+    for split, err in uncalibrated.items():
         summary[f"final_{split}_err_running_stats"] = err
     run.write_summary(summary)
     console.print(_summary_table(summary))
