@@ -23,7 +23,7 @@ def _train_steps(model, shape, project, steps=5, lr=5.0):
 @pytest.mark.parametrize("build,shape", [(plain_mlp, (1, 8, 8)), (plain_cnn, (3, 8, 8))])
 def test_invariant_after_real_optimizer_steps(build, shape):
     torch.manual_seed(0)
-    model = build(shape, 10, depth=12, norm="none")
+    model = build(shape, 10, depth=12, norm="none", beta=0.5)
     c = 0.5  # He-uniform rows start near sqrt(2) > c, so every unit is projected
     project = MaxNorm(hidden_weights(model), c)
     _train_steps(model, shape, project)

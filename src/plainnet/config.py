@@ -71,7 +71,7 @@ class ModelConfig(Section):
     act: str = "leaky_relu"
     # Leaky ReLU negative slope (eq. 1); "auto": chosen from the depth so that the net's
     # correlation map takes c = 0 to eta (plainnet.correlation; docs/depth.md)
-    beta: float | str = 0.5
+    beta: float | str = "auto"
     eta: float = Field(0.9, gt=0, lt=1)
     init: str = "he_uniform"
 

@@ -129,7 +129,7 @@ def plain_mlp(
     width: int = 128,
     norm: str = "batch",
     act: str = "leaky_relu",
-    beta: float | str = 0.5,
+    beta: float | str = "auto",
     init: str = "he_uniform",
     eta: float = 0.9,
 ) -> PlainNet:
@@ -170,7 +170,7 @@ def plain_cnn(
     channels: Sequence[int] = (16, 32, 64),
     norm: str = "batch",
     act: str = "leaky_relu",
-    beta: float | str = 0.5,
+    beta: float | str = "auto",
     init: str = "he_uniform",
     eta: float = 0.9,
 ) -> PlainNet:
