@@ -14,7 +14,7 @@ from plainnet.train import TrainingDiverged, lr_factor, train
 
 
 def test_proposed_net_learns_digits_and_writes_a_complete_run(small_cfg, quiet):
-    cfg = small_cfg("model.depth=20", "train.epochs=6")
+    cfg = small_cfg("model.depth=20", "model.beta=0.5", "train.epochs=6")  # auto is ~ReLU here
     result = train(cfg, console=quiet)
     run = result.run_dir
     assert result.summary["final_test_err"] < 0.3  # chance is 0.9
