@@ -231,7 +231,7 @@ def _train_locked(cfg: Config, run: RunDir, resume, console, world: World, data)
             console.print(_epoch_line(row, select))
     if tb:
         tb.close()
-    summary = _summarize(cfg, data, net, best, row, elapsed, world, about)
+    summary = _summarize(cfg, data, net, best, row, elapsed, world, about, measure)
     for split, err in uncalibrated.items():
         summary[f"final_{split}_err_running_stats"] = err
     run.write_summary(summary)
@@ -425,20 +425,22 @@ def _epoch_line(row: dict, select: str) -> str:
     )
 
 
-def _summarize(cfg, data, net, best: Best, row: dict, elapsed: float, world, about) -> dict:
+def _summarize(
+    cfg, data, net, best: Best, row: dict, elapsed: float, world, about, measure
+) -> dict:
     """Final numbers. The running train error mixes many weight states (and train-mode BN): the
     final model is also measured on the whole train split in eval mode, as a paper's "train
     error" is; the gap between the two is the train-mode / eval-mode gap of deep BN nets."""
-
-    def measure(split: str) -> tuple[float, float]:
-        return evaluate(net, data.eval_batches(split, cfg.train.eval_batch_size, world), world)
 
     s = dict(dataset=data.name, model=model_name(cfg), parameters=count_parameters(net))
     s.update(epochs=cfg.train.epochs, beta=cfg.model.beta)
     s["final_train_loss"], s["final_train_err"] = measure("train")
     s["final_running_train_err"] = row.get("train_err")  # None when resuming a finished run
-    if data.has_val:
-        s["final_val_loss"], s["final_val_err"] = measure("val")
+    if data.has_val:  # the last epoch measured it already, with the same weights
+        has_row = "val_err" in row
+        s["final_val_loss"], s["final_val_err"] = (
+            (row["val_loss"], row["val_err"]) if has_row else measure("val")
+        )
     s["final_test_loss"], s["final_test_err"] = measure("test")  # read once, here
     s["selected_on"] = "val" if data.has_val else "test (no validation split: optimistic)"
     s["best_epoch"] = best.epoch
