@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from plainnet.data import Standardize
+from plainnet.inference import logits
 
 
 @dataclass
@@ -24,23 +25,17 @@ class Evaluation:
         return 1 - np.diag(self.confusion) / np.maximum(totals, 1)
 
 
-@torch.no_grad()
 def evaluate_raw(
-    model: nn.Module, preprocess: Standardize, x: np.ndarray, y: np.ndarray, classes: int,
-    batch_size: int = 1000,
-) -> Evaluation:  # fmt: skip
+    model: nn.Module, preprocess: Standardize, x: np.ndarray, y: np.ndarray, classes: int
+) -> Evaluation:
     """Mean cross-entropy, error rate and confusion matrix of `model` (eval mode) on raw `x`."""
-    device = next(model.parameters()).device
-    loss, confusion = 0.0, np.zeros((classes, classes), dtype=np.int64)
-    for i in range(0, len(y), batch_size):
-        xb = preprocess(x[i : i + batch_size]).to(device)
-        yb = torch.from_numpy(y[i : i + batch_size]).long().to(device)
-        out = model(xb)
-        loss += F.cross_entropy(out, yb, reduction="sum").item()
-        pred = out.argmax(1).cpu().numpy()
-        np.add.at(confusion, (yb.cpu().numpy(), pred), 1)
+    out = logits(model, preprocess, x)
+    target = torch.from_numpy(y).long()
+    confusion = np.zeros((classes, classes), dtype=np.int64)
+    np.add.at(confusion, (y, out.argmax(1).numpy()), 1)
     n = max(len(y), 1)
-    return Evaluation(loss / n, 1 - np.trace(confusion) / n, confusion)
+    loss = F.cross_entropy(out, target, reduction="sum").item() / n
+    return Evaluation(loss, 1 - np.trace(confusion) / n, confusion)
 
 
 def save_evaluation(ev: Evaluation, folder: Path, stem: str, title: str) -> list[Path]:

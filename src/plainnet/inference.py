@@ -71,17 +71,22 @@ def _image(path: Path, in_shape: tuple[int, ...]) -> np.ndarray:
 
 
 @torch.no_grad()
-def predict(
+def logits(
     model: nn.Module, preprocess: Standardize, x: np.ndarray, batch_size: int = 1000
-) -> np.ndarray:
-    """Class probabilities (N x classes) of `model` in eval mode for raw inputs `x`."""
+) -> torch.Tensor:
+    """The outputs (N x classes, on the CPU) of `model` in eval mode for raw inputs `x`."""
     device = next(model.parameters()).device
     model.eval()
     out = [
-        torch.softmax(model(preprocess(x[i : i + batch_size]).to(device)), 1).cpu()
+        model(preprocess(x[i : i + batch_size]).to(device)).cpu()
         for i in range(0, len(x), batch_size)
     ]
-    return torch.cat(out).numpy()
+    return torch.cat(out)
+
+
+def predict(model: nn.Module, preprocess: Standardize, x: np.ndarray) -> np.ndarray:
+    """Class probabilities (N x classes) of `model` in eval mode for raw inputs `x`."""
+    return torch.softmax(logits(model, preprocess, x), 1).numpy()
 
 
 class Standalone(nn.Module):
