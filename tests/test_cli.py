@@ -54,7 +54,7 @@ def test_train_shortcuts_and_overrides(capsys, tmp_path):
         (["train", "model.widht=3"], "model.widht: unknown key"),
         (["train", "optim.lr=-1"], "optim.lr"),
         (["train", "--preset", "nope"], "unknown preset"),
-        (["train", "--model", "rnn"], "'rnn' is not one of"),
+        (["train", "--model", "rnn"], "must be one of ['cnn', 'mlp', 'resnet'] (got 'rnn')"),
         (["train", "-c", "/nonexistent.toml"], "cannot read config file"),
         (["train", "--dataset", "imagenet"], "data.dataset: must be one of"),
         (["train", "--device", "tpu9"], "device"),
@@ -110,11 +110,51 @@ def test_config_show_is_a_valid_config_file(capsys):
     assert cfg.model.depth == 30 and cfg.model.act == "relu"
 
 
-def test_config_presets_and_model(capsys):
+def test_config_presets_and_model(capsys, monkeypatch):
     code, out, _ = run_cli(capsys, "config", "presets")
     assert code == 0 and len(out.splitlines()) == 8 and "proposed" in out
-    code, out, _ = run_cli(capsys, "model", "model.arch=cnn", "model.depth=50")
-    assert code == 0 and "plain cnn-50: 755,514 parameters" in out and "(layer49)" in out
+
+    def no_data(*_a, **_k):
+        raise AssertionError("plainnet model must not read data")
+
+    monkeypatch.setattr("plainnet.build.load_dataset", no_data)
+    code, out, _ = run_cli(
+        capsys, "model", "--model", "cnn", "--depth", "50", "--dataset", "cifar10"
+    )
+    assert code == 0, out
+    assert "plain cnn-50: 755,802 parameters, 222.66M FLOPs per sample" in out
+    assert "(x16)" in out and "(64, 8, 8)" in out  # identical layers folded; output shapes
+    assert "PlainNet(" not in out  # the repr only with --verbose
+    code, out, _ = run_cli(capsys, "model", "--depth", "5", "-v")
+    assert code == 0 and "PlainNet(" in out and "(layer4): PlainBlock" in out
+
+
+def test_model_table_matches_the_built_model():
+    from plainnet.models import count_parameters, layer_table, plain_mlp
+
+    model = plain_mlp(in_shape=(1, 8, 8), num_classes=10, depth=4, width=32)
+    rows = layer_table(model, (1, 8, 8))
+    assert [r["name"] for r in rows] == ["flatten", "layer1", "layer2", "layer3", "head"]
+    assert sum(r["parameters"] for r in rows) == count_parameters(model)
+    assert rows[1]["output"] == (32,) and rows[-1]["output"] == (10,)
+    assert rows[2]["flops"] == 2 * 32 * 32  # one multiply-add per weight
+
+
+def test_commands_that_need_no_torch_do_not_import_it():
+    code = (
+        "import sys; from plainnet.cli import main\n"
+        "for args in (['--help'], ['config', 'show'], ['data', 'list']):\n"
+        "    try: main(args)\n"
+        "    except SystemExit: pass\n"
+        "assert 'torch' not in sys.modules, 'torch was imported'\n"
+    )
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+
+
+def test_huge_model_is_described_without_allocating(capsys):
+    code, out, _ = run_cli(capsys, "model", "model.width=1000000", "--depth", "3")
+    assert code == 0 and "1,000,078,000,010 parameters" in out.replace("\n", "")
 
 
 def test_module_entry_point_errors_without_traceback():

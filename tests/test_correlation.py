@@ -6,7 +6,14 @@ import torch
 
 from plainnet import plain_mlp
 from plainnet.config import resolve
-from plainnet.correlation import c_map, c_map_depth, leaky_relu_gain, resolve_beta, tat_beta
+from plainnet.correlation import (
+    bn_gradient_beta,
+    c_map,
+    c_map_depth,
+    leaky_relu_gain,
+    resolve_beta,
+    tat_beta,
+)
 
 
 def monte_carlo_cosines(c0: float, beta: float, layers: int, width: int = 4000, seed: int = 0):
@@ -53,7 +60,7 @@ def test_tat_beta_hits_eta_and_grows_with_depth():
     for layers, beta in zip((20, 50, 99, 199, 499, 999), betas, strict=True):
         assert c_map_depth(0.0, beta, layers)[-1] == pytest.approx(0.9, abs=1e-6)
     # the values the docs quote (a depth-D model has D - 1 Leaky ReLU layers)
-    assert [round(resolve_beta("auto", d), 2) for d in (100, 200, 500, 1000)] == [
+    assert [round(resolve_beta("auto", d, norm="none"), 2) for d in (100, 200, 500, 1000)] == [
         0.57,
         0.68,
         0.79,
@@ -73,6 +80,33 @@ def test_auto_slope_reaches_the_model_and_the_run_config(small_cfg, quiet):
     run = train(small_cfg("model.depth=30", "model.beta=auto", "train.epochs=1"), console=quiet)
     assert run.run_dir.config().model.beta == resolve_beta("auto", 30)
     assert run.summary["beta"] == resolve_beta("auto", 30)
+
+
+def test_batchnorm_auto_slope_also_bounds_the_gradient_growth():
+    # the formula, and where it takes over from TAT's slope (about 240 layers)
+    assert bn_gradient_beta(999) == pytest.approx(1 - math.log(100) / (0.065 * 999))
+    assert bn_gradient_beta(10) == 0.0 and bn_gradient_beta(999, ratio=10) > bn_gradient_beta(999)
+    for d in (10, 50, 100, 200):
+        assert resolve_beta("auto", d) == resolve_beta("auto", d, norm="none")
+    assert [resolve_beta("auto", d) for d in (500, 1000)] == [0.858, 0.9291]
+    for norm in ("batch", "batch_renorm"):
+        assert resolve_beta("auto", 1000, norm=norm) > resolve_beta("auto", 1000, norm="none")
+
+
+def test_batchnorm_auto_slope_keeps_the_gradient_ratio_near_its_target():
+    """Independent of the fit's data (digits, not USPS): at 300 layers the gradient norm ratio
+    between the first and last hidden layer at init is near 100 with "auto", and several
+    times larger with TAT's slope alone."""
+    from plainnet.probe import probe_config
+
+    def ratio(beta):
+        cfg = resolve(overrides=["model.depth=300", f"model.beta={beta}", "model.width=64"])
+        layers = probe_config(cfg, max_samples=256).layers
+        return layers[0].grad_norm / layers[-1].grad_norm
+
+    auto, tat = ratio("auto"), ratio(resolve_beta("auto", 300, norm="none"))
+    assert 10 < auto < 400
+    assert tat > 2 * auto
 
 
 @pytest.mark.parametrize("bad", [(0, 0.9), (10, 1.0), (10, 0.0)])

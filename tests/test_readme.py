@@ -1,6 +1,10 @@
-"""The README's Python blocks run as written (so they cannot drift from the code)."""
+"""The README's Python blocks and its command lines marked (quick) run as written, so they
+cannot drift from the code."""
 
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -20,3 +24,41 @@ def test_readme_python_block_runs(code, capsys):
     if "test error" in code:
         error = float(re.search(r"test error after \d+ epochs: ([\d.]+)%", out).group(1))
         assert error < 50  # trained, far from chance (90%)
+
+
+def quick_lines() -> list[str]:
+    """Command lines of the README's bash blocks whose comment says (quick)."""
+    lines = []
+    for block in re.findall(r"```bash\n(.*?)```", README.read_text(), re.S):
+        for line in block.replace("\\\n", " ").splitlines():
+            if line.rstrip().endswith("(quick)"):
+                lines.append(line.split("#")[0].strip())
+    return lines
+
+
+QUICK = quick_lines()
+
+
+def test_the_readme_marks_quick_command_lines():
+    assert len(QUICK) >= 5
+
+
+@pytest.mark.parametrize("line", QUICK)
+def test_readme_quick_command_line_runs(line, tmp_path):
+    if (
+        "reproduce" in line
+        and not (Path(os.environ.get("PLAINNET_DATA", "")) / "usps.npz").exists()
+    ):
+        pytest.skip("PLAINNET_DATA has no usps.npz")
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    p = subprocess.run(["bash", "-c", line], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr[-2000:]
+
+
+def test_api_reference_is_current():
+    """docs/api.md is generated from the docstrings; regenerate it when they change."""
+    import runpy
+
+    tool = runpy.run_path(str(README.parent / "tools" / "api_doc.py"))
+    current = (README.parent / "docs" / "api.md").read_text()
+    assert current == tool["render"](), "run: .venv/bin/python tools/api_doc.py > docs/api.md"

@@ -121,3 +121,20 @@ def test_evalgap_quick_measures_each_remedy_on_the_same_weights(tmp_path, monkey
         pairs = [c for c in cells[3:] if c != "—"]
         assert all(len(c.split(" / ")) == 2 for c in pairs)  # train / test in every cell
         assert len(pairs) == (4 if cells[0] == "BatchNorm" else 1)
+
+
+@needs_usps
+def test_components_quick_maps_every_beta_and_bound(tmp_path, monkeypatch):
+    monkeypatch.setattr(reproduce, "RUNS", tmp_path / "runs")
+    plan = reproduce.Plan(tmp_path, quick=True, seeds=[0], log=lambda *_: None)
+    text = reproduce.components(plan).read_text()
+    header = "| beta | c = 1 | c = 2 | c = 4 | no max-norm | gradient ratio at init |"
+    assert header in text
+    val = text.split("**Validation error %**")[1].split("**Train error %**")[0]
+    rows = [x for x in val.splitlines() if x.startswith("| 0.") or x.startswith("| auto")]
+    assert len(rows) == len(reproduce.COMPONENT_BETAS)
+    for row in rows:
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        assert all("(1 seed)" in c or "diverged" in c for c in cells[1:5])
+        assert float(cells[5]) > 0  # the probe's gradient ratio at init
+    assert (tmp_path / "components-quick.png").stat().st_size > 0

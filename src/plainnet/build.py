@@ -17,7 +17,7 @@ from plainnet.config import Config, ConfigError, OptimConfig, validate
 from plainnet.constraints import MaxNorm
 from plainnet.correlation import resolve_beta
 from plainnet.data import DeviceData, Standardize
-from plainnet.datasets import ArrayDataset, load_dataset, spec
+from plainnet.datasets import ArrayDataset, is_user_dataset, load_dataset, spec
 from plainnet.models import build_model, hidden_weights
 from plainnet.runs import RunDir, RunError
 
@@ -41,7 +41,7 @@ def with_numbers(cfg: Config) -> Config:
 
     A run writes this into its `config.toml`, so the folder says which slope was trained.
     """
-    beta = resolve_beta(cfg.model.beta, cfg.model.depth, cfg.model.eta)
+    beta = resolve_beta(cfg.model.beta, cfg.model.depth, cfg.model.eta, cfg.model.norm)
     if beta == cfg.model.beta:
         return cfg
     return cfg.model_copy(update=dict(model=cfg.model.model_copy(update=dict(beta=beta))))
@@ -67,6 +67,18 @@ def load_arrays(cfg: Config) -> ArrayDataset:
         train_subset=d.train_subset,
         download=d.download,
     )
+
+
+def data_shape(cfg: Config) -> SimpleNamespace:
+    """`in_shape` and `num_classes` of `cfg`'s data from the dataset registry, without reading
+    or downloading data; a user's data set, or one stored at any image size (COIL-20), is read."""
+    d = cfg.data
+    s = None if is_user_dataset(d.dataset) else spec(d.dataset)
+    if s is not None and (s.size or d.image_size):
+        h, w = (d.image_size, d.image_size) if d.image_size else s.size
+        return SimpleNamespace(in_shape=(s.channels, h, w), num_classes=s.num_classes)
+    data = make_data(cfg)
+    return SimpleNamespace(in_shape=data.in_shape, num_classes=data.num_classes)
 
 
 def make_model(cfg: Config, data) -> nn.Module:

@@ -14,20 +14,13 @@ from pathlib import Path
 import click
 import numpy as np
 
-from plainnet.build import make_data, make_model, model_name
-from plainnet.config import (
-    ConfigError,
-    presets,
-    resolve,
-)
+# Only what every command needs is imported here; torch and the modules that use it are
+# imported by the commands that train or build a model, so `--help`, `config` and `data list`
+# answer without it.
+from plainnet.config import ConfigError, presets, resolve
 from plainnet.datasets import SPECS, cache_path, prepare, spec
 from plainnet.datasets import arrays as dataset_arrays
-from plainnet.errors import PlainnetError
-from plainnet.models import MODELS, count_parameters
-from plainnet.probe import probe_config, save_probes
-from plainnet.runs import RunDir
-from plainnet.train import TrainingDiverged, train
-from plainnet.train import resume as resume_run
+from plainnet.errors import PlainnetError, TrainingDiverged
 
 # Flags that are shortcuts for `section.key=value` overrides.
 SHORTCUTS = {
@@ -75,7 +68,7 @@ def cli():
 @cli.command("train")
 @config_options
 @click.option("--dataset", help="Shortcut for data.dataset.")
-@click.option("--model", type=click.Choice(sorted(MODELS)), help="Shortcut for model.arch.")
+@click.option("--model", help="Shortcut for model.arch (mlp, cnn, resnet).")
 @click.option("--depth", type=int, help="Shortcut for model.depth (weight layers).")
 @click.option("--epochs", type=int, help="Shortcut for train.epochs.")
 @click.option("--seed", type=int, help="Shortcut for train.seed.")
@@ -92,6 +85,9 @@ def train_cmd(preset, config_file, overrides, resume, extend, **flags):
 
     Any config field can be set as SECTION.KEY=VALUE, e.g. `model.beta=0.2 optim.lr=0.1`.
     """
+    from plainnet.train import resume as resume_run
+    from plainnet.train import train
+
     items = _overrides(overrides, flags)
     if extend and not resume:
         raise ConfigError("--extend goes with --resume RUN_DIR")
@@ -145,7 +141,6 @@ def predict_cmd(run_dir, inputs, checkpoint, device, out):
 
     Writes one row per input (name, predicted class, class probabilities).
     """
-    import numpy as np
 
     from plainnet.build import load_run, resolve_device
     from plainnet.inference import predict, read_inputs
@@ -212,12 +207,54 @@ def config_presets():
 
 @cli.command("model")
 @config_options
-def model_cmd(preset, config_file, overrides):
-    """Print the architecture a config builds and its parameter count."""
-    cfg = resolve(preset, config_file, overrides)
-    model = make_model(cfg, make_data(cfg))
-    click.echo(model)
-    click.echo(f"{model_name(cfg)}: {count_parameters(model):,} parameters")
+@click.option("--dataset", help="Shortcut for data.dataset (gives the input shape).")
+@click.option("--model", help="Shortcut for model.arch (mlp, cnn, resnet).")
+@click.option("--depth", type=int, help="Shortcut for model.depth (weight layers).")
+@click.option("--verbose", "-v", is_flag=True, help="Also print the full PyTorch repr.")
+def model_cmd(preset, config_file, overrides, verbose, **flags):
+    """A table of the layers a config builds: output shape, parameters, FLOPs per sample.
+
+    Built on PyTorch's meta device: no data is read and no memory is allocated, so any size
+    can be described. Identical consecutive layers are shown as one line (xN).
+    """
+    import torch
+    from rich.console import Console
+    from rich.table import Table
+
+    from plainnet.build import data_shape, make_model, model_name
+    from plainnet.models import layer_table
+
+    cfg = resolve(preset, config_file, _overrides(overrides, flags))
+    shape = data_shape(cfg)
+    with torch.device("meta"):
+        model = make_model(cfg, shape)
+    rows = layer_table(model, shape.in_shape)
+    table = Table(title=f"{model_name(cfg)} on {cfg.data.dataset}, input {shape.in_shape}")
+    for col in ("layer", "type", "output", "parameters", "FLOPs"):
+        table.add_column(col, justify="right" if col in ("parameters", "FLOPs") else "left")
+    groups: list[list[dict]] = []
+    for r in rows:
+        same = groups and all(groups[-1][0][k] == r[k] for k in ("type", "output", "parameters"))
+        groups[-1].append(r) if same else groups.append([r])
+    for g in groups:
+        name = g[0]["name"] if len(g) == 1 else f"{g[0]['name']}..{g[-1]['name']} (x{len(g)})"
+        table.add_row(name, g[0]["type"], str(g[0]["output"]), f"{g[0]['parameters']:,}",
+                      _si(g[0]["flops"]))  # fmt: skip
+    params, flops = sum(r["parameters"] for r in rows), sum(r["flops"] for r in rows)
+    table.add_section()
+    table.add_row("total", f"{len(rows)} modules", "", f"{params:,}", _si(flops))
+    console = Console(highlight=False)
+    console.print(table)
+    console.print(f"{model_name(cfg)}: {params:,} parameters, {_si(flops)} FLOPs per sample")
+    if verbose:
+        click.echo(model)
+
+
+def _si(n: float) -> str:
+    for unit, size in (("T", 1e12), ("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if n >= size:
+            return f"{n / size:.2f}{unit}"
+    return f"{n:.0f}"
 
 
 @cli.command("probe")
@@ -250,15 +287,43 @@ def model_cmd(preset, config_file, overrides):
 @click.option(
     "--eval-mode", is_flag=True, help="Probe BatchNorm in inference mode (running statistics)."
 )
+@click.option(
+    "--log",
+    "log_run",
+    type=click.Path(),
+    help="Draw a run's probe.jsonl (run.probe_every) over its epochs instead.",
+)
 @click.option("--out", type=click.Path(), help="Output folder (default: runs/probes/<timestamp>).")
 @click.argument("overrides", nargs=-1, metavar="[SECTION.KEY=VALUE]...")
 def probe_cmd(
-    presets_, configs, runs, labelled, split, keep, max_samples, eval_mode, out, overrides, **flags
+    presets_,
+    configs,
+    runs,
+    labelled,
+    split,
+    keep,
+    max_samples,
+    eval_mode,
+    log_run,
+    out,
+    overrides,
+    **flags,
 ):
     """Per-layer depth diagnostics of networks at init (presets, configs) or trained (runs).
 
     All targets are drawn on shared axes: `plainnet probe -p naive -p bn -p proposed`.
+    `plainnet probe --log RUN_DIR` draws what a run logged during training, one line per epoch.
     """
+    from plainnet.probe import probe_config, save_probes
+    from plainnet.runs import RunDir
+
+    out = Path(out or Path("runs/probes") / time.strftime("%Y%m%d-%H%M%S"))
+    if log_run:
+        from plainnet.probe import plot_log
+
+        for f in plot_log(RunDir.open(log_run), out):
+            click.echo(f"wrote {f}")
+        return
     items = _overrides(overrides, flags)
     targets = [(p, resolve(p, None, items), None) for p in presets_]
     targets += [(Path(c).stem, resolve(None, c, items), None) for c in configs]
@@ -269,7 +334,6 @@ def probe_cmd(
         targets.append((f"{run.path.name} (trained)", run.config(), run))
     if not targets:
         targets = [("proposed", resolve(None, None, items), None)]
-    out = Path(out or Path("runs/probes") / time.strftime("%Y%m%d-%H%M%S"))
     results, layers_kept = {}, set()
     for label, cfg, run in targets:
         wanted = _layer_list(keep) if keep else None
@@ -349,7 +413,7 @@ def _recipe(name: str, doc: str, *extra):
         ),
         click.option("--overwrite", is_flag=True, help="Replace an existing report in --out."),
         click.option("--seeds", default="0,1,2", show_default=True, help="Comma-separated."),
-        click.option("--quick", is_flag=True, help="A tiny smoke-test variant."),
+        click.option("--quick", is_flag=True, help="A tiny smoke-test variant (first seed only)."),
         click.option(
             "--jobs",
             type=click.IntRange(1),
@@ -363,6 +427,10 @@ def _recipe(name: str, doc: str, *extra):
 
 
 _recipe("table1", "Table 1: the 100-layer USPS ablation (8 rows x seeds).")
+_recipe(
+    "components",
+    "Where each component matters: BN + LReLU at 100 layers over beta x max-norm c (heatmap).",
+)
 _recipe("activations", "Activation figures: naive / BN / proposed, 100 layers.")
 _recipe(
     "depth",

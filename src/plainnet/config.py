@@ -24,8 +24,6 @@ from pydantic import (
 
 from plainnet.datasets import SPECS, is_user_dataset
 from plainnet.errors import PlainnetError
-from plainnet.init import INITS
-from plainnet.models import ACTIVATIONS, CONV_MODELS, MODELS
 
 
 class ConfigError(PlainnetError, ValueError):
@@ -92,7 +90,7 @@ class ModelConfig(Section):
     @field_validator("arch", "act", "init")
     @classmethod
     def _registered(cls, v: str, info: ValidationInfo) -> str:
-        return _one_of(v, {"arch": MODELS, "act": ACTIVATIONS, "init": INITS}[info.field_name])
+        return _one_of(v, registry(info.field_name))
 
 
 class MaxNormConfig(Section):
@@ -154,6 +152,8 @@ class RunConfig(Section):
     checkpoint_every: int = Field(1, ge=1)  # epochs; the final epoch is always saved
     probe_every: int = Field(0, ge=0)  # epochs between depth probes into probe.jsonl; 0: off
     probe_samples: int = Field(2000, ge=1)  # training samples each of those probes uses
+    # TensorBoard events in <run>/tb: true, false, or "auto" (when the package is installed)
+    tensorboard: bool | Literal["auto"] = "auto"
 
 
 class Config(Section):
@@ -167,6 +167,15 @@ class Config(Section):
 
     def to_toml(self) -> str:
         return tomli_w.dumps(self.model_dump())
+
+
+def registry(field: str):
+    """The registered names for `field` (arch, act, init; conv: the archs that convolve),
+    imported on first use, so that reading a config that names none of them needs no torch."""
+    from plainnet.init import INITS
+    from plainnet.models import ACTIVATIONS, CONV_MODELS, MODELS
+
+    return dict(arch=MODELS, act=ACTIVATIONS, init=INITS, conv=CONV_MODELS)[field]
 
 
 def _one_of(value: str, choices: dict) -> str:
@@ -310,7 +319,8 @@ class ConfigWarning(UserWarning):
 def no_effect(cfg: Config, mine: dict) -> list[str]:
     """Why each field the user set (`mine`) changes nothing in `cfg`, one line each."""
     m = cfg.model
-    conv = m.arch in CONV_MODELS
+    sized = {"channels", "width"} & mine.get("model", {}).keys()
+    conv = bool(sized) and m.arch in registry("conv")
     rules = {
         "max_norm.c": (not cfg.max_norm.enabled, "max_norm.enabled is false"),
         "max_norm.layers": (not cfg.max_norm.enabled, "max_norm.enabled is false"),

@@ -8,3 +8,7 @@ non-zero status; anything else that escapes is a bug and shows its traceback
 
 class PlainnetError(Exception):
     """Base of every error plainnet raises on purpose."""
+
+
+class TrainingDiverged(PlainnetError, RuntimeError):
+    """The loss or the model became NaN or infinite; the last finite checkpoint is kept."""

@@ -77,6 +77,50 @@ def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
+def layer_table(model: nn.Module, in_shape: Sequence[int]) -> list[dict]:
+    """One row per child of `model` (stem, `layer1..N`, head...): name, what it is, its output
+    shape for one sample, its parameters and forward FLOPs per sample (PyTorch's
+    `FlopCounterMode`: matrix products and convolutions, 2 per multiply-add).
+
+    Build the model under `torch.device("meta")` and nothing is allocated or computed, so any
+    size can be described; the model is put in eval mode.
+    """
+    from torch.utils.flop_counter import FlopCounterMode
+
+    device = next(model.parameters()).device
+    shapes: dict[str, tuple[int, ...]] = {}
+    hooks = [
+        child.register_forward_hook(
+            lambda _m, _i, out, name=name: shapes.__setitem__(name, tuple(out.shape[1:]))
+        )
+        for name, child in model.named_children()
+    ]
+    model.eval()
+    try:
+        with FlopCounterMode(display=False, depth=None) as counter:
+            model(torch.zeros(1, *in_shape, device=device))
+    finally:
+        for h in hooks:
+            h.remove()
+    flops = counter.get_flop_counts()
+    top = type(model).__name__
+    rows = []
+    for name, child in model.named_children():
+        parts = [type(m).__name__ for m in child.children()] or [type(child).__name__]
+        if isinstance(child, PlainBlock) and isinstance(child.act, nn.LeakyReLU):
+            parts[-1] = f"LeakyReLU({child.act.negative_slope:g})"
+        rows.append(
+            dict(
+                name=name,
+                type=" > ".join(parts),
+                output=shapes.get(name, ()),
+                parameters=count_parameters(child),
+                flops=sum(flops.get(f"{top}.{name}", {}).values()),
+            )
+        )
+    return rows
+
+
 def _block(weight: nn.Module, features: int, norm: str, act: str, beta: float, conv: bool):
     bn = NORMS[norm][conv](features) if NORMS[norm] else None
     return PlainBlock(weight, bn, activation(act, beta))
@@ -138,10 +182,10 @@ def plain_mlp(
     Defaults are the paper's proposed PlainNet: BN + Leaky ReLU (eq. 1) + He-uniform (eq. 3);
     the max-norm constraint (eq. 2) is applied by the training loop (`plainnet.MaxNorm`).
     `beta="auto"` picks the Leaky ReLU slope from the depth (`plainnet.correlation`, TAT's
-    rule with target `eta`).
+    rule with target `eta`, and with BatchNorm at least `bn_gradient_beta`).
     """
     _check(depth, norm)
-    beta = resolve_beta(beta, depth, eta)
+    beta = resolve_beta(beta, depth, eta, norm)
     layers: OrderedDict[str, nn.Module] = OrderedDict(flatten=nn.Flatten())
     features = math.prod(in_shape)
     for i in range(1, depth):
@@ -183,7 +227,7 @@ def plain_cnn(
     `beta="auto"` as for `plain_mlp`.
     """
     _check(depth, norm)
-    beta = resolve_beta(beta, depth, eta)
+    beta = resolve_beta(beta, depth, eta, norm)
     layers: OrderedDict[str, nn.Module] = OrderedDict()
     c_in, c_out = in_shape[0], channels[0]
 

@@ -24,6 +24,7 @@ For a conv layer a unit is a channel, and a sample's response is the channel's s
 import math
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -346,7 +347,6 @@ def save_probes(
     `context` (e.g. "USPS, 200 layers, at init") heads every figure."""
     import csv
     import json
-    from pathlib import Path
 
     from plainnet import plots
 
@@ -375,6 +375,32 @@ def save_probes(
                 name = f"heatmap_{_slug(label)}_layer{idx}.png"
                 files.append(plots.heatmap(r.kept[idx], r.labels, idx, label, out / name, context))
     return [out / "probe.json", out / "layers.csv", *files]
+
+
+def plot_log(run, out_dir, max_lines: int = 8) -> list:
+    """Figures of a run's `probe.jsonl` (`run.probe_every`): each quantity over depth, one line
+    per logged epoch (at most `max_lines`, spread over training, first and last included)."""
+    from types import SimpleNamespace
+
+    from plainnet import plots
+
+    entries = run.read_probes()
+    n = len(entries)
+    picked = sorted({round(i * (n - 1) / max(max_lines - 1, 1)) for i in range(max_lines)})
+    stats = {
+        f"epoch {entries[i]['epoch']}": [SimpleNamespace(**d) for d in entries[i]["layers"]]
+        for i in picked
+        if i < n
+    }
+    cfg = run.config()
+    context = f"{cfg.data.dataset}, {cfg.model.depth} layers, {run.path.name}, during training"
+    out = Path(out_dir)
+    return [
+        plots.normalized_mean_activation(stats, out / "normalized_mean_activation.png", context),
+        plots.spectrum(stats, out / "singularity.png", context),
+        plots.gradient_norms(stats, out / "gradient_norms.png", context),
+        plots.correlation(stats, out / "correlation.png", context),
+    ]
 
 
 def _finite(v):

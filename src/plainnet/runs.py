@@ -6,7 +6,7 @@ runs/20261129-141500-proposed/
     checkpoints/last.pt  model + optimizer + epoch, written atomically
     checkpoints/best.pt  the model at the epoch of lowest validation error
     summary.json         final numbers, written when the run ends
-    tb/                  TensorBoard events, when the `tensorboard` extra is installed
+    tb/                  TensorBoard events (`run.tensorboard`, plainnet.tensorboard)
 """
 
 import contextlib
@@ -210,19 +210,25 @@ class RunDir:
         with self.probe_path.open("a") as f:
             f.write(line + "\n")
 
+    def read_probes(self) -> list[dict]:
+        """The `probe.jsonl` entries in order; a last line cut short by a crash is left out."""
+        if not self.probe_path.exists():
+            raise RunError(f"{self.probe_path} does not exist: train with run.probe_every=N")
+        entries = []
+        lines = self.probe_path.read_text().splitlines()
+        for i, line in enumerate(lines):
+            try:
+                entries.append(json.loads(line))
+            except json.JSONDecodeError:
+                if i < len(lines) - 1:
+                    raise RunError(f"{self.probe_path}: line {i + 1} is not JSON") from None
+        if not entries:
+            raise RunError(f"{self.probe_path} holds no probe yet")
+        return entries
+
     def write_summary(self, summary: dict) -> None:
         if self.writable:
             atomic_write(self.summary_path, (json.dumps(summary, indent=2) + "\n").encode())
-
-    def tensorboard(self):
-        """A SummaryWriter into `tb/`, or None when tensorboard is not installed."""
-        if not self.writable:
-            return None
-        try:
-            from torch.utils.tensorboard import SummaryWriter
-        except ImportError:
-            return None
-        return SummaryWriter(str(self.path / "tb"))
 
 
 def atomic_write(path: Path, data: bytes) -> None:

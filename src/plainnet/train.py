@@ -22,7 +22,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from torch import nn
 
-from plainnet import distributed, speed
+from plainnet import distributed, speed, tensorboard
 from plainnet.build import (
     init_model,
     make_data,
@@ -42,14 +42,10 @@ from plainnet.config import (
 from plainnet.constraints import unit_norms
 from plainnet.data import DeviceData
 from plainnet.distributed import SINGLE, World
-from plainnet.errors import PlainnetError
+from plainnet.errors import TrainingDiverged
 from plainnet.models import count_parameters, hidden_weights
 from plainnet.norms import recalibrate_
 from plainnet.runs import RunDir, RunError, provenance
-
-
-class TrainingDiverged(PlainnetError, RuntimeError):
-    """The loss or the model became NaN or infinite; the last finite checkpoint is kept."""
 
 
 def lr_factor(step: int, total: int, warmup: int, cfg: ScheduleConfig) -> float:
@@ -171,7 +167,9 @@ def _train_locked(cfg: Config, run: RunDir, resume, console, world: World, data)
     if start_epoch >= cfg.train.epochs:
         console.print(f"nothing to do: the run already finished {start_epoch} epochs")
 
-    tb = run.tensorboard()
+    tb = tensorboard.open_writer(cfg.run.tensorboard, run.path / "tb") if run.writable else None
+    if tb:
+        tensorboard.log_config(tb, cfg)
     select = "val" if data.has_val else "test"
     calibration = _calibration_sample(cfg, data)
     about = _about(cfg, data, world)  # what every checkpoint carries besides its weights
@@ -211,11 +209,11 @@ def _train_locked(cfg: Config, run: RunDir, resume, console, world: World, data)
                     )
             run.append_metrics(row)
             if cfg.run.probe_every and epoch % cfg.run.probe_every == 0:
-                _probe_into(run, net, data, cfg, epoch)
+                layers = _probe_into(run, net, data, cfg, epoch)
+                if tb:
+                    tensorboard.log_probe(tb, layers, epoch)
             if tb:
-                for k, v in row.items():
-                    if k not in ("epoch", "step"):
-                        tb.add_scalar(k, v, epoch)
+                tensorboard.log_epoch(tb, row)
             if epoch % cfg.run.checkpoint_every == 0 or epoch == cfg.train.epochs:
                 run.save_checkpoint(
                     dict(
@@ -229,11 +227,12 @@ def _train_locked(cfg: Config, run: RunDir, resume, console, world: World, data)
                     )
                 )
             console.print(_epoch_line(row, select))
-    if tb:
-        tb.close()
     summary = _summarize(cfg, data, net, best, row, elapsed, world, about, measure)
     for split, err in uncalibrated.items():
         summary[f"final_{split}_err_running_stats"] = err
+    if tb:
+        tensorboard.log_hparams(tb, cfg, summary)
+        tb.close()
     run.write_summary(summary)
     console.print(_summary_table(summary))
     return Result(run, summary, net)
@@ -383,12 +382,13 @@ def _progress_bar(console) -> Progress:
     )
 
 
-def _probe_into(run: RunDir, net, data, cfg: Config, epoch: int) -> None:
+def _probe_into(run: RunDir, net, data, cfg: Config, epoch: int) -> list[dict]:
     from plainnet.probe import probe, probe_data
 
     batches = probe_data(data, "train", cfg.run.probe_samples, cfg.train.seed)
-    result = probe(net, batches, grad_batch=batches[0])
-    run.append_probe(epoch, result.to_dict(finite=True)["layers"])
+    layers = probe(net, batches, grad_batch=batches[0]).to_dict(finite=True)["layers"]
+    run.append_probe(epoch, layers)
+    return layers
 
 
 def first_nonfinite(model: nn.Module) -> str | None:
