@@ -70,6 +70,11 @@ def test_train_shortcuts_and_overrides(capsys, tmp_path):
         (["probe", "--max-samples", "0"], "0 is not in the range"),
         (["config", "show", "model.beta=2"], "model.beta"),
         (["nonsense"], "No such command"),
+        (["train", "model.width=1000000", "--depth", "3"], "GiB free"),
+        (["train", "model.depth=100000"], "GiB free"),
+        (["train", "data.val_fraction=0.9999"], "cannot hold out 0.9999 of 1437 samples"),
+        (["train", "data.test_fraction=0.001"], "should be greater or equal"),
+        (["data", "info", "usps", "--data-dir", "/etc/passwd"], "/etc/passwd"),
     ],
 )
 def test_bad_input_gives_one_line_error(capsys, tmp_path, args, needle):
@@ -78,6 +83,24 @@ def test_bad_input_gives_one_line_error(capsys, tmp_path, args, needle):
     assert needle in one_line_error(code, err)
     if args[0] == "train":
         assert not any(tmp_path.iterdir())  # nothing half-made
+
+
+def test_resume_in_a_read_only_run_folder_is_one_line(capsys, tmp_path, monkeypatch):
+    assert run_cli(capsys, "train", *FAST, "--out", str(tmp_path))[0] == 0
+    (run,) = tmp_path.iterdir()
+    before = sorted(p.name for p in run.rglob("*"))
+    real_open = os.open
+
+    def read_only(path, flags, *a, **k):  # what a read-only mount answers (root ignores chmod)
+        if flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT) and str(path).startswith(str(run)):
+            raise PermissionError(30, "Read-only file system")
+        return real_open(path, flags, *a, **k)
+
+    monkeypatch.setattr(os, "open", read_only)
+    code, _, err = run_cli(capsys, "train", "--resume", str(run), "--epochs", "3", "--extend")
+    assert "Read-only file system" in one_line_error(code, err)
+    monkeypatch.undo()
+    assert sorted(p.name for p in run.rglob("*")) == before  # nothing lost or half-written
 
 
 def test_resume_rules_and_corrupt_checkpoint(capsys, tmp_path):

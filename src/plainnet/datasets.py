@@ -152,7 +152,14 @@ def parse_coil20(path: Path) -> dict[str, np.ndarray]:
         for name in z.namelist():
             m = COIL_NAME.search(name)
             if m:
-                img = np.asarray(Image.open(io.BytesIO(z.read(name))).convert("L"), np.uint8)
+                with Image.open(io.BytesIO(z.read(name))) as im:
+                    # the release is 128x128 8-bit grayscale: anything else is not COIL-20
+                    if im.size != (128, 128) or im.mode != "L":
+                        raise DataError(
+                            f"{path}: {name} is {im.size[0]}x{im.size[1]} mode {im.mode}, "
+                            "expected COIL-20's 128x128 8-bit grayscale (mode L)"
+                        )
+                    img = np.asarray(im, np.uint8)
                 items.append((int(m[1]) - 1, int(m[2]), img))
     if len(items) != 20 * 72:
         raise DataError(f"{path}: holds {len(items)} COIL-20 images, expected 1,440 (20 x 72)")
@@ -466,7 +473,13 @@ def split_indices(
     if by == "stratified":
         from sklearn.model_selection import train_test_split
 
-        tr, te = train_test_split(idx, test_size=test_fraction, stratify=y, random_state=seed)
+        try:
+            tr, te = train_test_split(idx, test_size=test_fraction, stratify=y, random_state=seed)
+        except ValueError as e:  # e.g. a part that would be empty, or smaller than the classes
+            raise DataError(
+                f"cannot hold out {test_fraction:g} of {len(y)} samples in {len(np.unique(y))} "
+                f"classes, stratified: {str(e).split('. ')[0]}"
+            ) from None
         return np.sort(tr), np.sort(te)
     if by == "pose":
         if pose is None:
@@ -559,6 +572,9 @@ def load_dataset(
         k: resize(a[k], image_size) if image_size else a[k] for k in ("x_train", "x_val", "x_test")
     }
     ys = {k: a[k].astype(np.int64) for k in ("y_train", "y_val", "y_test")}
+    for split in ("train", "test"):
+        if not len(ys[f"y_{split}"]):
+            raise DataError(f"{name}: the {split} split holds no samples")
     return ArrayDataset(
         name,
         xs["x_train"],

@@ -24,6 +24,7 @@ from torch import nn
 
 from plainnet import distributed, speed, tensorboard
 from plainnet.build import (
+    check_memory,
     init_model,
     make_data,
     make_optimizer,
@@ -143,7 +144,9 @@ def resume(
 
 
 def _train(cfg: Config, run: RunDir | None, resume: bool, console, world: World) -> Result:
-    data = make_data(cfg, world.device)  # first: bad data leaves no empty run folder behind
+    # first: bad data or a model too large leaves no empty run folder behind
+    data = make_data(cfg, world.device)
+    check_memory(cfg, data, world.device)
     if world.main:
         run = run or RunDir.create(cfg)
     else:
