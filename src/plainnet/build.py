@@ -21,7 +21,7 @@ from plainnet.constraints import MaxNorm
 from plainnet.correlation import resolve_beta
 from plainnet.data import DeviceData, Standardize
 from plainnet.datasets import ArrayDataset, is_user_dataset, load_dataset, spec
-from plainnet.models import build_model, hidden_weights
+from plainnet.models import ACTIVATION_TYPES, build_model, hidden_weights
 from plainnet.runs import RunDir, RunError
 
 
@@ -176,18 +176,7 @@ def _activations(m: nn.Module, shape: tuple[int, ...]) -> tuple[tuple[int, ...],
 
 
 # Modules whose output has their input's shape.
-_SHAPE_KEEPING = (
-    nn.modules.batchnorm._NormBase,
-    nn.Identity,
-    nn.ReLU,
-    nn.LeakyReLU,
-    nn.ELU,
-    nn.SELU,
-    nn.GELU,
-    nn.SiLU,
-    nn.Tanh,
-    nn.Dropout,
-)
+_SHAPE_KEEPING = (nn.modules.batchnorm._NormBase, nn.Identity, nn.Dropout, *ACTIVATION_TYPES)
 
 
 def free_memory(device: torch.device) -> int:

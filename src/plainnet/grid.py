@@ -169,6 +169,12 @@ def grid_table(results: list[RowResult]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def diverged_list(results: list[RowResult]) -> str:
+    """A report's list of the runs that diverged and why (empty when none did)."""
+    reasons = [f"- {r.row.label}: {reason}" for r in results for reason in r.reasons]
+    return "Diverged runs:\n\n" + "\n".join(reasons) + "\n" if reasons else ""
+
+
 LINESTYLES = ["-", "--", ":", "-."]
 
 

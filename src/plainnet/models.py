@@ -28,6 +28,18 @@ ACTIVATIONS: dict[str, Callable[[float], nn.Module]] = {
     "silu": lambda beta: nn.SiLU(),
     "tanh": lambda beta: nn.Tanh(),
 }
+# Elementwise activation modules (what the probe hooks as a layer's output).
+ACTIVATION_TYPES = (
+    nn.ReLU,
+    nn.LeakyReLU,
+    nn.ELU,
+    nn.SELU,
+    nn.GELU,
+    nn.SiLU,
+    nn.Tanh,
+    nn.Sigmoid,
+    nn.PReLU,
+)
 # norm name -> (layer for Linear outputs, layer for conv outputs); "none": no normalization.
 NORMS: dict[str, tuple[Callable[[int], nn.Module], Callable[[int], nn.Module]] | None] = {
     "batch": (nn.BatchNorm1d, nn.BatchNorm2d),

@@ -35,20 +35,7 @@ from plainnet.build import init_model, make_data
 from plainnet.constraints import unit_norms
 from plainnet.correlation import c_map
 from plainnet.init import WEIGHT_LAYERS
-from plainnet.models import PlainBlock
-
-ACTIVATION_TYPES = (
-    nn.ReLU,
-    nn.LeakyReLU,
-    nn.ELU,
-    nn.SELU,
-    nn.GELU,
-    nn.SiLU,
-    nn.Tanh,
-    nn.Sigmoid,
-    nn.PReLU,
-)
-
+from plainnet.models import ACTIVATION_TYPES, PlainBlock
 
 # Inputs whose pairwise cosine similarities the probe follows through the layers.
 COSINE_SAMPLES = 200

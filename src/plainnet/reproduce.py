@@ -19,7 +19,7 @@ import torch
 
 from plainnet.config import ConfigError, resolve
 from plainnet.correlation import resolve_beta
-from plainnet.grid import Row, RowResult, grid_table, learning_curves, run_grid
+from plainnet.grid import Row, RowResult, diverged_list, grid_table, learning_curves, run_grid
 
 RUNS = Path("runs/reproduce")  # run folders (checkpoints) stay out of the results folder
 QUICK = " (quick smoke variant, not a result)"
@@ -232,7 +232,6 @@ def components(plan: Plan) -> Path:
     fig.suptitle(f"USPS, {depth_} layers, BN + Leaky ReLU (+ max-norm), trained {epochs} epochs"
                  f"{short}; numbers: validation error %")  # fmt: skip
     plot = save(fig, plan.out / f"{name}.png")
-    reasons = [f"- {r.row.label}: {reason}" for r in results for reason in r.reasons]
     body = (
         f"Settings: {plan.settings(base)}, seeds {plan.seeds}; defaults otherwise (width 128, "
         "SGD lr 0.02 cosine, batch 128, He-uniform init, calibrated eval mode). Columns "
@@ -245,7 +244,7 @@ def components(plan: Plan) -> Path:
         + "\n"
         + table("final_train_err", "**Train error %** (final model, eval mode)", False)
         + f"\n![beta x c]({plot.name})\n\n"
-        + ("Diverged runs:\n\n" + "\n".join(reasons) + "\n" if reasons else "")
+        + diverged_list(results)
     )
     return plan.report(name, "Where each component matters: beta x max-norm, 100 layers", body)
 
@@ -400,7 +399,6 @@ def depth(plan: Plan) -> Path:
         "x at 100%: a run that diverged (NaN/inf)"
     )
     plot = save(fig, plan.out / f"{name}.png")
-    reasons = [f"- {r.row.label}: {reason}" for r in results for reason in r.reasons]
     body = (
         f"Settings: {plan.settings(base)}; seeds {seeds} up to depth 200, {seeds[:1]} above; "
         "defaults otherwise (width 128, SGD lr 0.02 cosine, c 4, batch 128; validation split "
@@ -420,7 +418,7 @@ def depth(plan: Plan) -> Path:
             "**Train error %, running** (last epoch's batches, train-mode BatchNorm)",
         )
         + f"\n![error versus depth]({plot.name})\n\n"
-        + ("Diverged runs:\n\n" + "\n".join(reasons) + "\n" if reasons else "")
+        + diverged_list(results)
     )
     return plan.report(name, "Error versus depth on USPS", body)
 
