@@ -207,7 +207,10 @@ def learning_curves(results: list[RowResult], path: Path, title: str) -> Path:
     ax.set_xlabel("epoch")
     ax.xaxis.get_major_locator().set_params(integer=True)
     ax.set_ylabel(f"{'validation' if split == 'val' else 'test'} error % (line style: seed)")
-    ax.set_title(title)
+    cfgs = [run.config() for r in results for run in r.runs]
+    data = ", ".join(sorted({c.data.dataset for c in cfgs}))
+    depths = "/".join(str(d) for d in sorted({c.model.depth for c in cfgs}))
+    ax.set_title(f"{title}\n{data}, {depths} layers, trained", fontsize=9)
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=7, ncol=2)
     return save(fig, path)
