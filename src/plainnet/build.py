@@ -21,7 +21,7 @@ from plainnet.constraints import MaxNorm
 from plainnet.correlation import resolve_beta
 from plainnet.data import DeviceData, Standardize
 from plainnet.datasets import ArrayDataset, is_user_dataset, load_dataset, spec
-from plainnet.models import ACTIVATION_TYPES, build_model, hidden_weights
+from plainnet.models import ACTIVATION_TYPES, build_model, count_parameters, hidden_weights
 from plainnet.runs import RunDir, RunError
 
 
@@ -114,9 +114,7 @@ def memory_estimate(cfg: Config, data) -> dict[str, int]:
         c = cfg.model_copy(update=dict(model=cfg.model.model_copy(update=dict(depth=depth))))
         with torch.device("meta"):
             model = make_model(c, data)
-        return sum(p.numel() for p in model.parameters()), _activations(
-            model, tuple(data.in_shape)
-        )[1]
+        return count_parameters(model), _activations(model, tuple(data.in_shape))[1]
 
     d = cfg.model.depth
     if d <= EXACT_DEPTH:

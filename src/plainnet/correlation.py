@@ -32,11 +32,16 @@ import numpy as np
 
 
 def c_map(c, beta: float):
-    """One layer's map of cosine similarity `c` (scalar or array in [-1, 1]) for slope `beta`."""
-    c = np.clip(np.asarray(c, dtype=np.float64), -1.0, 1.0)
+    """One layer's map of cosine similarity `c` (scalar or array in [-1, 1]) for slope `beta`.
+
+    A scalar is mapped in plain floats (10x faster than numpy scalars: `tat_beta` composes
+    the map up to depth x 35 bisection steps times)."""
     k = (1 - beta) ** 2 / (math.pi * (1 + beta**2))
-    out = c + k * (np.sqrt(1 - c**2) - c * np.arccos(c))
-    return float(out) if out.ndim == 0 else out
+    if np.ndim(c) == 0:
+        c = min(max(float(c), -1.0), 1.0)
+        return min(c + k * (math.sqrt(max(1 - c * c, 0.0)) - c * math.acos(c)), 1.0)
+    c = np.clip(np.asarray(c, dtype=np.float64), -1.0, 1.0)
+    return c + k * (np.sqrt(1 - c**2) - c * np.arccos(c))
 
 
 def c_map_depth(c0: float, beta: float, layers: int) -> np.ndarray:
@@ -62,10 +67,10 @@ def tat_beta(layers: int, eta: float = 0.9, tol: float = 1e-10) -> float:
     if not 0 < eta < 1:
         raise ValueError(f"eta must be in (0, 1), got {eta}")
 
-    def top(beta: float) -> float:  # f^L(0) in plain floats: 10x faster than numpy scalars
-        k, c = (1 - beta) ** 2 / (math.pi * (1 + beta**2)), 0.0
+    def top(beta: float) -> float:
+        c = 0.0
         for _ in range(layers):
-            c = min(c + k * (math.sqrt(max(1 - c * c, 0.0)) - c * math.acos(c)), 1.0)
+            c = c_map(c, beta)
         return c
 
     if top(0.0) <= eta:
