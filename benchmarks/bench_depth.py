@@ -24,7 +24,7 @@ def one(arch: str, depth: int, segments: int, device: str) -> dict:
     import torch.nn.functional as F
 
     from plainnet import MaxNorm, hidden_weights, plain_cnn, plain_mlp
-    from plainnet.speed import Checkpointed
+    from plainnet.nn.speed import Checkpointed
 
     torch.manual_seed(0)
     dev = torch.device(device)
@@ -122,9 +122,9 @@ def main():
 
 
 def plot(rows, path):
-    from plainnet.plots import plt, save
+    from plainnet.app.plots import figure, save
 
-    fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4.5))
+    fig, (a, b) = figure(1, 2, figsize=(11, 4.5))
     for arch in ("mlp", "cnn"):
         for ck in (False, True):
             pts = [r for r in rows if r["arch"] == arch and bool(r["segments"]) == ck]

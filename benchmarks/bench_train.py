@@ -40,13 +40,13 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 from torch.utils.flop_counter import FlopCounterMode
 
-from plainnet import datasets
-from plainnet.config import resolve
-from plainnet.constraints import MaxNorm
-from plainnet.data import DeviceData
-from plainnet.datasets import Spec
-from plainnet.models import hidden_weights, plain_cnn, plain_mlp
-from plainnet.train import train
+from plainnet.app.config import resolve
+from plainnet.app.trainer import train
+from plainnet.data import datasets
+from plainnet.data.datasets import Spec
+from plainnet.data.tensors import DeviceData
+from plainnet.nn.constraints import MaxNorm
+from plainnet.nn.models import hidden_weights, plain_cnn, plain_mlp
 
 
 def synthetic(name: str, shape: tuple[int, ...], n_train: int, n_test: int) -> None:

@@ -3,14 +3,14 @@ import io
 import pytest
 from rich.console import Console
 
-from plainnet import datasets
-from plainnet.config import resolve
+from plainnet.app.config import resolve
 
 
 @pytest.fixture(autouse=True)
-def fresh_data_notes():
-    """Every test sees the once-per-process note about inexact dataset copies afresh."""
-    datasets._NOTED.clear()
+def outside_the_checkout(tmp_path, monkeypatch):
+    """Every test runs in its own temporary folder, so that whatever it writes to a relative
+    path (runs/, reports) lands there and never in the checkout."""
+    monkeypatch.chdir(tmp_path)
 
 
 @pytest.fixture

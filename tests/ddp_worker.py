@@ -4,8 +4,8 @@ import sys
 
 import torch
 
-from plainnet.config import resolve
-from plainnet.train import train
+from plainnet.app.config import resolve
+from plainnet.app.trainer import train
 
 out, *overrides = sys.argv[1:]
 result = train(resolve(overrides=overrides))

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from plainnet.cli import main
-from plainnet.config import validate
-from plainnet.runs import RunDir
+from plainnet.app.cli import main
+from plainnet.app.config import validate
+from plainnet.app.runs import RunDir
 
 
 def run_cli(capsys, *args):
@@ -140,7 +140,7 @@ def test_config_presets_and_model(capsys, monkeypatch):
     def no_data(*_a, **_k):
         raise AssertionError("plainnet model must not read data")
 
-    monkeypatch.setattr("plainnet.build.load_dataset", no_data)
+    monkeypatch.setattr("plainnet.app.build.load_dataset", no_data)
     code, out, _ = run_cli(
         capsys, "model", "--model", "cnn", "--depth", "50", "--dataset", "cifar10"
     )
@@ -153,7 +153,7 @@ def test_config_presets_and_model(capsys, monkeypatch):
 
 
 def test_model_table_matches_the_built_model():
-    from plainnet.models import count_parameters, layer_table, plain_mlp
+    from plainnet.nn.models import count_parameters, layer_table, plain_mlp
 
     model = plain_mlp(in_shape=(1, 8, 8), num_classes=10, depth=4, width=32)
     rows = layer_table(model, (1, 8, 8))
@@ -165,7 +165,7 @@ def test_model_table_matches_the_built_model():
 
 def test_commands_that_need_no_torch_do_not_import_it():
     code = (
-        "import sys; from plainnet.cli import main\n"
+        "import sys; from plainnet.app.cli import main\n"
         "for args in (['--help'], ['config', 'show'], ['data', 'list']):\n"
         "    try: main(args)\n"
         "    except SystemExit: pass\n"
@@ -301,8 +301,8 @@ def test_sweep_trains_the_product_of_varied_fields_over_seeds(capsys, tmp_path):
 
 
 def test_the_api_and_the_cli_give_the_same_numbers(capsys, tmp_path):
-    from plainnet.config import resolve
-    from plainnet.train import train
+    from plainnet.app.config import resolve
+    from plainnet.app.trainer import train
 
     args = ["model.depth=6", "model.width=16", "train.epochs=2"]
     api = train(resolve(None, None, [*args, f"run.out_dir={tmp_path / 'api'}"]))
@@ -340,7 +340,7 @@ def test_predict_and_export_a_trained_run(capsys, tmp_path):
     import numpy as np
     from PIL import Image
 
-    from plainnet.datasets import load_dataset
+    from plainnet.data.datasets import load_dataset
 
     assert run_cli(capsys, "train", *FAST, "--out", str(tmp_path / "runs"))[0] == 0
     (run,) = (tmp_path / "runs").iterdir()

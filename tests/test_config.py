@@ -2,7 +2,7 @@ import tomllib
 
 import pytest
 
-from plainnet.config import Config, ConfigError, parse_override, presets, resolve, validate
+from plainnet.app.config import Config, ConfigError, parse_override, presets, resolve, validate
 
 
 def test_defaults_are_the_papers_proposed_plainnet():
@@ -109,7 +109,7 @@ def test_bad_files_and_presets(tmp_path):
 def test_settings_without_effect_warn_once_each(overrides, preset, expect):
     import warnings
 
-    from plainnet.config import ConfigWarning
+    from plainnet.app.config import ConfigWarning
 
     with warnings.catch_warnings(record=True) as seen:
         warnings.simplefilter("always")

@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from plainnet import plain_mlp
-from plainnet.config import resolve
-from plainnet.correlation import (
+from plainnet.app.config import resolve
+from plainnet.nn.correlation import (
     bn_gradient_beta,
     c_map,
     c_map_depth,
@@ -75,7 +75,7 @@ def test_auto_slope_reaches_the_model_and_the_run_config(small_cfg, quiet):
     assert model.layer1.act.negative_slope == resolve_beta("auto", 200) == 0.6789
     assert resolve(overrides=["model.beta=auto"]).model.beta == "auto"  # kept until a run starts
 
-    from plainnet.train import train
+    from plainnet.app.trainer import train
 
     run = train(small_cfg("model.depth=30", "model.beta=auto", "train.epochs=1"), console=quiet)
     assert run.run_dir.config().model.beta == resolve_beta("auto", 30)
@@ -97,7 +97,7 @@ def test_batchnorm_auto_slope_keeps_the_gradient_ratio_near_its_target():
     """Independent of the fit's data (digits, not USPS): at 300 layers the gradient norm ratio
     between the first and last hidden layer at init is near 100 with "auto", and several
     times larger with TAT's slope alone."""
-    from plainnet.probe import probe_config
+    from plainnet.app.probe import probe_config
 
     def ratio(beta):
         cfg = resolve(overrides=["model.depth=300", f"model.beta={beta}", "model.width=64"])

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import torch
 
-from plainnet.config import resolve
-from plainnet.train import train
+from plainnet.app.config import resolve
+from plainnet.app.trainer import train
 
 WORKER = Path(__file__).with_name("ddp_worker.py")
 BASE = ["model.depth=8", "model.width=32", "train.epochs=2", "train.batch_size=64"]

@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from plainnet import he_uniform_, init_weights_, plain_cnn
-from plainnet.init import INITS, fan_in
+from plainnet.nn.init import INITS, fan_in
 
 
 @pytest.mark.parametrize(

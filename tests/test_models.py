@@ -3,7 +3,7 @@ import torch
 from torch import nn
 
 from plainnet import PlainBlock, build_model, plain_cnn, plain_mlp
-from plainnet.models import ACTIVATIONS, activation, count_parameters, stage_sizes
+from plainnet.nn.models import ACTIVATIONS, activation, count_parameters, stage_sizes
 
 
 def weight_layers(model):
@@ -90,7 +90,7 @@ def test_registry_and_bad_arguments():
 
 
 def test_cifar_resnet_baseline_sizes():
-    from plainnet.models import resnet
+    from plainnet.nn.models import resnet
 
     assert count_parameters(resnet((3, 32, 32), 10, depth=56)) == pytest.approx(0.85e6, rel=0.01)
     assert count_parameters(resnet((3, 32, 32), 10, depth=110)) == pytest.approx(1.7e6, rel=0.02)

@@ -3,7 +3,7 @@ import torch
 from torch import nn
 
 from plainnet import plain_cnn, plain_mlp
-from plainnet.norms import BatchRenorm1d, BatchRenorm2d, precise_bn_, recalibrate_
+from plainnet.nn.norms import BatchRenorm1d, BatchRenorm2d, precise_bn_, recalibrate_
 
 
 @pytest.mark.parametrize(
@@ -90,7 +90,7 @@ def test_recalibrated_bns_standardize_exactly_what_eval_mode_feeds_them():
 
 
 def test_training_calibrates_and_reports_the_running_average_numbers_beside(small_cfg, quiet):
-    from plainnet.train import train
+    from plainnet.app.trainer import train
 
     s = train(small_cfg("model.depth=30", "train.epochs=2"), console=quiet).summary
     for split in ("train", "val", "test"):

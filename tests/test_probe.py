@@ -7,13 +7,12 @@ import torch
 from torch import nn
 
 from plainnet import plain_cnn, plain_mlp
-from plainnet.build import init_model, make_data
-from plainnet.config import resolve
-from plainnet.probe import (
+from plainnet.app.build import init_model, make_data
+from plainnet.app.config import resolve
+from plainnet.app.probe import probe_data, save_probes
+from plainnet.nn.diagnostics import (
     hidden_layers,
     probe,
-    probe_data,
-    save_probes,
     singular_values_from_gram,
     spectrum_stats,
 )
@@ -140,8 +139,8 @@ def test_naive_100_layer_net_at_init_loses_its_signal_with_depth():
 def test_measured_correlation_follows_the_c_map_in_a_net_without_bn():
     """At init, a wide-enough ReLU/Leaky ReLU net without BN collapses its inputs as
     f^l(c_0) predicts; the probe's theory curve is that map applied to the same pairs."""
-    from plainnet.correlation import c_map
-    from plainnet.probe import COSINE_SAMPLES, pairwise_cosines
+    from plainnet.nn.correlation import c_map
+    from plainnet.nn.diagnostics import COSINE_SAMPLES, pairwise_cosines
 
     torch.manual_seed(0)
     x = torch.randn(300, 64) + 0.5  # inputs with a positive mean cosine

@@ -3,10 +3,11 @@ from pathlib import Path
 
 import pytest
 
-from plainnet import reproduce
-from plainnet.config import ConfigError
-from plainnet.grid import Row, grid_table, run_grid
-from plainnet.reproduce import PAPER_TABLE1
+from plainnet.app import recipes
+from plainnet.app.config import ConfigError
+from plainnet.app.grid import Row, grid_table, run_grid
+from plainnet.app.recipes import PAPER_TABLE1
+from plainnet.app.recipes.components import COMPONENT_BETAS
 
 HAS_USPS = (Path(os.environ.get("PLAINNET_DATA", "")) / "usps.npz").exists()
 needs_usps = pytest.mark.skipif(not HAS_USPS, reason="PLAINNET_DATA has no usps.npz")
@@ -25,8 +26,7 @@ def test_grid_counts_diverged_runs_as_failures(tmp_path):
 
 @needs_usps
 def test_table1_quick_writes_the_table_beside_the_papers(tmp_path, monkeypatch):
-    monkeypatch.setattr(reproduce, "RUNS", tmp_path / "runs")
-    path = reproduce.table1(reproduce.Plan(tmp_path, quick=True, seeds=[0], log=lambda *_: None))
+    path = recipes.table1(recipes.Plan(tmp_path, quick=True, seeds=[0], log=lambda *_: None))
     text = path.read_text()
     for row, paper in PAPER_TABLE1.items():
         line = next(x for x in text.splitlines() if x.startswith(f"| {row} |"))
@@ -38,25 +38,21 @@ def test_table1_quick_writes_the_table_beside_the_papers(tmp_path, monkeypatch):
 
 @needs_usps
 def test_depth_quick(tmp_path, monkeypatch):
-    monkeypatch.setattr(reproduce, "RUNS", tmp_path / "runs")
-    plan = reproduce.Plan(tmp_path, quick=True, seeds=[0], log=lambda *_: None)
-    text = reproduce.depth(plan).read_text()
+    plan = recipes.Plan(tmp_path, quick=True, seeds=[0], log=lambda *_: None)
+    text = recipes.depth(plan).read_text()
     assert "| naive |" in text and "| proposed (beta auto) |" in text
     assert "| depth 3 | depth 5 |" in text
     assert (tmp_path / "depth-quick.png").exists()
     # a second run into the same folder does not replace the report unless asked
     with pytest.raises(ConfigError, match="--overwrite"):
-        reproduce.depth(plan)
+        recipes.depth(plan)
 
 
 def test_recipe_settings_layer_under_each_row(tmp_path, monkeypatch):
     """Preset < recipe base < -c FILE < the user's overrides < the row's own."""
-    monkeypatch.setattr(reproduce, "RUNS", tmp_path / "runs")
     cfg_file = tmp_path / "mine.toml"
     cfg_file.write_text("[train]\nepochs = 2\n[model]\nwidth = 8\n")
-    plan = reproduce.Plan(
-        tmp_path, seeds=[0], config_file=str(cfg_file), overrides=["model.width=6"]
-    )
+    plan = recipes.Plan(tmp_path, seeds=[0], config_file=str(cfg_file), overrides=["model.width=6"])
     rows = [Row("r", "proposed", ["model.depth=3"])]
     (result,) = plan.grid(rows, ["train.epochs=1", "model.depth=9", "model.width=4"], "g")
     cfg = result.runs[0].config()
@@ -95,7 +91,7 @@ def test_parallel_grid_matches_the_serial_one(tmp_path):
 
 def test_parallel_grid_stops_on_a_run_that_fails(tmp_path):
     """An error in a worker (here: a missing dataset) reaches the caller as itself."""
-    from plainnet.download import DownloadError
+    from plainnet.data.download import DownloadError
 
     rows = [Row("fine", None, []), Row("no data", None, ["data.dataset=usps"])]
     base = [
@@ -111,9 +107,8 @@ def test_parallel_grid_stops_on_a_run_that_fails(tmp_path):
 
 @needs_usps
 def test_evalgap_quick_measures_each_remedy_on_the_same_weights(tmp_path, monkeypatch):
-    monkeypatch.setattr(reproduce, "RUNS", tmp_path / "runs")
-    plan = reproduce.Plan(tmp_path, quick=True, seeds=[0], log=lambda *_: None)
-    text = reproduce.evalgap(plan).read_text()
+    plan = recipes.Plan(tmp_path, quick=True, seeds=[0], log=lambda *_: None)
+    text = recipes.evalgap(plan).read_text()
     rows = [x for x in text.splitlines() if x.startswith(("| BatchNorm |", "| Batch Renorm |"))]
     assert len(rows) == 4
     for row in rows:
@@ -125,14 +120,13 @@ def test_evalgap_quick_measures_each_remedy_on_the_same_weights(tmp_path, monkey
 
 @needs_usps
 def test_components_quick_maps_every_beta_and_bound(tmp_path, monkeypatch):
-    monkeypatch.setattr(reproduce, "RUNS", tmp_path / "runs")
-    plan = reproduce.Plan(tmp_path, quick=True, seeds=[0], log=lambda *_: None)
-    text = reproduce.components(plan).read_text()
+    plan = recipes.Plan(tmp_path, quick=True, seeds=[0], log=lambda *_: None)
+    text = recipes.components(plan).read_text()
     header = "| beta | c = 1 | c = 2 | c = 4 | no max-norm | gradient ratio at init |"
     assert header in text
     val = text.split("**Validation error %**")[1].split("**Train error %**")[0]
     rows = [x for x in val.splitlines() if x.startswith("| 0.") or x.startswith("| auto")]
-    assert len(rows) == len(reproduce.COMPONENT_BETAS)
+    assert len(rows) == len(COMPONENT_BETAS)
     for row in rows:
         cells = [c.strip() for c in row.strip("|").split("|")]
         assert all("(1 seed)" in c or "diverged" in c for c in cells[1:5])

@@ -4,8 +4,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from plainnet import MaxNorm, hidden_weights, plain_cnn, plain_mlp, speed, unit_norms
-from plainnet.train import train
+from plainnet import MaxNorm, hidden_weights, plain_cnn, plain_mlp, unit_norms
+from plainnet.app.trainer import train
+from plainnet.nn import speed
 
 
 def _grads(model, x, y):
@@ -74,10 +75,10 @@ def test_switches_train_end_to_end(small_cfg, quiet):
 def test_autocast_choice():
     cpu = torch.device("cpu")
     assert isinstance(speed.autocast(cpu, "auto"), type(speed.autocast(cpu, "off")))
-    assert speed.uses_channels_last("auto", "cnn") and speed.uses_channels_last("auto", "resnet")
-    assert not speed.uses_channels_last("auto", "mlp")
-    assert not speed.uses_channels_last(True, "mlp")
-    assert not speed.uses_channels_last(False, "cnn")
+    assert speed.uses_channels_last("auto", conv=True) and speed.uses_channels_last(True, True)
+    assert not speed.uses_channels_last("auto", conv=False)
+    assert not speed.uses_channels_last(True, conv=False)
+    assert not speed.uses_channels_last(False, conv=True)
 
 
 def test_training_flushes_denormals_and_restores_the_callers_setting(small_cfg, quiet):

@@ -5,11 +5,11 @@ import sys
 import pytest
 from tensorboard.backend.event_processing.event_multiplexer import EventMultiplexer
 
-from plainnet.cli import main
-from plainnet.config import ConfigError
-from plainnet.runs import RunDir
-from plainnet.tensorboard import TensorBoardMissing
-from plainnet.train import train
+from plainnet.app.cli import main
+from plainnet.app.config import ConfigError
+from plainnet.app.runs import RunDir
+from plainnet.app.tensorboard import TensorBoardMissing
+from plainnet.app.trainer import train
 
 
 def events(folder):

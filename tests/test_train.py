@@ -5,12 +5,13 @@ import os
 import pytest
 import torch
 
-from plainnet.build import make_data, make_model
-from plainnet.config import ConfigError, resolve
-from plainnet.constraints import unit_norms
-from plainnet.models import hidden_weights
-from plainnet.runs import METRICS, RunDir, RunError
-from plainnet.train import TrainingDiverged, lr_factor, train
+from plainnet.app.build import make_data, make_model
+from plainnet.app.config import ConfigError
+from plainnet.app.runs import METRICS, RunDir, RunError
+from plainnet.app.trainer import TrainingDiverged, train
+from plainnet.engine.schedule import lr_factor
+from plainnet.nn.constraints import unit_norms
+from plainnet.nn.models import hidden_weights
 
 
 def test_proposed_net_learns_digits_and_writes_a_complete_run(small_cfg, quiet):
@@ -76,10 +77,10 @@ def test_resume_continues_from_the_saved_epoch_and_matches_an_unbroken_run(
 
 
 def test_divergence_stops_and_keeps_the_last_good_checkpoint(small_cfg, quiet, monkeypatch):
-    import plainnet.train
+    import plainnet.app.trainer
 
     # continue a good run with a blown-up lr (a change resume() itself would refuse)
-    monkeypatch.setattr(plainnet.train, "_check_same_config", lambda *a: None)
+    monkeypatch.setattr(plainnet.app.trainer, "_check_same_config", lambda *a: None)
     naive = ("model.norm=none", "model.act=relu", "max_norm.enabled=false")
     run = train(small_cfg("train.epochs=1", *naive), console=quiet).run_dir
     good = run.checkpoint_path.read_bytes()
@@ -105,15 +106,13 @@ def test_run_folders_are_never_reused(small_cfg):
     ],
 )
 def test_schedules(name, expect):
-    sched = resolve(overrides=[f"schedule.name={name}"]).schedule
-    got = [lr_factor(s, 100, 0, sched) for s in (0, 40, 60, 80)]
+    got = [lr_factor(s, 100, 0, name, (0.5, 0.75), 0.1) for s in (0, 40, 60, 80)]
     for g, e in zip(got, expect, strict=True):
         if e is not None:
             assert g == pytest.approx(e)
     if name == "cosine":
         assert got == sorted(got, reverse=True) and got[-1] < 0.5
-    warm = resolve(overrides=["schedule.name=constant"]).schedule
-    assert [lr_factor(s, 100, 4, warm) for s in range(5)] == [0.25, 0.5, 0.75, 1.0, 1.0]
+    assert [lr_factor(s, 100, 4, "constant") for s in range(5)] == [0.25, 0.5, 0.75, 1.0, 1.0]
 
 
 def test_probe_every_logs_per_layer_statistics(small_cfg, quiet):
@@ -130,7 +129,7 @@ def test_probe_every_logs_per_layer_statistics(small_cfg, quiet):
 
 
 def test_resume_refuses_a_hand_edited_config_and_fewer_epochs_than_done(small_cfg, quiet):
-    from plainnet.train import resume
+    from plainnet.app.trainer import resume
 
     run = train(small_cfg("train.epochs=2"), console=quiet).run_dir
     original = run.config_path.read_text()
@@ -173,7 +172,7 @@ def test_metrics_truncation_drops_a_half_written_row_and_later_epochs(small_cfg)
 
 def test_load_run_gives_the_trained_model_and_its_preprocessing(small_cfg, quiet):
     import plainnet
-    from plainnet.datasets import load_dataset
+    from plainnet.data.datasets import load_dataset
 
     cfg = small_cfg("train.epochs=3")
     result = train(cfg, console=quiet)
@@ -196,7 +195,7 @@ def test_load_run_gives_the_trained_model_and_its_preprocessing(small_cfg, quiet
 
 
 def test_a_last_batch_of_one_sample_is_merged_into_the_one_before(small_cfg, quiet):
-    from plainnet.build import make_data
+    from plainnet.app.build import make_data
 
     # digits without a validation split: 1,437 training images; 1,025 = 8 x 128 + 1
     cfg = small_cfg("data.val_fraction=0", "data.train_subset=1025", "train.epochs=1")

@@ -12,18 +12,21 @@ import plainnet
 
 # Modules whose functions the README and docs use directly, beside the top-level names.
 MODULES = {
-    "plainnet.correlation": [
+    "plainnet.nn.correlation": [
         "c_map",
         "c_map_depth",
         "tat_beta",
         "bn_gradient_beta",
         "resolve_beta",
     ],
-    "plainnet.norms": ["recalibrate_", "precise_bn_", "BatchRenorm1d", "BatchRenorm2d"],
-    "plainnet.datasets": ["load_dataset"],
-    "plainnet.train": ["train", "resume"],
-    "plainnet.probe": ["probe", "probe_config"],
-    "plainnet.models": ["layer_table", "register_model"],
+    "plainnet.nn.norms": ["recalibrate_", "precise_bn_", "BatchRenorm1d", "BatchRenorm2d"],
+    "plainnet.nn.models": ["layer_table", "register_model"],
+    "plainnet.nn.diagnostics": ["probe"],
+    "plainnet.data": ["load_dataset", "DeviceData"],
+    "plainnet.engine.loop": ["State", "evaluate"],
+    "plainnet.app.config": ["resolve"],
+    "plainnet.app.trainer": ["train", "resume"],
+    "plainnet.app.probe": ["probe_config"],
 }
 
 

@@ -1,3 +1,3 @@
-from plainnet.cli import main
+from plainnet.app.cli import main
 
 main()

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 import torch
 from torch import nn
 
-from plainnet.init import WEIGHT_LAYERS
+from plainnet.nn.init import WEIGHT_LAYERS
 
 
 def layer_weights(module: nn.Module) -> list[torch.Tensor]:
@@ -30,7 +30,7 @@ class MaxNorm:
     notices and packs them again.
 
     `target` is a module (all its Linear/Conv weights are constrained) or an iterable of weight
-    tensors (e.g. `plainnet.models.hidden_weights(model)` to leave the classifier free).
+    tensors (e.g. `plainnet.nn.models.hidden_weights(model)` to leave the classifier free).
     """
 
     def __init__(self, target: nn.Module | Iterable[torch.Tensor], c: float):

@@ -1,4 +1,4 @@
-"""Grids of runs: rows of config overrides x seeds, trained with `plainnet.train`.
+"""Grids of runs: rows of config overrides x seeds, trained with `plainnet.app.trainer`.
 
 A failed run is a result, not an omission: runs stopped by a NaN/inf loss are counted per
 row (`RowResult.diverged`), shown in every table cell and drawn in every figure, and their
@@ -16,9 +16,9 @@ from typing import Any
 import torch
 from rich.console import Console
 
-from plainnet.config import resolve
-from plainnet.runs import RunDir
-from plainnet.train import TrainingDiverged, train
+from plainnet.app.config import resolve
+from plainnet.app.runs import RunDir
+from plainnet.app.trainer import TrainingDiverged, train
 
 
 @dataclass
@@ -181,9 +181,9 @@ LINESTYLES = ["-", "--", ":", "-."]
 def learning_curves(results: list[RowResult], path: Path, title: str) -> Path:
     """Per-epoch error of every run on the selection split (validation, else test), one
     colour per row and one line style per seed; diverged runs end in an x and say so."""
-    from plainnet.plots import plt, save
+    from plainnet.app.plots import figure, save
 
-    fig, ax = plt.subplots(figsize=(9, 5.5))
+    fig, ax = figure(figsize=(9, 5.5))
     split = "test"
     for k, r in enumerate(results):
         colour = f"C{k % 10}"

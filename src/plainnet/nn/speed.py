@@ -20,8 +20,6 @@ import torch
 from torch import nn
 from torch.utils.checkpoint import checkpoint_sequential
 
-from plainnet.models import CONV_MODELS
-
 
 class Checkpointed(nn.Module):
     """Runs an `nn.Sequential` in `segments` checkpointed pieces.
@@ -72,15 +70,16 @@ def autocast(device: torch.device, amp: str | bool):
     return torch.autocast(device.type, dtype=torch.bfloat16)
 
 
-def uses_channels_last(setting: bool | str, arch: str) -> bool:
-    """`"auto"`: every CNN, on any device (measured faster on CPU too, docs/performance.md;
-    NHWC is also the GPU convs' fast layout)."""
-    return arch in CONV_MODELS and (setting == "auto" or bool(setting))
+def uses_channels_last(setting: bool | str, conv: bool) -> bool:
+    """`"auto"`: every CNN (`conv`), on any device (measured faster on CPU too,
+    docs/performance.md; NHWC is also the GPU convs' fast layout)."""
+    return conv and (setting == "auto" or bool(setting))
 
 
 @contextlib.contextmanager
 def flush_denormals():
-    """Flush float32 denormals to zero while training, then restore the caller's setting.
+    """Flush float32 denormals to zero inside the block, then restore the caller's setting:
+    `with plainnet.flush_denormals(): ...` around your own training loop.
 
     A vanishing plain net's outputs reach the denormal range (below 1.2e-38), where CPU
     arithmetic is up to ~100x slower; flushing changes only values that small. PyTorch has

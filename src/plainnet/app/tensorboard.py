@@ -8,7 +8,7 @@ as hparams beside the final errors, so that runs can be compared in the HPARAMS 
 
 import warnings
 
-from plainnet.config import Config, ConfigError
+from plainnet.app.config import Config, ConfigError
 
 # The probe statistics logged per layer: how large the outputs are, how many directions the
 # representation still spans, how ill-conditioned it is, and the weights' gradient size.
@@ -54,7 +54,7 @@ def log_epoch(tb, row: dict) -> None:
 
 
 def log_probe(tb, layers: list[dict], epoch: int) -> None:
-    """Per-layer probe statistics (dicts of `plainnet.probe.LayerStats`) at `epoch`."""
+    """Per-layer probe statistics (dicts of `plainnet.app.probe.LayerStats`) at `epoch`."""
     n = len(layers)
     picked = sorted(
         {round(i * (n - 1) / (MAX_LAYERS - 1)) for i in range(MAX_LAYERS)} & set(range(n))

@@ -15,7 +15,7 @@ forward hooks and without changing the model:
   `||w_j||` (eq. 2's quantity);
 * the **correlation map**: the mean (and spread) of the pairwise cosine similarity of the
   hidden vectors of a fixed sample of inputs, beside the value the theory of wide random
-  nets predicts for the layer's slope, `f^l(c_0)` (`plainnet.correlation`). A mean rising
+  nets predicts for the layer's slope, `f^l(c_0)` (`plainnet.nn.correlation`). A mean rising
   towards 1 with depth means the net is collapsing its inputs onto one vector.
 
 For a conv layer a unit is a channel, and a sample's response is the channel's spatial mean.
@@ -24,18 +24,16 @@ For a conv layer a unit is a channel, and a sample's response is the channel's s
 import math
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from plainnet.build import init_model, make_data
-from plainnet.constraints import unit_norms
-from plainnet.correlation import c_map
-from plainnet.init import WEIGHT_LAYERS
-from plainnet.models import ACTIVATION_TYPES, PlainBlock
+from plainnet.nn.constraints import unit_norms
+from plainnet.nn.correlation import c_map
+from plainnet.nn.init import WEIGHT_LAYERS
+from plainnet.nn.models import ACTIVATION_TYPES, PlainBlock
 
 # Inputs whose pairwise cosine similarities the probe follows through the layers.
 COSINE_SAMPLES = 200
@@ -293,106 +291,5 @@ def probe(
     return ProbeResult(stats, kept, labels.numpy())
 
 
-# ---------------------------------------------------------------- probing configs and runs
-
-
-def probe_data(data, split: str, max_samples: int | None, seed: int = 0):
-    """`split`'s samples (a seeded random subset of `max_samples` for big sets) in batches."""
-    x, y = data.split(split)
-    if max_samples is not None and len(y) > max_samples:
-        gen = torch.Generator().manual_seed(seed)
-        idx = torch.randperm(len(y), generator=gen)[:max_samples].sort().values.to(y.device)
-        x, y = x[idx], y[idx]
-    return [(x[i : i + 500], y[i : i + 500]) for i in range(0, len(y), 500)]
-
-
-def probe_config(
-    cfg,
-    run=None,
-    split: str = "train",
-    keep: list[int] | None = None,
-    max_samples: int | None = 10_000,
-    batch_stats: bool = True,
-) -> ProbeResult:
-    """Probe the network of config `cfg`: at init (seeded as training starts), or trained
-    with `run`'s checkpoint. `keep` defaults to the middle and the last hidden layer."""
-
-    data = make_data(cfg)
-    model, _ = init_model(cfg, data)
-    if run is not None:
-        model.load_state_dict(run.load_checkpoint()["model"])
-    n_hidden = cfg.model.depth - 1
-    keep = keep or [(n_hidden + 1) // 2, n_hidden]
-    batches = probe_data(data, split, max_samples, cfg.train.seed)
-    return probe(model, batches, grad_batch=batches[0], keep=keep, batch_stats=batch_stats)
-
-
-def save_probes(
-    results: dict[str, ProbeResult], out_dir, keep: Iterable[int] = (), context: str = ""
-) -> list:
-    """Write `probe.json`, `layers.csv` and the figures for labelled probe results;
-    `context` (e.g. "USPS, 200 layers, at init") heads every figure."""
-    import csv
-    import json
-
-    from plainnet import plots
-
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "probe.json").write_text(
-        json.dumps({k: r.to_dict(finite=True) for k, r in results.items()}, indent=1)
-    )
-    cols = [f for f in LayerStats.__dataclass_fields__ if f != "singular_values"]
-    with (out / "layers.csv").open("w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["target", *cols])
-        for label, r in results.items():
-            for s in r.layers:
-                w.writerow([label, *(getattr(s, c) for c in cols)])
-    stats = {k: r.layers for k, r in results.items()}
-    files = [
-        plots.normalized_mean_activation(stats, out / "normalized_mean_activation.png", context),
-        plots.spectrum(stats, out / "singularity.png", context),
-        plots.gradient_norms(stats, out / "gradient_norms.png", context),
-        plots.correlation(stats, out / "correlation.png", context),
-    ]
-    for label, r in results.items():
-        for idx in keep:
-            if idx in r.kept:
-                name = f"heatmap_{_slug(label)}_layer{idx}.png"
-                files.append(plots.heatmap(r.kept[idx], r.labels, idx, label, out / name, context))
-    return [out / "probe.json", out / "layers.csv", *files]
-
-
-def plot_log(run, out_dir, max_lines: int = 8) -> list:
-    """Figures of a run's `probe.jsonl` (`run.probe_every`): each quantity over depth, one line
-    per logged epoch (at most `max_lines`, spread over training, first and last included)."""
-    from types import SimpleNamespace
-
-    from plainnet import plots
-
-    entries = run.read_probes()
-    n = len(entries)
-    picked = sorted({round(i * (n - 1) / max(max_lines - 1, 1)) for i in range(max_lines)})
-    stats = {
-        f"epoch {entries[i]['epoch']}": [SimpleNamespace(**d) for d in entries[i]["layers"]]
-        for i in picked
-        if i < n
-    }
-    cfg = run.config()
-    context = f"{cfg.data.dataset}, {cfg.model.depth} layers, {run.path.name}, during training"
-    out = Path(out_dir)
-    return [
-        plots.normalized_mean_activation(stats, out / "normalized_mean_activation.png", context),
-        plots.spectrum(stats, out / "singularity.png", context),
-        plots.gradient_norms(stats, out / "gradient_norms.png", context),
-        plots.correlation(stats, out / "correlation.png", context),
-    ]
-
-
 def _finite(v):
     return None if isinstance(v, float) and not math.isfinite(v) else v
-
-
-def _slug(label: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_" else "_" for c in label)

@@ -14,10 +14,10 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import nn
 
-from plainnet.constraints import layer_weights
-from plainnet.correlation import resolve_beta
-from plainnet.init import init_weights_
-from plainnet.norms import BatchRenorm1d, BatchRenorm2d
+from plainnet.nn.constraints import layer_weights
+from plainnet.nn.correlation import resolve_beta
+from plainnet.nn.init import init_weights_
+from plainnet.nn.norms import BatchRenorm1d, BatchRenorm2d
 
 ACTIVATIONS: dict[str, Callable[[float], nn.Module]] = {
     "relu": lambda beta: nn.ReLU(),
@@ -193,7 +193,7 @@ def plain_mlp(
 
     Defaults are the paper's proposed PlainNet: BN + Leaky ReLU (eq. 1) + He-uniform (eq. 3);
     the max-norm constraint (eq. 2) is applied by the training loop (`plainnet.MaxNorm`).
-    `beta="auto"` picks the Leaky ReLU slope from the depth (`plainnet.correlation`, TAT's
+    `beta="auto"` picks the Leaky ReLU slope from the depth (`plainnet.nn.correlation`, TAT's
     rule with target `eta`, and with BatchNorm at least `bn_gradient_beta`).
     """
     _check(depth, norm)

@@ -22,7 +22,7 @@ from pydantic import (
     model_validator,
 )
 
-from plainnet.datasets import SPECS, is_user_dataset
+from plainnet.data.datasets import SPECS, is_user_dataset
 from plainnet.errors import PlainnetError
 
 
@@ -40,7 +40,7 @@ class DataConfig(Section):
     data_dir: str = ""  # empty: $PLAINNET_DATA, else the per-user cache directory
     download: bool = True  # fetch missing official files (a prepared .npz needs no network)
     augment: bool | Literal["auto"] = "auto"  # random crop + flip; "auto": on for cifar10 only
-    # Sets without an official split (digits, coil20): see plainnet.datasets.split_indices.
+    # Sets without an official split (digits, coil20): see plainnet.data.datasets.split_indices.
     test_fraction: float = Field(0.2, gt=0, lt=1)
     # Validation split carved (stratified, seeded by split_seed) from the training split: every
     # choice (best epoch, hyperparameters) is made on it; 0 turns it off.
@@ -61,14 +61,14 @@ class DataConfig(Section):
 
 
 class ModelConfig(Section):
-    arch: str = "mlp"  # a registered model (plainnet.models.MODELS); resnet: for comparison only
+    arch: str = "mlp"  # a registered model (plainnet.nn.models.MODELS); resnet: for comparison only
     depth: int = Field(100, ge=2, le=100_000)  # weight layers, classifier included
     width: int = Field(128, ge=1)  # MLP hidden units
     channels: list[int] = Field([16, 32, 64], min_length=1)  # CNN stage widths
-    norm: Literal["batch", "batch_renorm", "none"] = "batch"  # batch_renorm: plainnet.norms
+    norm: Literal["batch", "batch_renorm", "none"] = "batch"  # batch_renorm: plainnet.nn.norms
     act: str = "leaky_relu"
     # Leaky ReLU negative slope (eq. 1); "auto": chosen from the depth so that the net's
-    # correlation map takes c = 0 to eta (plainnet.correlation; docs/depth.md)
+    # correlation map takes c = 0 to eta (plainnet.nn.correlation; docs/depth.md)
     beta: float | str = "auto"
     eta: float = Field(0.9, gt=0, lt=1)
     init: str = "he_uniform"
@@ -134,12 +134,14 @@ class TrainConfig(Section):
     seed: int = 0
     device: str = "auto"  # "auto": cuda if available, else cpu
     eval_batch_size: int = Field(1000, ge=1)
-    sync_bn: bool = True  # SyncBatchNorm under torchrun (GPUs only; see plainnet.distributed)
+    sync_bn: bool = (
+        True  # SyncBatchNorm under torchrun (GPUs only; see plainnet.engine.distributed)
+    )
     # After every epoch, set BatchNorm's population statistics layer by layer from this many
-    # training samples (plainnet.norms.recalibrate_), so eval mode matches training at any
+    # training samples (plainnet.nn.norms.recalibrate_), so eval mode matches training at any
     # depth (docs/depth.md); 0 keeps PyTorch's running averages. Training itself is unchanged.
     calibrate_bn: int = Field(2048, ge=0)
-    # Speed and memory switches (plainnet.speed; measured in docs/performance.md).
+    # Speed and memory switches (plainnet.nn.speed; measured in docs/performance.md).
     compile: bool = False  # torch.compile, with an eager fallback
     channels_last: bool | Literal["auto"] = "auto"  # NHWC; "auto": on for CNNs
     amp: Literal["auto", "bf16", "off"] = "auto"  # bf16 autocast; "auto": on CUDA only
@@ -172,8 +174,8 @@ class Config(Section):
 def registry(field: str):
     """The registered names for `field` (arch, act, init; conv: the archs that convolve),
     imported on first use, so that reading a config that names none of them needs no torch."""
-    from plainnet.init import INITS
-    from plainnet.models import ACTIVATIONS, CONV_MODELS, MODELS
+    from plainnet.nn.init import INITS
+    from plainnet.nn.models import ACTIVATIONS, CONV_MODELS, MODELS
 
     return dict(arch=MODELS, act=ACTIVATIONS, init=INITS, conv=CONV_MODELS)[field]
 
@@ -186,7 +188,7 @@ def _one_of(value: str, choices: dict) -> str:
 
 def presets() -> dict[str, str]:
     """Preset name -> its TOML text (the paper's ablation rows; `proposed` is the default)."""
-    files = resources.files("plainnet") / "presets"
+    files = resources.files("plainnet.app") / "presets"
     return {
         f.name.removesuffix(".toml"): f.read_text()
         for f in files.iterdir()

@@ -1,17 +1,25 @@
-"""Using a trained model: predictions on new inputs, and a file that runs without plainnet.
+"""Using a trained model: loading a run, evaluating and predicting on raw inputs, and a file
+that runs without plainnet.
 
 Inputs are raw, as a dataset stores them (uint8 images `N,H,W` or `N,H,W,C`), from a
 `.npy`/`.npz` array, an image file or a folder of images; `plainnet.load_run` supplies the
 model and the preprocessing it was trained with.
 """
 
+import csv
+from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import torch
 from torch import nn
 
-from plainnet.data import Standardize
+from plainnet.app.build import make_model
+from plainnet.app.config import Config, ConfigError, validate
+from plainnet.app.runs import RunDir, RunError
+from plainnet.data.tensors import Standardize
+from plainnet.engine.loop import Evaluation, evaluate
 from plainnet.errors import PlainnetError
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
@@ -70,18 +78,30 @@ def _image(path: Path, in_shape: tuple[int, ...]) -> np.ndarray:
         raise InputError(f"{path}: not a readable image ({e})") from None
 
 
-@torch.no_grad()
-def logits(
-    model: nn.Module, preprocess: Standardize, x: np.ndarray, batch_size: int = 1000
-) -> torch.Tensor:
-    """The outputs (N x classes, on the CPU) of `model` in eval mode for raw inputs `x`."""
+def raw_batches(preprocess: Standardize, x: np.ndarray, y=None, device="cpu", size: int = 1000):
+    """Raw inputs `x` (and labels `y`) as the model's input batches on `device`."""
+    for i in range(0, len(x), size):
+        inputs = preprocess(x[i : i + size]).to(device)
+        yield inputs, (None if y is None else torch.from_numpy(y[i : i + size]).long().to(device))
+
+
+def evaluate_raw(
+    model: nn.Module, preprocess: Standardize, x: np.ndarray, y: np.ndarray, classes: int
+) -> Evaluation:
+    """Mean cross-entropy, error rate and confusion matrix of `model` (eval mode) on raw `x`,
+    measured as training measures (`plainnet.engine.evaluate`)."""
     device = next(model.parameters()).device
+    return evaluate(model, raw_batches(preprocess, x, y, device), classes=classes)
+
+
+@torch.no_grad()
+def logits(model: nn.Module, preprocess: Standardize, x: np.ndarray) -> torch.Tensor:
+    """The outputs (N x classes, on the CPU) of `model` in eval mode for raw inputs `x`."""
     model.eval()
-    out = [
-        model(preprocess(x[i : i + batch_size]).to(device)).cpu()
-        for i in range(0, len(x), batch_size)
-    ]
-    return torch.cat(out)
+    device = next(model.parameters()).device
+    return torch.cat(
+        [model(inputs).cpu() for inputs, _ in raw_batches(preprocess, x, None, device)]
+    )
 
 
 def predict(model: nn.Module, preprocess: Standardize, x: np.ndarray) -> np.ndarray:
@@ -121,3 +141,72 @@ def export(model: nn.Module, preprocess: Standardize, in_shape, path: Path, fmt:
     else:
         raise InputError(f"unknown export format {fmt!r}; choose pt2 or torchscript")
     return path
+
+
+def save_evaluation(ev: Evaluation, folder: Path, stem: str, title: str) -> list[Path]:
+    """`<stem>.csv` (per-class errors and the confusion matrix) and `<stem>.png`."""
+    from plainnet.app.plots import figure, save
+
+    folder.mkdir(parents=True, exist_ok=True)
+    classes = len(ev.confusion)
+    table = folder / f"{stem}.csv"
+    with table.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["class", "samples", "error", *[f"predicted_{c}" for c in range(classes)]])
+        for c in range(classes):
+            row = ev.confusion[c]
+            w.writerow([c, int(row.sum()), f"{ev.per_class_error[c]:.6f}", *row.tolist()])
+    fig, ax = figure(figsize=(6, 5))
+    im = ax.imshow(ev.confusion, cmap="Blues")
+    for (i, j), v in np.ndenumerate(ev.confusion):
+        if v:
+            ax.text(j, i, str(v), ha="center", va="center", fontsize=7)
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    ax.set_xticks(range(classes))
+    ax.set_yticks(range(classes))
+    ax.set_title(f"{title}: error {ev.error:.2%}")
+    fig.colorbar(im, ax=ax, label="samples")
+    return [table, save(fig, folder / f"{stem}.png")]
+
+
+@dataclass
+class LoadedRun:
+    model: nn.Module  # in eval mode, on the requested device
+    preprocess: Standardize  # raw inputs (e.g. uint8 images) -> the model's inputs
+    config: Config
+    classes: int
+    class_names: list[str]
+    in_shape: tuple[int, ...]  # C, H, W of the model's inputs
+    epoch: int  # of the checkpoint
+
+
+def load_run(
+    run_dir: str | Path, checkpoint: str = "best", device: torch.device | str = "cpu"
+) -> LoadedRun:
+    """A trained model from a run folder, with the input preprocessing it was trained with.
+
+    `checkpoint`: "best" (the best validation epoch) or "last". Needs no dataset and no
+    network; the checkpoint is read with `torch.load(weights_only=True)`.
+    """
+    if checkpoint not in ("best", "last"):
+        raise ConfigError(f"checkpoint must be 'best' or 'last', got {checkpoint!r}")
+    run = RunDir.open(run_dir)
+    path = run.best_path if checkpoint == "best" else run.checkpoint_path
+    if checkpoint == "best" and not path.exists():
+        raise RunError(f"{path} not found (a run without a validation split); use 'last'")
+    state = run.load_checkpoint(device, path, optimizer=False)
+    if "data" not in state:
+        raise RunError(
+            f"{path} was written by an older plainnet and lacks the input normalization; "
+            "retrain, or rebuild it with plainnet.app.build.make_data"
+        )
+    info = state["data"]
+    cfg = validate(state["config"], str(path))
+    shape = SimpleNamespace(in_shape=tuple(info["in_shape"]), num_classes=info["num_classes"])
+    model = make_model(cfg, shape)
+    model.load_state_dict(state["model"])
+    model.to(device).eval()
+    prep = Standardize.from_state(info)
+    names = info.get("class_names") or [str(c) for c in range(info["num_classes"])]
+    return LoadedRun(model, prep, cfg, info["num_classes"], names, shape.in_shape, state["epoch"])

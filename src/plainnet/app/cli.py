@@ -1,9 +1,10 @@
-"""The `plainnet` command: a thin layer over `plainnet.config`, `plainnet.train` and friends.
+"""The `plainnet` command: a thin layer over the application (`plainnet.app`) and the library.
 
 Every error a user can cause (flags, config files, run folders, checkpoints) ends as one line
 on stderr and a non-zero exit status.
 """
 
+import contextlib
 import os
 import signal
 import sys
@@ -17,9 +18,9 @@ import numpy as np
 # Only what every command needs is imported here; torch and the modules that use it are
 # imported by the commands that train or build a model, so `--help`, `config` and `data list`
 # answer without it.
-from plainnet.config import ConfigError, presets, resolve
-from plainnet.datasets import SPECS, cache_path, prepare, spec
-from plainnet.datasets import arrays as dataset_arrays
+from plainnet.app.config import ConfigError, presets, resolve
+from plainnet.data.datasets import SPECS, cache_path, prepare, spec
+from plainnet.data.datasets import arrays as dataset_arrays
 from plainnet.errors import PlainnetError, TrainingDiverged
 
 # Flags that are shortcuts for `section.key=value` overrides.
@@ -50,15 +51,6 @@ def _overrides(overrides: tuple[str, ...], flags: dict) -> list[str]:
     return shortcut + list(overrides)
 
 
-def _resolve(preset, config_file, overrides):
-    cfg = resolve(preset, config_file, overrides)
-    if not cfg.run.name:
-        origin = preset or (Path(config_file).stem if config_file else "proposed")
-        data = Path(cfg.data.dataset).stem  # a user's dataset is a path
-        cfg.run.name = f"{origin}-{cfg.model.arch}{cfg.model.depth}-{data}"
-    return cfg
-
-
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="plainnet", prog_name="plainnet")
 def cli():
@@ -85,14 +77,14 @@ def train_cmd(preset, config_file, overrides, resume, extend, **flags):
 
     Any config field can be set as SECTION.KEY=VALUE, e.g. `model.beta=0.2 optim.lr=0.1`.
     """
-    from plainnet.train import resume as resume_run
-    from plainnet.train import train
+    from plainnet.app.trainer import resume as resume_run
+    from plainnet.app.trainer import train
 
     items = _overrides(overrides, flags)
     if extend and not resume:
         raise ConfigError("--extend goes with --resume RUN_DIR")
     if not resume:
-        train(_resolve(preset, config_file, items))
+        train(resolve(preset, config_file, items))
         return
     if preset or config_file:
         raise ConfigError("--resume takes its config from the run folder; drop --preset/--config")
@@ -109,8 +101,8 @@ def eval_cmd(run_dir, split, checkpoint, device):
 
     Writes eval-<checkpoint>-<split>.csv and .png into the run folder.
     """
-    from plainnet.build import load_arrays, load_run, resolve_device
-    from plainnet.evaluation import evaluate_raw, save_evaluation
+    from plainnet.app.build import load_arrays, resolve_device
+    from plainnet.app.inference import evaluate_raw, load_run, save_evaluation
 
     loaded = load_run(run_dir, checkpoint, resolve_device(device))
     arrays = load_arrays(loaded.config)
@@ -142,8 +134,8 @@ def predict_cmd(run_dir, inputs, checkpoint, device, out):
     Writes one row per input (name, predicted class, class probabilities).
     """
 
-    from plainnet.build import load_run, resolve_device
-    from plainnet.inference import predict, read_inputs
+    from plainnet.app.build import resolve_device
+    from plainnet.app.inference import load_run, predict, read_inputs
 
     loaded = load_run(run_dir, checkpoint, resolve_device(device))
     names, x = read_inputs(inputs, loaded.in_shape)
@@ -174,8 +166,7 @@ def export_cmd(run_dir, fmt, checkpoint, out):
     It takes float N,C,H,W raw input values (as the dataset stores them) and returns
     logits. pt2: load with torch.export.load(path).module(); torchscript: torch.jit.load(path).
     """
-    from plainnet.build import load_run
-    from plainnet.inference import export
+    from plainnet.app.inference import export, load_run
 
     loaded = load_run(run_dir, checkpoint)
     suffix = ".pt2" if fmt == "pt2" else ".ts.pt"
@@ -221,8 +212,8 @@ def model_cmd(preset, config_file, overrides, verbose, **flags):
     from rich.console import Console
     from rich.table import Table
 
-    from plainnet.build import data_shape, make_model, model_name
-    from plainnet.models import layer_table
+    from plainnet.app.build import data_shape, make_model, model_name
+    from plainnet.nn.models import layer_table
 
     cfg = resolve(preset, config_file, _overrides(overrides, flags))
     shape = data_shape(cfg)
@@ -314,12 +305,12 @@ def probe_cmd(
     All targets are drawn on shared axes: `plainnet probe -p naive -p bn -p proposed`.
     `plainnet probe --log RUN_DIR` draws what a run logged during training, one line per epoch.
     """
-    from plainnet.probe import probe_config, save_probes
-    from plainnet.runs import RunDir
+    from plainnet.app.probe import probe_config, save_probes
+    from plainnet.app.runs import RunDir
 
     out = Path(out or Path("runs/probes") / time.strftime("%Y%m%d-%H%M%S"))
     if log_run:
-        from plainnet.probe import plot_log
+        from plainnet.app.probe import plot_log
 
         for f in plot_log(RunDir.open(log_run), out):
             click.echo(f"wrote {f}")
@@ -381,13 +372,13 @@ def reproduce_group():
 
 
 def _recipe(name: str, doc: str, *extra):
-    """`plainnet reproduce NAME`: runs `plainnet.reproduce.NAME` and says where it wrote."""
+    """`plainnet reproduce NAME`: runs `plainnet.app.recipes.NAME` and says where it wrote."""
 
     def command(quick, seeds, out, jobs, config_file, overrides, overwrite, **kwargs):
-        from plainnet import reproduce
+        from plainnet.app import recipes
 
         out = Path(out or Path("runs/reports") / time.strftime("%Y%m%d-%H%M%S"))
-        plan = reproduce.Plan(
+        plan = recipes.Plan(
             out,
             quick,
             _layer_list(seeds),
@@ -397,7 +388,7 @@ def _recipe(name: str, doc: str, *extra):
             overwrite,
             log=click.echo,
         )
-        path = getattr(reproduce, name)(plan, **kwargs)
+        path = recipes.RECIPES[name](plan, **kwargs)
         click.echo(f"wrote {path}")
 
     command.__doc__ = doc + (
@@ -472,8 +463,8 @@ def sweep_cmd(preset, config_file, vary, rows, seeds, jobs, out, overrides):
     data.dataset=usps train.epochs=20` trains 4 rows x 2 seeds. Runs and the report go to
     --out; failed runs are counted in the table, not dropped.
     """
-    from plainnet import reproduce
-    from plainnet.grid import Row
+    from plainnet.app import recipes
+    from plainnet.app.grid import Row
 
     grid = [("", [])]
     for item in vary:
@@ -492,11 +483,11 @@ def sweep_cmd(preset, config_file, vary, rows, seeds, jobs, out, overrides):
         for label, ovr in grid
     ]
     out = Path(out or Path("runs/sweeps") / time.strftime("%Y%m%d-%H%M%S"))
-    plan = reproduce.Plan(
+    plan = recipes.Plan(
         out, False, _layer_list(seeds), jobs, config_file, list(overrides), log=click.echo
     )
     plan.runs = out / "runs"
-    click.echo(f"wrote {reproduce.sweep(plan, table)}")
+    click.echo(f"wrote {recipes.sweep(plan, table)}")
 
 
 def _split_values(text: str) -> list[str]:
@@ -565,12 +556,37 @@ def main(argv: list[str] | None = None) -> None:
         click.echo(f"plainnet: {message}", err=True)
         sys.exit(code)
 
-    def note(message, category, *_):
-        click.echo(f"plainnet: note: {message}", err=True)
+    seen: set[str] = set()
 
-    warnings.showwarning = note
-    # SIGTERM (a scheduler's stop) ends a run like Ctrl-C: the last checkpoint is kept.
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    def note(message, category, *_):
+        if str(message) not in seen:  # a note once per command, however often it is raised
+            seen.add(str(message))
+            click.echo(f"plainnet: note: {message}", err=True)
+
+    # The handlers are this command's only: a caller (a test, a notebook calling main) gets
+    # its own back when main returns.
+    with warnings.catch_warnings(), _sigterm_as_interrupt():
+        warnings.simplefilter("always")
+        warnings.filterwarnings("ignore", category=DeprecationWarning)
+        warnings.showwarning = note
+        _main(argv, fail)
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt():
+    """SIGTERM (a scheduler's stop) ends a run like Ctrl-C: the last checkpoint is kept."""
+    try:
+        previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
+    except ValueError:  # not the main thread: signals cannot be handled there
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _main(argv, fail) -> None:
     try:
         cli.main(args=argv, prog_name="plainnet", standalone_mode=False)
     except click.ClickException as e:

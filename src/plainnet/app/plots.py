@@ -1,16 +1,24 @@
-"""Figures for the depth diagnostics (`plainnet.probe`), written as PNG files with matplotlib."""
+"""Figures for the depth diagnostics (`plainnet.nn.diagnostics`) and the reports, written as
+PNG files with matplotlib.
+
+Every figure is a `matplotlib.figure.Figure` drawn without pyplot, so plainnet never switches
+the backend of the process it runs in (a notebook keeps its own) and leaves no figure open.
+"""
 
 import math
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")  # files only; no display needed
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import numpy as np
+from matplotlib.figure import Figure
 
 # Condition numbers are drawn up to this value; an infinite one (a singular matrix) sits on it.
 COND_CAP = 1e17
+
+
+def figure(nrows: int = 1, ncols: int = 1, **kwargs):
+    """A new `Figure` and its axes (`Figure.subplots`): pyplot's `subplots` without pyplot."""
+    fig = Figure(figsize=kwargs.pop("figsize", None))
+    return fig, fig.subplots(nrows, ncols, **kwargs)
 
 
 def save(fig, path, context: str = ""):
@@ -20,7 +28,6 @@ def save(fig, path, context: str = ""):
         fig.suptitle(context, fontsize=9, color="0.3")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
-    plt.close(fig)
     return path
 
 
@@ -36,7 +43,7 @@ def _per_layer(ax, stats: dict, key: str, transform=lambda v: v):
 
 
 def _over_depth(stats: dict, key: str, ylabel: str, title: str, path, context: str = ""):
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    fig, ax = figure(figsize=(7, 4.5))
     _per_layer(ax, stats, key)
     ax.set_yscale("log")
     ax.set_ylabel(ylabel)
@@ -54,7 +61,7 @@ def normalized_mean_activation(stats: dict, path, context: str = ""):
 
 def spectrum(stats: dict, path, context: str = ""):
     """Condition number (log) and effective rank of each layer's representation matrix."""
-    fig, (a, b) = plt.subplots(1, 2, figsize=(12, 4.5))
+    fig, (a, b) = figure(1, 2, figsize=(12, 4.5))
     _per_layer(
         a, stats, "condition_number", lambda v: min(v, COND_CAP) if math.isfinite(v) else COND_CAP
     )
@@ -77,7 +84,7 @@ def gradient_norms(stats: dict, path, context: str = ""):
 def heatmap(rep: np.ndarray, labels: np.ndarray, index: int, label: str, path, context=""):
     """One layer's outputs for every probed sample: units x samples, samples sorted by class."""
     order = np.argsort(labels, kind="stable")
-    fig, ax = plt.subplots(figsize=(10, 4))
+    fig, ax = figure(figsize=(10, 4))
     lim = np.percentile(np.abs(rep), 99.5) or 1.0
     im = ax.imshow(
         rep[order].T, aspect="auto", cmap="RdBu_r", vmin=-lim, vmax=lim, interpolation="nearest"
@@ -95,7 +102,7 @@ def heatmap(rep: np.ndarray, labels: np.ndarray, index: int, label: str, path, c
 def correlation(stats: dict, path, context: str = ""):
     """Mean pairwise cosine similarity of hidden vectors versus depth (band: +-1 std over the
     pairs), beside the wide-random-net theory f^l(c_0) for each net's slopes (dashed)."""
-    fig, ax = plt.subplots(figsize=(7.5, 4.8))
+    fig, ax = figure(figsize=(7.5, 4.8))
     for k, (label, layers) in enumerate(stats.items()):
         colour = f"C{k % 10}"
         xs = [s.index for s in layers if s.cosine_mean is not None]

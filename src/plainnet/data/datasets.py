@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from plainnet.download import Source, fetch
+from plainnet.data.download import Source, fetch
 from plainnet.errors import PlainnetError
 from plainnet.files import replacing
 
@@ -504,9 +504,6 @@ def resize(x: np.ndarray, size: int) -> np.ndarray:
     return (t.squeeze(1) if x.ndim == 3 else t.permute(0, 2, 3, 1)).numpy()
 
 
-_NOTED: set[str] = set()
-
-
 def arrays(
     name: str, data_dir: str | Path | None = None, download: bool = True
 ) -> tuple[dict[str, np.ndarray], dict]:
@@ -525,8 +522,7 @@ def arrays(
     path = prepare(name, data_dir, download)
     a = read_cache(name, data_dir)
     meta = meta_of(a)
-    if not meta.get("official", False) and str(path) not in _NOTED:
-        _NOTED.add(str(path))  # once per process and file, however often it is loaded
+    if not meta.get("official", False):  # the command line shows each note once
         warnings.warn(
             f"{path} is not the official release: {meta.get('variant', 'no description')}",
             InexactDataWarning,

@@ -1,6 +1,6 @@
 """Training data on the device: whole-dataset tensors, seeded batches, tensor augmentation.
 
-`DeviceData` turns an `ArrayDataset` (see `plainnet.datasets`) into normalized float tensors
+`DeviceData` turns an `ArrayDataset` (see `plainnet.data.datasets`) into normalized float tensors
 that live on the training device and serves seeded batches by indexing them, with no
 DataLoader or worker processes (as airbench does: these datasets fit in memory many times).
 """
@@ -10,8 +10,7 @@ from collections.abc import Iterator
 import numpy as np
 import torch
 
-from plainnet.datasets import ArrayDataset
-from plainnet.distributed import SINGLE, World
+from plainnet.data.datasets import ArrayDataset
 
 
 def to_nchw(x: np.ndarray) -> torch.Tensor:
@@ -105,13 +104,14 @@ class DeviceData:
         return len(self.batch_bounds(batch_size)) - 1
 
     def train_batches(
-        self, batch_size: int, generator: torch.Generator, world: World = SINGLE
+        self, batch_size: int, generator: torch.Generator, world=None
     ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """One epoch of shuffled batches (`batch_bounds`: the last one may differ in size).
 
-        `batch_size` is the global batch: with several processes each takes its contiguous
-        share of every batch, after augmentation, so the random draws and the union of the
-        shares are exactly those of one process.
+        `batch_size` is the global batch: with several processes (`world`, a
+        `plainnet.engine.distributed.World`) each takes its contiguous share of every batch,
+        after augmentation, so the random draws and the union of the shares are exactly those
+        of one process.
         """
         perm = torch.randperm(len(self.y_train), generator=generator).to(self.y_train.device)
         bounds = self.batch_bounds(batch_size)
@@ -120,15 +120,15 @@ class DeviceData:
             x = self.x_train[idx]
             if self.augment:
                 x = random_crop_flip(x, generator)
-            part = world.shard(len(idx))
+            part = world.shard(len(idx)) if world else slice(None)
             yield x[part], self.y_train[idx[part]]
 
     def eval_batches(
-        self, split: str = "test", batch_size: int = 1000, world: World = SINGLE
+        self, split: str = "test", batch_size: int = 1000, world=None
     ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """This process's share of `split` ("train", "val" or "test") in order, unaugmented."""
         x, y = self.split(split)
-        part = world.shard(len(y))
+        part = world.shard(len(y)) if world else slice(None)
         x, y = x[part], y[part]
         for i in range(0, len(y), batch_size):
             yield x[i : i + batch_size], y[i : i + batch_size]

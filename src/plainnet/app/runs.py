@@ -6,7 +6,7 @@ runs/20261129-141500-proposed/
     checkpoints/last.pt  model + optimizer + epoch, written atomically
     checkpoints/best.pt  the model at the epoch of lowest validation error
     summary.json         final numbers, written when the run ends
-    tb/                  TensorBoard events (`run.tensorboard`, plainnet.tensorboard)
+    tb/                  TensorBoard events (`run.tensorboard`, plainnet.app.tensorboard)
 """
 
 import contextlib
@@ -21,7 +21,7 @@ from pathlib import Path
 
 import torch
 
-from plainnet.config import Config, ConfigError, read_toml, validate
+from plainnet.app.config import Config, ConfigError, read_toml, validate
 from plainnet.errors import PlainnetError
 from plainnet.files import die, fault_point, replacing
 
@@ -61,10 +61,11 @@ class RunDir:
 
     @classmethod
     def create(cls, cfg: Config) -> "RunDir":
-        """A new folder `<out_dir>/<timestamp>-<name>`; an existing folder is never reused."""
+        """A new folder `<out_dir>/<timestamp>-<name>` (`run_name`); an existing folder is
+        never reused."""
         if any(sep in cfg.run.name for sep in ("/", "\\", "..")):
             raise RunError(f"run.name {cfg.run.name!r} must not hold path separators or '..'")
-        stem = time.strftime("%Y%m%d-%H%M%S") + (f"-{cfg.run.name}" if cfg.run.name else "")
+        stem = time.strftime("%Y%m%d-%H%M%S") + f"-{run_name(cfg)}"
         base = Path(cfg.run.out_dir)
         for i in range(1, 1000):
             path = base / (stem if i == 1 else f"{stem}-{i}")
@@ -203,7 +204,7 @@ class RunDir:
         return state
 
     def append_probe(self, epoch: int, layers: list[dict]) -> None:
-        """One line per probe: the epoch and the per-layer statistics (`plainnet.probe`)."""
+        """One line per probe: the epoch and the per-layer statistics (`plainnet.app.probe`)."""
         if not self.writable:
             return
         line = json.dumps({"epoch": epoch, "layers": layers}, allow_nan=False, default=str)
@@ -229,6 +230,12 @@ class RunDir:
     def write_summary(self, summary: dict) -> None:
         if self.writable:
             atomic_write(self.summary_path, (json.dumps(summary, indent=2) + "\n").encode())
+
+
+def run_name(cfg: Config) -> str:
+    """`run.name`, else what the run trains: `<arch><depth>-<data set>` (e.g. `mlp100-digits`);
+    the one naming rule for runs started from Python and from the command line."""
+    return cfg.run.name or f"{cfg.model.arch}{cfg.model.depth}-{Path(cfg.data.dataset).stem}"
 
 
 def atomic_write(path: Path, data: bytes) -> None:

@@ -1,0 +1,142 @@
+"""Builders: from a resolved `Config` to the objects a run needs.
+
+The device, the data on it, the model (seeded and initialized), its max-norm projection and
+the optimizer. The trainer, the probe, the recipes and the CLI all build through here, so
+they build the same things the same way.
+"""
+
+from types import SimpleNamespace
+
+import torch
+from torch import nn
+
+from plainnet.app.config import Config, ConfigError, OptimConfig
+from plainnet.data.datasets import ArrayDataset, is_user_dataset, load_dataset, spec
+from plainnet.data.tensors import DeviceData
+from plainnet.nn import speed
+from plainnet.nn.constraints import MaxNorm
+from plainnet.nn.correlation import resolve_beta
+from plainnet.nn.models import (
+    CONV_MODELS,
+    build_model,
+    hidden_weights,
+)
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ConfigError(f"train.device: unknown device {name!r}") from None
+    if device.type not in ("cpu", "cuda"):
+        raise ConfigError(f"train.device: plainnet trains on cpu or cuda, not {name!r}")
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"train.device: {name!r} asked for, but this PyTorch sees no CUDA GPU")
+    return device
+
+
+def with_numbers(cfg: Config) -> Config:
+    """`cfg` with every "auto" that depends on the model replaced by its value (`model.beta`).
+
+    A run writes this into its `config.toml`, so the folder says which slope was trained.
+    """
+    beta = resolve_beta(cfg.model.beta, cfg.model.depth, cfg.model.eta, cfg.model.norm)
+    if beta == cfg.model.beta:
+        return cfg
+    return cfg.model_copy(update=dict(model=cfg.model.model_copy(update=dict(beta=beta))))
+
+
+def make_data(cfg: Config, device: torch.device | str = "cpu") -> DeviceData:
+    d = cfg.data
+    augment = spec(d.dataset).augment if d.augment == "auto" else d.augment
+    return DeviceData(load_arrays(cfg), device, augment)
+
+
+def load_arrays(cfg: Config) -> ArrayDataset:
+    """The raw train/validation/test arrays of `cfg`'s data, split as training splits them."""
+    d = cfg.data
+    return load_dataset(
+        d.dataset,
+        d.data_dir or None,
+        test_fraction=d.test_fraction,
+        val_fraction=d.val_fraction,
+        split=d.split,
+        split_seed=d.split_seed,
+        image_size=d.image_size,
+        train_subset=d.train_subset,
+        download=d.download,
+    )
+
+
+def data_shape(cfg: Config) -> SimpleNamespace:
+    """`in_shape` and `num_classes` of `cfg`'s data from the dataset registry, without reading
+    or downloading data; a user's data set, or one stored at any image size (COIL-20), is read."""
+    d = cfg.data
+    s = None if is_user_dataset(d.dataset) else spec(d.dataset)
+    if s is not None and (s.size or d.image_size):
+        h, w = (d.image_size, d.image_size) if d.image_size else s.size
+        return SimpleNamespace(in_shape=(s.channels, h, w), num_classes=s.num_classes)
+    data = make_data(cfg)
+    return SimpleNamespace(in_shape=data.in_shape, num_classes=data.num_classes)
+
+
+def make_model(cfg: Config, data) -> nn.Module:
+    """The model of `cfg` for `data` (anything with `in_shape` and `num_classes`)."""
+    try:
+        return build_model(
+            **cfg.model.model_dump(), in_shape=data.in_shape, num_classes=data.num_classes
+        )
+    except ValueError as e:  # a combination the builder rejects, e.g. a ResNet depth
+        raise ConfigError(f"model: {e}") from None
+
+
+def model_name(cfg: Config) -> str:
+    kind = "ResNet (skip connections)" if cfg.model.arch == "resnet" else f"plain {cfg.model.arch}"
+    return f"{kind}-{cfg.model.depth}"
+
+
+def make_constraint(cfg: Config, model: nn.Module) -> MaxNorm | None:
+    if not cfg.max_norm.enabled:
+        return None
+    target = model if cfg.max_norm.layers == "all" else hidden_weights(model)
+    return MaxNorm(target, cfg.max_norm.c)
+
+
+def init_model(
+    cfg: Config, data, device="cpu", model: nn.Module | None = None
+) -> tuple[nn.Module, MaxNorm | None]:
+    """The model at initialization (seeded by train.seed) and its max-norm projection; with
+    `model` (your own), that model, moved to `device`.
+
+    The seed is applied inside `torch.random.fork_rng`, so the caller's global random state
+    is the same afterwards as before.
+    """
+    if model is None:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(cfg.train.seed)
+            model = make_model(cfg, data)
+    model = model.to(device)
+    if speed.uses_channels_last(cfg.train.channels_last, cfg.model.arch in CONV_MODELS):
+        model = model.to(memory_format=torch.channels_last)
+    project = make_constraint(cfg, model)
+    if project:
+        project()  # start inside the constraint set, as every later step ends there
+    return model, project
+
+
+def make_optimizer(cfg: OptimConfig, params) -> torch.optim.Optimizer:
+    # fused: one kernel, one pass over memory for all parameters (CPU and CUDA); torch's own
+    # CPU default is a Python loop over them (docs/performance.md).
+    if cfg.name == "sgd":
+        return torch.optim.SGD(
+            params,
+            lr=cfg.lr,
+            momentum=cfg.momentum,
+            nesterov=cfg.nesterov,
+            weight_decay=cfg.weight_decay,
+            fused=True,
+        )
+    opt = torch.optim.Adam if cfg.name == "adam" else torch.optim.AdamW
+    return opt(params, lr=cfg.lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay, fused=True)

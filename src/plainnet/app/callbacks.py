@@ -1,0 +1,169 @@
+"""The trainer's callbacks (`plainnet.engine.Callback`): everything a run does around the loop.
+
+BatchNorm calibration, the best-epoch checkpoint, metrics.csv, the probe log, TensorBoard,
+the last checkpoint, the console line and the progress bar, each in its own class. The
+trainer (`plainnet.app.trainer`) passes them to `plainnet.engine.fit` in this order, followed
+by the user's own callbacks.
+"""
+
+import math
+from dataclasses import dataclass
+
+import torch
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from plainnet.app import tensorboard
+from plainnet.app.runs import RunDir
+from plainnet.engine.callbacks import Callback
+from plainnet.nn.norms import recalibrate_
+
+
+class Calibration(Callback):
+    """After every epoch's steps, set BatchNorm's population statistics layer by layer from a
+    fixed sample of training inputs (`plainnet.nn.norms.recalibrate_`), so that evaluation in
+    eval mode matches training. Before the last epoch's calibration, `measure` records what
+    PyTorch's running averages would give (`uncalibrated`)."""
+
+    def __init__(self, sample: torch.Tensor, splits: list[str], measure):
+        self.sample, self.splits, self.measure = sample, splits, measure
+        self.uncalibrated: dict[str, float] = {}
+
+    def on_train_epoch_end(self, state) -> None:
+        if state.epoch == state.epochs:
+            self.uncalibrated = {s: self.measure(s).error for s in self.splits}
+        recalibrate_(state.model, self.sample)
+
+
+@dataclass
+class Best(Callback):
+    """The best epoch so far on the selection split (validation, else test); with a
+    validation split its weights are kept and written to `checkpoints/best.pt`."""
+
+    run: RunDir | None = None
+    split: str = "val"
+    about: dict | None = None  # what every checkpoint carries besides its weights
+    epoch: int = 0
+    err: float = math.inf
+    state: dict | None = None  # the model's weights then (only with a validation split)
+
+    def on_epoch_end(self, state) -> None:
+        err = state.metrics[f"{self.split}_err"]
+        if err < self.err:
+            self.epoch, self.err = state.epoch, err
+            if self.split == "val":
+                self.state = {k: v.detach().clone() for k, v in state.model.state_dict().items()}
+                self.run.save_checkpoint(
+                    dict(model=self.state, epoch=state.epoch, **self.about), self.run.best_path
+                )
+
+
+class Metrics(Callback):
+    """One row of metrics.csv per epoch, written whole and flushed."""
+
+    def __init__(self, run: RunDir):
+        self.run = run
+
+    def on_epoch_end(self, state) -> None:
+        self.run.append_metrics(state.metrics)
+
+
+class ProbeLog(Callback):
+    """Every `every` epochs, the depth diagnostics of the training network into the run's
+    probe.jsonl (and TensorBoard)."""
+
+    def __init__(self, run: RunDir, batches, every: int, tb=None):
+        self.run, self.batches, self.every, self.tb = run, batches, every, tb
+
+    def on_epoch_end(self, state) -> None:
+        if state.epoch % self.every:
+            return
+        from plainnet.nn.diagnostics import probe
+
+        result = probe(state.model, self.batches, grad_batch=self.batches[0])
+        layers = result.to_dict(finite=True)["layers"]
+        self.run.append_probe(state.epoch, layers)
+        if self.tb:
+            tensorboard.log_probe(self.tb, layers, state.epoch)
+
+
+class TensorBoard(Callback):
+    """Every metrics column per epoch into `<run>/tb`; the writer is closed by the trainer,
+    after the final numbers are logged beside the config."""
+
+    def __init__(self, writer):
+        self.writer = writer
+
+    def on_epoch_end(self, state) -> None:
+        tensorboard.log_epoch(self.writer, state.metrics)
+
+
+class LastCheckpoint(Callback):
+    """`checkpoints/last.pt` (model, optimizer, epoch, best so far) every `every` epochs and
+    after the last one: what a resume continues from."""
+
+    def __init__(self, run: RunDir, every: int, best: Best, about: dict):
+        self.run, self.every, self.best, self.about = run, every, best, about
+
+    def on_epoch_end(self, state) -> None:
+        if state.epoch % self.every and state.epoch != state.epochs:
+            return
+        self.run.save_checkpoint(
+            dict(
+                model=state.model.state_dict(),
+                optimizer=state.optimizer.state_dict(),
+                epoch=state.epoch,
+                elapsed_s=state.elapsed,
+                best_epoch=self.best.epoch,
+                best_err=self.best.err,
+                **self.about,
+            )
+        )
+
+
+class ConsoleLine(Callback):
+    """One line per epoch: running train loss and error, the selection split's, lr, time."""
+
+    def __init__(self, console, split: str):
+        self.console, self.split = console, split
+
+    def on_epoch_end(self, state) -> None:
+        row, s = state.metrics, self.split
+        self.console.print(
+            f"epoch {row['epoch']:>4}  train loss {row['train_loss']:.4f} "
+            f"err {row['train_err']:7.2%}  {s} loss {row[f'{s}_loss']:.4f} "
+            f"err {row[f'{s}_err']:7.2%}  lr {row['lr']:.4g}  {row['epoch_time_s']:.1f}s"
+        )
+
+
+class ProgressBar(Callback):
+    """A transient bar per epoch, on a terminal only, with the running loss and error; used
+    as a context manager around training (`with bar.bar:`) so a crash clears it."""
+
+    def __init__(self, console):
+        self.bar = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[status]}"),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+            disable=not console.is_terminal or console.quiet,
+        )
+        self.task = None
+
+    def on_epoch_start(self, state) -> None:
+        self.task = self.bar.add_task(
+            f"epoch {state.epoch}/{state.epochs}", total=state.steps_per_epoch, status=""
+        )
+
+    def on_step_end(self, state) -> None:
+        loss, err, n = state.running
+        done = state.step - (state.epoch - 1) * (state.steps_per_epoch or 0)
+        if self.bar.disable or (done - 1) % 10:
+            return
+        status = f"loss {float(loss) / n:.4f} err {float(err) / n:.2%}"
+        self.bar.update(self.task, completed=done, status=status)
+
+    def on_train_epoch_end(self, state) -> None:
+        self.bar.remove_task(self.task)

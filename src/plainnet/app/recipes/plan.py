@@ -1,0 +1,96 @@
+"""How a recipe runs and reports: `Plan` (report folder, seeds, jobs, the user's settings), the
+grid it trains (`plainnet.app.grid`), and the one table helper the recipes share."""
+
+import platform
+import shlex
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from plainnet.app.config import ConfigError
+from plainnet.app.grid import Row, RowResult, run_grid
+
+QUICK = " (quick smoke variant, not a result)"
+
+
+@dataclass
+class Plan:
+    """How a recipe runs: where its report goes, the seeds, runs trained at once, and the
+    user's own settings (`-c FILE`, `section.key=value`), applied on top of the recipe's base
+    settings and under each row's own (see `plainnet.app.grid.run_grid`)."""
+
+    out: Path
+    quick: bool = False
+    seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
+    jobs: int = 1
+    config_file: str | None = None
+    overrides: list[str] = field(default_factory=list)
+    overwrite: bool = False
+    log: Callable[[str], None] = print
+    # where the grid's run folders (checkpoints) go, out of the report folder; default:
+    # runs/reproduce under the current folder, resolved when the plan is made
+    runs: Path | None = None
+    started: float = field(default_factory=time.perf_counter)
+
+    def __post_init__(self):
+        self.runs = Path(self.runs or Path("runs") / "reproduce")
+        if self.quick:  # a smoke test of the pipeline: one seed is enough
+            self.seeds = self.seeds[:1]
+
+    def claim(self, name: str) -> str:
+        """`name` (with "-quick" for the smoke variant), refusing to replace a report that
+        exists unless asked, before any training starts."""
+        name = f"{name}-quick" if self.quick else name
+        if (self.out / f"{name}.md").exists() and not self.overwrite:
+            raise ConfigError(f"{self.out / name}.md exists; pass --overwrite or another --out")
+        return name
+
+    def grid(self, rows: list[Row], base: list[str], folder: str) -> list[RowResult]:
+        return run_grid(
+            rows,
+            self.seeds,
+            base,
+            str(self.runs / folder),
+            self.log,
+            self.jobs,
+            self.config_file,
+            self.overrides,
+        )
+
+    def settings(self, base: list[str]) -> str:
+        """The settings every run shares, as the report states them."""
+        mine = [f"-c {self.config_file}"] if self.config_file else []
+        return " ".join([*base, *mine, *self.overrides])
+
+    def report(self, name: str, title: str, body: str) -> Path:
+        """`<out>/<name>.md`: the title, the exact command, machine, date, wall time, body."""
+        gpu = f"GPU {torch.cuda.get_device_name()}" if torch.cuda.is_available() else "no GPU"
+        text = (
+            f"# {title}{QUICK * self.quick}\n\n"
+            f"Command: `{shlex.join(['plainnet', *sys.argv[1:]])}`\n\n"
+            f"Machine: {platform.machine()}, {torch.get_num_threads()} CPU threads, {gpu}; "
+            f"torch {torch.__version__}. Date: {time.strftime('%Y-%m-%d')}. "
+            f"Wall time: {(time.perf_counter() - self.started) / 60:.1f} min.\n\n{body}"
+        )
+        self.out.mkdir(parents=True, exist_ok=True)
+        path = self.out / f"{name}.md"
+        path.write_text(text)
+        return path
+
+
+def matrix(
+    caption: str, corner: str, rows: Sequence, cols: Sequence, cell: Callable, names=(), heads=()
+) -> str:
+    """A Markdown table under `caption`: one row per item of `rows` (titled `names`, else the
+    items themselves), one column per item of `cols` (titled `heads`), cells `cell(row, col)`."""
+    names = names or [str(r) for r in rows]
+    heads = heads or [str(c) for c in cols]
+    lines = [caption, "", f"| {corner} | " + " | ".join(heads) + " |"]
+    lines.append("|---" * (len(cols) + 1) + "|")
+    for r, name in zip(rows, names, strict=True):
+        lines.append(f"| {name} | " + " | ".join(cell(r, c) for c in cols) + " |")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,394 @@
+"""The trainer: a `Config` (or your own model and data) into a run folder, through the engine.
+
+`train` builds what the config names (`plainnet.app.build`), wires the run's side effects as
+callbacks (`plainnet.app.callbacks`: calibration, checkpoints, metrics, probe, TensorBoard,
+console) and hands the loop to `plainnet.engine.fit`. SGD/Adam/AdamW with a per-step
+learning-rate schedule, the max-norm projection (eq. 2) after every optimizer step.
+
+Splits: with a validation split (`data.val_fraction > 0`, the default) every per-epoch choice
+(the best epoch, `checkpoints/best.pt`) is made on it, and the test split is read once, at the
+end, for the final and the best-epoch model. With `data.val_fraction = 0` the test split is
+evaluated every epoch instead and the best epoch is selected on it (an optimistic number,
+labelled so in the summary).
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from rich.console import Console
+from rich.table import Table
+from torch import nn
+
+from plainnet.app import tensorboard
+from plainnet.app.build import (
+    init_model,
+    make_data,
+    make_optimizer,
+    model_name,
+    resolve_device,
+    with_numbers,
+)
+from plainnet.app.callbacks import (
+    Best,
+    Calibration,
+    ConsoleLine,
+    LastCheckpoint,
+    Metrics,
+    ProbeLog,
+    ProgressBar,
+    TensorBoard,
+)
+from plainnet.app.config import Config, ConfigError, apply_overrides, parse_override, validate
+from plainnet.app.memory import check_memory
+from plainnet.app.runs import RunDir, RunError, provenance
+from plainnet.data.datasets import ArrayDataset
+from plainnet.data.tensors import DeviceData
+from plainnet.engine import distributed
+from plainnet.engine.callbacks import Callback
+from plainnet.engine.distributed import World
+from plainnet.engine.loop import evaluate, fit
+from plainnet.engine.schedule import lr_factor
+from plainnet.errors import TrainingDiverged
+from plainnet.nn import speed
+from plainnet.nn.constraints import unit_norms
+from plainnet.nn.models import CONV_MODELS as CONV
+from plainnet.nn.models import count_parameters, hidden_weights
+
+
+@dataclass
+class Result:
+    run_dir: RunDir
+    summary: dict
+    model: nn.Module  # the trained network (unwrapped from DDP)
+
+
+def train(
+    cfg: Config,
+    run: RunDir | None = None,
+    resume: bool = False,
+    console=None,
+    model: nn.Module | None = None,
+    data: DeviceData | ArrayDataset | None = None,
+    callbacks: Sequence[Callback] = (),
+) -> Result:
+    """Train `cfg` into `run` (a new folder if None); with `resume`, continue `run`'s checkpoint.
+
+    `model` and `data` replace what the config's `model` and `data` sections name: any
+    `nn.Module` (with `head` as its classifier for `max_norm.layers = "hidden"`) and an
+    `ArrayDataset` (`plainnet.data.load_dataset`, or your arrays) or `DeviceData`.
+    `callbacks` (`plainnet.engine.Callback`, e.g. `EarlyStopping`) run after the run's own.
+
+    `model.beta = "auto"` is resolved to its number first (printed, and written into the
+    run's config.toml). Under torchrun every process calls this; only the main one writes and
+    prints. Raises `TrainingDiverged` if the loss or the weights stop being finite.
+    """
+    cfg = with_numbers(cfg)
+    world = distributed.setup(resolve_device(cfg.train.device))
+    try:
+        with speed.flush_denormals():
+            return _train(cfg, run, resume, console, world, model, data, callbacks)
+    finally:
+        distributed.cleanup(world)
+
+
+# What may change when a run is resumed: nothing that changes the model, its data or its path.
+RESUMABLE = {"train.epochs", "train.device", "run.checkpoint_every"}
+
+
+def resume(
+    run_dir, overrides: list[str] | tuple[str, ...] = (), extend: bool = False, console=None
+) -> Result:
+    """Continue the run in `run_dir` from its last checkpoint, bit for bit as the unbroken run.
+
+    `overrides` (`section.key=value`) may change only `RESUMABLE` fields; `config.toml` must
+    still agree with the config stored in the checkpoint (a hand edit is refused, naming each
+    field), and is rewritten only once the checkpoint has loaded and been checked.
+
+    More epochs than the run was configured with need `extend=True`: the learning-rate
+    schedule is then recomputed for the new length and continues from the current step (a
+    cosine picks up at its value for that step of the longer run), which is not the same as an
+    unbroken run of the new length.
+    """
+    changed = sorted({".".join(parse_override(o)[:2]) for o in overrides} - RESUMABLE)
+    if changed:
+        raise ConfigError(f"cannot change {changed} when resuming; only {sorted(RESUMABLE)}")
+    run = RunDir.open(run_dir)
+    saved = run.config()
+    cfg = validate(apply_overrides(saved.model_dump(), overrides), str(run.config_path))
+    if cfg.train.epochs > saved.train.epochs and not extend:
+        raise ConfigError(
+            f"train.epochs={cfg.train.epochs} extends a run configured for "
+            f"{saved.train.epochs}; pass --extend (extend=True) to continue with the "
+            "learning-rate schedule stretched to the new length"
+        )
+    return train(cfg, run, resume=True, console=console)
+
+
+def _train(cfg: Config, run, resume: bool, console, world: World, model, data, callbacks):
+    # first: bad data or a model too large leaves no empty run folder behind
+    if data is None:
+        data = make_data(cfg, world.device)
+    elif isinstance(data, ArrayDataset):
+        data = DeviceData(data, world.device, augment=cfg.data.augment is True)
+    if model is None:
+        check_memory(cfg, data, world.device)
+    if world.main:
+        run = run or RunDir.create(cfg)
+    else:
+        run = RunDir(run.path if run else "", writable=False)
+    with run.lock():
+        return _train_locked(cfg, run, resume, console, world, data, model, callbacks)
+
+
+def _train_locked(cfg: Config, run: RunDir, resume, console, world, data, model, callbacks):
+    console = console or Console(highlight=False, soft_wrap=True, quiet=not world.main)
+    net, project = init_model(cfg, data, world.device, model)
+    opt = make_optimizer(cfg.optim, net.parameters())
+    select = "val" if data.has_val else "test"  # the test split is read every epoch only
+    about = _about(cfg, data, world, model)  # what every checkpoint carries besides its weights
+    best = Best(run, select, about)
+    start_epoch, elapsed = 0, 0.0
+    if resume:
+        start_epoch, elapsed = _restore(run, cfg, net, opt, world.device, best)
+        run.write_config(cfg)
+    run.truncate_metrics(start_epoch)
+    _announce(console, cfg, data, run, net, project is not None, world, about)
+    if start_epoch >= cfg.train.epochs:
+        console.print(f"nothing to do: the run already finished {start_epoch} epochs")
+
+    def measure(split: str):
+        return evaluate(net, data.eval_batches(split, cfg.train.eval_batch_size, world), world)
+
+    tb = tensorboard.open_writer(cfg.run.tensorboard, run.path / "tb") if run.writable else None
+    if tb:
+        tensorboard.log_config(tb, cfg)
+    steps = data.steps_per_epoch(cfg.train.batch_size)
+    calibration = _calibration(cfg, data, measure)
+    progress = ProgressBar(console)
+    own = [
+        *([calibration] if calibration else []),
+        best,
+        Metrics(run),
+        *([_probe_log(run, data, cfg, tb)] if cfg.run.probe_every else []),
+        *([TensorBoard(tb)] if tb else []),
+        LastCheckpoint(run, cfg.run.checkpoint_every, best, about),
+        ConsoleLine(console, select),
+        progress,
+    ]
+    try:
+        with progress.bar:
+            state = fit(
+                net,
+                opt,
+                _batches(cfg, data, world),
+                cfg.train.epochs,
+                lr=_lr(cfg, steps),
+                project=project,
+                evaluate_on=lambda: data.eval_batches(select, cfg.train.eval_batch_size, world),
+                eval_split=select,
+                callbacks=[*own, *callbacks],
+                start_epoch=start_epoch,
+                elapsed=elapsed,
+                steps_per_epoch=steps,
+                world=world,
+                train_model=_training_model(net, cfg, world),
+                amp=cfg.train.amp,
+            )
+    except TrainingDiverged as e:
+        raise TrainingDiverged(
+            f"{e}; stopped{' without saving it' if str(e).startswith('after') else ''}. "
+            f"{_kept(run)} Try a lower optim.lr or enable max_norm."
+        ) from None
+    summary = _summarize(cfg, data, net, best, state, world, about, measure)
+    for split, err in (calibration.uncalibrated if calibration else {}).items():
+        summary[f"final_{split}_err_running_stats"] = err
+    if tb:
+        tensorboard.log_hparams(tb, cfg, summary)
+        tb.close()
+    run.write_summary(summary)
+    console.print(_summary_table(summary))
+    return Result(run, summary, net)
+
+
+def _batches(cfg: Config, data: DeviceData, world: World):
+    """Epoch -> its training batches, each with its global size (for several processes)."""
+    bs = cfg.train.batch_size
+    bounds = data.batch_bounds(bs)
+    channels_last = speed.uses_channels_last(cfg.train.channels_last, cfg.model.arch in CONV)
+
+    def epoch_batches(epoch: int):
+        # A generator per epoch makes a resumed run shuffle exactly as an unbroken one.
+        gen = torch.Generator().manual_seed(cfg.train.seed * 1_000_003 + epoch)
+        for i, (x, y) in enumerate(data.train_batches(bs, gen, world)):
+            if channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            yield x, y, bounds[i + 1] - bounds[i]
+
+    return epoch_batches
+
+
+def _lr(cfg: Config, steps: int):
+    """Step -> learning rate: `optim.lr` times the schedule's factor."""
+    total = steps * cfg.train.epochs
+    warmup = round(cfg.schedule.warmup_epochs * steps)
+    s = cfg.schedule
+    return lambda step: cfg.optim.lr * lr_factor(step, total, warmup, s.name, s.milestones, s.gamma)
+
+
+def _calibration(cfg: Config, data: DeviceData, measure) -> Calibration | None:
+    """BatchNorm calibration on fixed, seeded training samples (None: no calibration).
+    Batch Renormalization trains on its running statistics, so they are left to it."""
+    if not cfg.train.calibrate_bn or cfg.model.norm != "batch":
+        return None
+    gen = torch.Generator().manual_seed(cfg.train.seed)
+    idx = torch.randperm(len(data.y_train), generator=gen)[: cfg.train.calibrate_bn]
+    sample = data.x_train[idx.sort().values.to(data.x_train.device)]
+    return Calibration(sample, [s for s in data.SPLITS if len(data.split(s)[1])], measure)
+
+
+def _probe_log(run: RunDir, data: DeviceData, cfg: Config, tb) -> ProbeLog:
+    from plainnet.app.probe import probe_data
+
+    batches = probe_data(data, "train", cfg.run.probe_samples, cfg.train.seed)
+    return ProbeLog(run, batches, cfg.run.probe_every, tb)
+
+
+def _restore(run: RunDir, cfg: Config, net, opt, device, best: Best) -> tuple[int, float]:
+    state = run.load_checkpoint(device)
+    if "config" in state:
+        _check_same_config(run, state["config"], cfg.model_dump())
+    if cfg.train.epochs < state["epoch"]:
+        raise ConfigError(
+            f"the run has trained {state['epoch']} epochs; train.epochs={cfg.train.epochs} "
+            "would end it before that"
+        )
+    try:
+        net.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+    except (RuntimeError, ValueError):
+        raise RunError(f"{run.checkpoint_path} does not fit the model of this config") from None
+    # Checkpoints written before the validation split kept only the best test error.
+    best.epoch = state.get("best_epoch", 0)
+    best.err = state.get("best_err", state.get("best_test_err"))
+    if best.split == "val" and best.epoch:
+        best.state = run.load_checkpoint(device, run.best_path, optimizer=False)["model"]
+    return state["epoch"], state["elapsed_s"]
+
+
+def _about(cfg: Config, data: DeviceData, world: World, model: nn.Module | None) -> dict:
+    """What every checkpoint carries besides weights, so it can be used on its own."""
+    name = model_name(cfg) if model is None else f"{type(model).__name__} (your model)"
+    about = dict(config=cfg.model_dump(), data=data.info(), provenance=provenance(world.device))
+    return about | dict(model_name=name)
+
+
+def _check_same_config(run: RunDir, saved: dict, now: dict) -> None:
+    """Refuse a resume whose config differs from the checkpoint's beyond `RESUMABLE`."""
+    diffs = [
+        f"{section}.{key} ({saved[section][key]!r} in the checkpoint, {value!r} now)"
+        for section, fields in now.items()
+        for key, value in fields.items()
+        if f"{section}.{key}" not in RESUMABLE and saved.get(section, {}).get(key, value) != value
+    ]
+    if diffs:
+        raise RunError(
+            f"{run.config_path} differs from its checkpoint: {', '.join(diffs)}; "
+            "start a new run to change them"
+        )
+
+
+def _training_model(net: nn.Module, cfg: Config, world: World) -> nn.Module:
+    """The model the optimizer steps: `net`, checkpointed, DDP-wrapped, compiled as configured."""
+    model = net
+    if cfg.train.checkpoint_segments:
+        model = speed.Checkpointed(net, cfg.train.checkpoint_segments)
+    model = distributed.wrap(model, world, cfg.train.sync_bn)
+    if cfg.train.compile:
+        model = speed.CompiledOrEager(model)
+    return model
+
+
+def _announce(console, cfg: Config, data, run, net, max_norm_on, world: World, about) -> None:
+    console.print(f"run folder: {run.path}")
+    console.print(data.describe())
+    if world.size > 1:
+        console.print(f"processes: {world.size} ({torch.distributed.get_backend()}), global batch")
+    m = cfg.model
+    act = m.act
+    if m.act == "leaky_relu":
+        act += f" (beta {m.beta:g})"
+    max_norm = f"c={cfg.max_norm.c:g} ({cfg.max_norm.layers})" if max_norm_on else "off"
+    name = about["model_name"]
+    parts = f"norm={m.norm}, act={act}, init={m.init}, " if name == model_name(cfg) else ""
+    params = count_parameters(net)
+    console.print(f"model: {name}, {params:,} parameters, {parts}max-norm={max_norm}")
+
+
+def _kept(run: RunDir) -> str:
+    if run.checkpoint_path.exists():
+        return f"Last finite checkpoint: {run.checkpoint_path}."
+    return "No checkpoint was written yet."
+
+
+def _summarize(cfg, data, net, best: Best, state, world, about, measure) -> dict:
+    """Final numbers. The running train error mixes many weight states (and train-mode BN): the
+    final model is also measured on the whole train split in eval mode, as a paper's "train
+    error" is; the gap between the two is the train-mode / eval-mode gap of deep BN nets."""
+
+    s = dict(dataset=data.name, model=about["model_name"], parameters=count_parameters(net))
+    s.update(epochs=cfg.train.epochs, beta=cfg.model.beta)
+    row, elapsed = state.metrics, state.elapsed
+    if state.stop:
+        s.update(epochs=state.epoch, stopped=state.stopped_by)
+    train_ev = measure("train")
+    s["final_train_loss"], s["final_train_err"] = train_ev.loss, train_ev.error
+    s["final_running_train_err"] = row.get("train_err")  # None when resuming a finished run
+    if data.has_val and "val_err" in row:  # the last epoch measured it, with the same weights
+        s["final_val_loss"], s["final_val_err"] = row["val_loss"], row["val_err"]
+    elif data.has_val:
+        val = measure("val")
+        s["final_val_loss"], s["final_val_err"] = val.loss, val.error
+    test = measure("test")  # read once, here
+    s["final_test_loss"], s["final_test_err"] = test.loss, test.error
+    s["selected_on"] = "val" if data.has_val else "test (no validation split: optimistic)"
+    s["best_epoch"] = best.epoch
+    if data.has_val:
+        s["best_val_err"] = best.err
+        if best.state is not None:
+            final = {k: v.clone() for k, v in net.state_dict().items()}
+            net.load_state_dict(best.state)
+            test = measure("test")
+            s["best_test_loss"], s["best_test_err"] = test.loss, test.error
+            net.load_state_dict(final)
+    else:
+        s["best_test_err"] = best.err
+    s.update(train_time_s=round(elapsed, 2), device=str(world.device), processes=world.size)
+    s["seeds"] = dict(train=cfg.train.seed, split=cfg.data.split_seed)
+    s["provenance"] = about["provenance"]
+    # At max_norm.c when the constraint was binding (eq. 2); free nets show their drift.
+    s["hidden_unit_norm_max"] = max(unit_norms(w).max().item() for w in hidden_weights(net))
+    return s
+
+
+def _summary_table(s: dict) -> Table:
+    t = Table(title=f"{s['model']} on {s['dataset']}: {s['parameters']:,} parameters")
+    t.add_column("split")
+    t.add_column("loss", justify="right")
+    t.add_column("error", justify="right")
+    t.add_row(
+        "train (final, eval mode)", f"{s['final_train_loss']:.4f}", f"{s['final_train_err']:.2%}"
+    )
+    if s.get("final_running_train_err") is not None:
+        t.add_row("train (last epoch, running)", "", f"{s['final_running_train_err']:.2%}")
+    if "final_val_err" in s:
+        t.add_row("validation (final)", f"{s['final_val_loss']:.4f}", f"{s['final_val_err']:.2%}")
+    t.add_row("test (final)", f"{s['final_test_loss']:.4f}", f"{s['final_test_err']:.2%}")
+    if "best_test_err" in s:
+        t.add_row(
+            f"test (epoch {s['best_epoch']}, best on {s['selected_on'].split()[0]})",
+            "",
+            f"{s['best_test_err']:.2%}",
+        )
+    t.caption = f"{s['epochs']} epochs, {s['train_time_s']:.1f} s training on {s['device']}"
+    return t

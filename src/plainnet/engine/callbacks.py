@@ -1,0 +1,87 @@
+"""Callbacks: what happens around the training loop, at named points of `plainnet.engine.fit`.
+
+Subclass `Callback` and override the points you need; each receives the loop's `State`
+(model, optimizer, epoch, step, this epoch's `metrics` row) and may set `state.stop` to end
+training after the current epoch. The points, in the order the loop reaches them:
+
+    on_train_start                       once, before the first epoch
+      on_epoch_start                     every epoch
+        on_step_end                      after each optimizer step (and max-norm projection)
+      on_train_epoch_end                 after the epoch's steps, before evaluation
+      on_epoch_end                       after evaluation: `state.metrics` is complete
+    on_train_end                         once, also after an early stop
+
+Callbacks run in the order given; each one's time per epoch is added to `state.timings`.
+"""
+
+import math
+import time
+from collections.abc import Sequence
+
+
+class Callback:
+    """Base class: every point does nothing."""
+
+    def on_train_start(self, state) -> None: ...
+    def on_epoch_start(self, state) -> None: ...
+    def on_step_end(self, state) -> None: ...
+    def on_train_epoch_end(self, state) -> None: ...
+    def on_epoch_end(self, state) -> None: ...
+    def on_train_end(self, state) -> None: ...
+
+
+class Callbacks:
+    """Calls every callback at a point, in order, timing each (`state.timings`)."""
+
+    POINTS = (
+        "on_train_start",
+        "on_epoch_start",
+        "on_step_end",
+        "on_train_epoch_end",
+        "on_epoch_end",
+        "on_train_end",
+    )
+
+    def __init__(self, callbacks: Sequence[Callback]):
+        self.callbacks = list(callbacks)
+        # only the points a callback overrides are called: a step costs nothing otherwise
+        self.at = {
+            p: [
+                getattr(c, p)
+                for c in self.callbacks
+                if getattr(type(c), p, None) is not getattr(Callback, p)
+            ]
+            for p in self.POINTS
+        }
+
+    def __call__(self, point: str, state) -> None:
+        for fn in self.at[point]:
+            t0 = time.perf_counter()
+            fn(state)
+            name = type(fn.__self__).__name__
+            state.timings[name] = state.timings.get(name, 0.0) + time.perf_counter() - t0
+
+
+class EarlyStopping(Callback):
+    """Stop when `monitor` (a metrics key, e.g. "val_err" or "val_loss") has not improved by
+    more than `min_delta` for `patience` epochs. Lower is better."""
+
+    def __init__(self, monitor: str = "val_err", patience: int = 10, min_delta: float = 0.0):
+        if patience < 1:
+            raise ValueError(f"patience must be >= 1, got {patience}")
+        self.monitor, self.patience, self.min_delta = monitor, patience, min_delta
+        self.best, self.waited = math.inf, 0
+
+    def on_epoch_end(self, state) -> None:
+        value = state.metrics.get(self.monitor)
+        if value is None:
+            raise KeyError(f"EarlyStopping: no {self.monitor!r} in the epoch's metrics")
+        if value < self.best - self.min_delta:
+            self.best, self.waited = value, 0
+            return
+        self.waited += 1
+        if self.waited >= self.patience:
+            state.stop = True
+            state.stopped_by = (
+                f"early stopping: no better {self.monitor} for {self.patience} epochs"
+            )

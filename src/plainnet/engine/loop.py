@@ -1,0 +1,196 @@
+"""The training loop on plain values: a model, an optimizer, batches, a learning-rate function.
+
+`fit` runs epochs of optimizer steps, each followed by the max-norm projection (eq. 2), then
+evaluates, and calls its callbacks at named points (`plainnet.engine.callbacks`): console,
+checkpoints, BatchNorm calibration, TensorBoard and early stopping are all callbacks, so the
+loop itself reads in one sitting. `evaluate` is the one evaluation path of plainnet: training,
+`plainnet eval` and the recipes all measure through it.
+"""
+
+import math
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from plainnet.engine.callbacks import Callback, Callbacks
+from plainnet.engine.distributed import SINGLE, World
+from plainnet.errors import TrainingDiverged
+from plainnet.nn.speed import autocast
+
+# A batch is (inputs, targets), or under several processes (inputs, targets, global batch
+# size), since each process holds only its share of the batch.
+Batch = tuple[torch.Tensor, ...]
+
+
+@dataclass
+class State:
+    """What the loop knows, as callbacks see it."""
+
+    model: nn.Module  # the network (unwrapped)
+    optimizer: torch.optim.Optimizer
+    epochs: int
+    epoch: int = 0
+    step: int = 0  # optimizer steps taken
+    steps_per_epoch: int | None = None
+    metrics: dict = field(default_factory=dict)  # this epoch's row
+    running: tuple[float, float, int] = (0.0, 0.0, 0)  # loss sum, errors, samples this epoch
+    elapsed: float = 0.0  # seconds of training (steps, evaluation, calibration) so far
+    timings: dict = field(default_factory=dict)  # seconds per callback this epoch
+    stop: bool = False  # set by a callback: end after this epoch
+    stopped_by: str = ""
+
+
+@dataclass
+class Evaluation:
+    loss: float  # mean cross-entropy
+    error: float
+    confusion: np.ndarray | None = None  # [true class, predicted class] counts, if asked for
+
+    @property
+    def per_class_error(self) -> np.ndarray:
+        totals = self.confusion.sum(1)
+        return 1 - np.diag(self.confusion) / np.maximum(totals, 1)
+
+
+@torch.no_grad()
+def evaluate(
+    model: nn.Module, batches: Iterable[Batch], world: World = SINGLE, classes: int = 0
+) -> Evaluation:
+    """Mean cross-entropy and error rate of `model` in eval mode over `batches` (summed over
+    processes), and with `classes` the confusion matrix. The model's mode is restored."""
+    was_training = model.training
+    model.eval()
+    loss = err = 0.0
+    n = 0
+    confusion = np.zeros((classes, classes), dtype=np.int64) if classes else None
+    for x, y, *_ in batches:
+        out = model(x)
+        loss = loss + F.cross_entropy(out, y, reduction="sum")
+        pred = out.argmax(1)
+        err = err + (pred != y).sum()
+        n += len(y)
+        if confusion is not None:
+            np.add.at(confusion, (y.cpu().numpy(), pred.cpu().numpy()), 1)
+    model.train(was_training)
+    loss, err, n = world.sum(loss, err, n)  # one device sync for the whole split
+    n = max(n, 1)
+    return Evaluation(loss / n, err / n, confusion)
+
+
+def fit(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    batches: Callable[[int], Iterable[Batch]],
+    epochs: int,
+    lr: Callable[[int], float] | None = None,
+    project: Callable[[], object] | None = None,
+    evaluate_on: Callable[[], Iterable[Batch]] | None = None,
+    eval_split: str = "val",
+    callbacks: Sequence[Callback] = (),
+    start_epoch: int = 0,
+    elapsed: float = 0.0,
+    steps_per_epoch: int | None = None,
+    world: World = SINGLE,
+    train_model: nn.Module | None = None,
+    amp: str | bool = False,
+) -> State:
+    """Train `model` for epochs `start_epoch + 1 .. epochs`; returns the final `State`.
+
+    `batches(epoch)`: that epoch's training batches. `lr(step)`: the learning rate at each
+    optimizer step (None: the optimizer's own). `project`: called after every step, e.g.
+    `plainnet.MaxNorm` (eq. 2). `evaluate_on()`: the batches evaluated after every epoch
+    into `metrics[f"{eval_split}_loss"/"_err"]`. `train_model`: what the optimizer steps if
+    not `model` itself (DDP, compiled, checkpointed). `amp`: bf16 autocast ("auto": on CUDA).
+    Raises `TrainingDiverged` when the loss, the weights or the evaluation stop being finite.
+    """
+    state = State(model, optimizer, epochs, start_epoch, elapsed=elapsed)
+    state.steps_per_epoch = steps_per_epoch
+    state.step = start_epoch * (steps_per_epoch or 0)
+    call = Callbacks(callbacks)
+    call("on_train_start", state)
+    for epoch in range(start_epoch + 1, epochs + 1):
+        t0 = time.perf_counter()
+        state.epoch, state.timings = epoch, {}
+        call("on_epoch_start", state)
+        last_lr = train_epoch(
+            state, train_model or model, batches(epoch), lr, project, call, world, amp
+        )
+        loss, err, n = world.sum(*state.running)
+        state.metrics = dict(epoch=epoch, step=state.step, lr=last_lr)
+        state.metrics.update(train_loss=loss / n, train_err=err / n)
+        call("on_train_epoch_end", state)  # e.g. BatchNorm calibration, before evaluating
+        if evaluate_on is not None:
+            ev = evaluate(model, evaluate_on(), world)
+            state.metrics.update({f"{eval_split}_loss": ev.loss, f"{eval_split}_err": ev.error})
+            check_finite(model, ev.loss, epoch)
+        took = time.perf_counter() - t0
+        state.elapsed += took
+        state.metrics.update(epoch_time_s=round(took, 3), elapsed_s=round(state.elapsed, 3))
+        call("on_epoch_end", state)
+        if state.stop:
+            break
+    call("on_train_end", state)
+    return state
+
+
+def train_epoch(state: State, model, batches, lr, project, call, world, amp) -> float:
+    """One epoch of optimizer steps; the running loss and errors go to `state.running`.
+    Returns the last learning rate."""
+    model.train()
+    device = next(state.model.parameters()).device
+    loss_sum = torch.zeros((), device=device)
+    err_sum = torch.zeros((), device=device)
+    seen = 0
+    rate = state.optimizer.param_groups[0]["lr"]
+    for i, (x, y, *n_global) in enumerate(batches):
+        if lr is not None:
+            rate = lr(state.step)
+            for g in state.optimizer.param_groups:
+                g["lr"] = rate
+        with autocast(device, amp):
+            out = model(x)
+            ce = F.cross_entropy(out.float(), y, reduction="sum")
+        # Mean over the global batch: DDP averages the processes' gradients, so each
+        # scales its sum by (processes / global batch), whatever its share's size.
+        state.optimizer.zero_grad(set_to_none=True)
+        (ce * (world.size / (n_global[0] if n_global else len(y)))).backward()
+        state.optimizer.step()
+        if project is not None:
+            project()  # the same projection on every process keeps the weights equal
+        state.step += 1
+        loss_sum += ce.detach()
+        err_sum += (out.detach().argmax(1) != y).sum()
+        seen += len(y)
+        state.running = (loss_sum, err_sum, seen)
+        if i % 10 == 0:
+            # Summed over processes, so that all of them stop together on a NaN.
+            total = world.sum(loss_sum)[0]
+            if not math.isfinite(total):
+                raise TrainingDiverged(f"loss became {total} in epoch {state.epoch} (step {i + 1})")
+        call("on_step_end", state)
+    total = world.sum(loss_sum)[0]
+    if not math.isfinite(total):
+        raise TrainingDiverged(f"loss became {total} in epoch {state.epoch} (step {i + 1})")
+    return rate
+
+
+def first_nonfinite(model: nn.Module) -> str | None:
+    """The name of the first parameter or buffer (e.g. a BatchNorm running variance) holding a
+    NaN or inf, or None."""
+    for name, t in model.state_dict().items():
+        if t.is_floating_point() and not torch.isfinite(t).all():
+            return name
+    return None
+
+
+def check_finite(model: nn.Module, eval_loss: float, epoch: int) -> None:
+    """After an epoch's evaluation: the weights, BatchNorm buffers and eval loss are finite."""
+    bad = first_nonfinite(model)
+    if bad or not math.isfinite(eval_loss):
+        what = f"{bad} holds NaN/inf" if bad else f"the evaluation loss is {eval_loss}"
+        raise TrainingDiverged(f"after epoch {epoch} {what}")
