@@ -6,12 +6,7 @@ from collections.abc import Iterable
 import torch
 from torch import nn
 
-from plainnet.nn.init import WEIGHT_LAYERS
-
-
-def layer_weights(module: nn.Module) -> list[torch.Tensor]:
-    """The weight of every Linear/Conv layer inside `module` (biases are never constrained)."""
-    return [m.weight for m in module.modules() if isinstance(m, WEIGHT_LAYERS)]
+from plainnet.nn.init import layer_weights
 
 
 class MaxNorm:

@@ -9,6 +9,12 @@ from torch import nn
 WEIGHT_LAYERS = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
 
 
+def layer_weights(module: nn.Module) -> list[torch.Tensor]:
+    """The weight of every Linear/Conv layer inside `module` (the ones an init fills and the
+    max-norm constraint constrains; biases never are)."""
+    return [m.weight for m in module.modules() if isinstance(m, WEIGHT_LAYERS)]
+
+
 def fan_in(weight: torch.Tensor) -> int:
     """Number of inputs feeding one unit: `in_features` for Linear, `C_in * k_h * k_w` for Conv."""
     return weight[0].numel()

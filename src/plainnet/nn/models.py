@@ -14,9 +14,8 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import nn
 
-from plainnet.nn.constraints import layer_weights
 from plainnet.nn.correlation import resolve_beta
-from plainnet.nn.init import init_weights_
+from plainnet.nn.init import init_weights_, layer_weights
 from plainnet.nn.norms import BatchRenorm1d, BatchRenorm2d
 
 ACTIVATIONS: dict[str, Callable[[float], nn.Module]] = {
