@@ -4,8 +4,8 @@ import pytest
 import torch
 from torch import nn
 
-from plainnet import he_uniform_, init_weights_, plain_cnn
-from plainnet.nn.init import INITS, fan_in
+from plainnet import delta_orthogonal_, he_uniform_, init_weights_, plain_cnn, plain_mlp
+from plainnet.nn.init import INITS, activation_gain, fan_in
 
 
 @pytest.mark.parametrize(
@@ -43,3 +43,53 @@ def test_every_scheme_builds(scheme):
 def test_unknown_scheme():
     with pytest.raises(ValueError, match="unknown init"):
         init_weights_(nn.Linear(2, 2), "zeros")
+
+
+@pytest.mark.parametrize("shape", [(64, 64), (32, 100), (100, 32)])
+def test_delta_orthogonal_linear_is_an_isometry_up_to_gain(shape):
+    torch.manual_seed(0)
+    w = delta_orthogonal_(torch.empty(*shape), gain=1.7)
+    out, inp = shape
+    if out <= inp:  # orthonormal rows: every unit's weights have norm gain, pairwise orthogonal
+        assert torch.allclose(w @ w.T, 1.7**2 * torch.eye(out), atol=1e-5)
+    else:  # orthogonal columns, scaled so a unit still sees its input's second moment
+        assert torch.allclose(w.T @ w, 1.7**2 * out / inp * torch.eye(inp), atol=1e-4)
+
+
+def test_delta_orthogonal_conv_is_an_orthogonal_centre_tap():
+    torch.manual_seed(0)
+    w = delta_orthogonal_(torch.empty(16, 16, 3, 3), gain=1.0)
+    centre = w[:, :, 1, 1]
+    assert torch.allclose(centre @ centre.T, torch.eye(16), atol=1e-5)
+    w[:, :, 1, 1] = 0
+    assert not w.any()  # every other tap is zero
+    # so a conv at init maps each pixel's channel vector orthogonally: norms are kept
+    conv = nn.Conv2d(16, 16, 3, padding=1, bias=False)
+    delta_orthogonal_(conv.weight)
+    x = torch.randn(2, 16, 8, 8)
+    assert torch.allclose(conv(x).norm(dim=1), x.norm(dim=1), atol=1e-4)
+
+
+def test_activation_gains_keep_the_second_moment():
+    torch.manual_seed(0)
+    z = torch.randn(1_000_000)
+    for act in (nn.ReLU(), nn.LeakyReLU(0.3), nn.LeakyReLU(0.9)):
+        second = (activation_gain(act) * act(z)).pow(2).mean().item()
+        assert second == pytest.approx(1.0, rel=0.01)
+    assert activation_gain(nn.Tanh()) == 1.0
+
+
+def test_delta_orthogonal_keeps_a_deep_net_without_batchnorm_at_its_input_scale():
+    """200 hidden layers of Leaky ReLU without BatchNorm: with each layer's gain the signal's
+    size stays within a factor of two; He-uniform (gain sqrt 2, ReLU's) makes it grow by
+    (1 + beta^2) per layer."""
+    torch.manual_seed(0)
+    x = torch.randn(256, 128)
+    sizes = {}
+    for scheme in ("delta_orthogonal", "he_uniform"):
+        model = plain_mlp((128,), 10, depth=201, width=128, norm="none", beta=0.8, init=scheme)
+        hidden = model[:-1]  # without the classifier
+        with torch.no_grad():
+            sizes[scheme] = hidden(x).pow(2).mean().item() / x.pow(2).mean().item()
+    assert 0.5 < sizes["delta_orthogonal"] < 2
+    assert sizes["he_uniform"] > 1e30 or not math.isfinite(sizes["he_uniform"])
