@@ -67,6 +67,10 @@ def test_tat_beta_hits_eta_and_grows_with_depth():
         0.84,
     ]
     assert tat_beta(2) == 0.0  # shallow: even ReLU keeps f^L(0) below eta
+    # ... but "auto" never goes below the paper's slope
+    assert [resolve_beta("auto", d, norm=n) for d in (3, 10, 50) for n in ("batch", "none")] == [
+        0.5
+    ] * 6
     assert tat_beta(200, eta=0.5) > tat_beta(200, eta=0.9)  # a stricter target, a more linear net
 
 

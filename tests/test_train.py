@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from plainnet.app.build import make_data, make_model
-from plainnet.app.config import ConfigError
+from plainnet.app.config import ConfigError, resolve
 from plainnet.app.runs import METRICS, RunDir, RunError
 from plainnet.app.trainer import TrainingDiverged, train
 from plainnet.engine.schedule import lr_factor
@@ -262,3 +262,14 @@ def test_sigkill_anywhere_then_resume_is_bit_identical_to_an_unbroken_run(tmp_pa
     a, b = (torch.load(p / "checkpoints/last.pt", weights_only=True)["model"] for p in (run, ref))
     assert all(torch.equal(a[k], b[k]) for k in b)
     assert not list(run.rglob("*.tmp"))
+
+
+def test_the_deep_preset_trains_a_net_without_batchnorm(quiet, tmp_path):
+    """No BatchNorm, delta-orthogonal init, lr 0.5 / depth: a 60-layer net learns digits."""
+    cfg = resolve("deep", overrides=["model.depth=60", "model.width=64", "train.epochs=5"])
+    result = train(cfg, console=quiet)
+    s = result.summary
+    assert s["final_val_err"] < 0.3  # chance: 0.9
+    saved = result.run_dir.config()
+    assert saved.optim.lr == 0.5 / 60 and saved.model.beta == 0.5  # the "auto"s as numbers
+    assert not any(isinstance(m, torch.nn.BatchNorm1d) for m in result.model.modules())

@@ -38,14 +38,35 @@ def resolve_device(name: str) -> torch.device:
 
 
 def with_numbers(cfg: Config) -> Config:
-    """`cfg` with every "auto" that depends on the model replaced by its value (`model.beta`).
+    """`cfg` with every "auto" that depends on the model replaced by its value (`model.beta`,
+    `optim.lr`).
 
-    A run writes this into its `config.toml`, so the folder says which slope was trained.
+    A run writes this into its `config.toml`, so the folder says what was trained.
     """
-    beta = resolve_beta(cfg.model.beta, cfg.model.depth, cfg.model.eta, cfg.model.norm)
-    if beta == cfg.model.beta:
-        return cfg
-    return cfg.model_copy(update=dict(model=cfg.model.model_copy(update=dict(beta=beta))))
+    m = cfg.model
+    beta = resolve_beta(m.beta, m.depth, m.eta, m.norm)
+    lr = resolve_lr(cfg.optim.lr, m.depth, m.norm)
+    return cfg.model_copy(
+        update=dict(
+            model=m.model_copy(update=dict(beta=beta)),
+            optim=cfg.optim.model_copy(update=dict(lr=lr)),
+        )
+    )
+
+
+# Without normalization every layer's step moves the output by about as much, so the steps
+# add up over depth: SGD's learning rate must shrink as 1 / depth. 0.5 / depth was chosen on
+# validation at 1,000 layers (USPS; lr 0.0002 - 0.004, docs/depth.md).
+DEPTH_LR = 0.5
+NORMALIZED_LR = 0.02  # BatchNorm nets: the default, chosen on the digits data (docs/defaults.md)
+
+
+def resolve_lr(lr: float | str, depth: int, norm: str) -> float:
+    """`lr` itself, or for `"auto"`: `DEPTH_LR / depth` for a net without normalization, the
+    default 0.02 for a BatchNorm net (whose weights' scale does not matter to its output)."""
+    if lr != "auto":
+        return lr
+    return NORMALIZED_LR if norm != "none" else DEPTH_LR / depth
 
 
 def make_data(cfg: Config, device: torch.device | str = "cpu") -> DeviceData:

@@ -425,7 +425,17 @@ _recipe(
 _recipe("activations", "Activation figures: naive / BN / proposed, 100 layers.")
 _recipe(
     "depth",
-    "Error versus depth 10..1,000 on USPS: naive / BN / proposed with beta 0.5 and beta auto.",
+    "Error versus depth 10..2,000 on USPS: naive / BN / proposed (beta 0.5, beta auto) / deep.",
+    click.option(
+        "--depths",
+        callback=lambda ctx, param, v: _layer_list(v) if v else None,
+        help="Comma-separated depths instead of 10,...,2000 (e.g. 10000).",
+    ),
+    click.option(
+        "--nets",
+        callback=lambda ctx, param, v: [n.strip() for n in v.split(",")] if v else None,
+        help="Comma-separated nets (the start of a label: naive, bn, proposed, deep).",
+    ),
 )
 _recipe(
     "evalgap",

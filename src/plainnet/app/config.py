@@ -101,11 +101,19 @@ class MaxNormConfig(Section):
 
 class OptimConfig(Section):
     name: Literal["sgd", "adam", "adamw"] = "sgd"
-    lr: float = Field(0.02, gt=0)
+    # "auto": 0.5 / depth without normalization, else 0.02 (plainnet.app.build.resolve_lr)
+    lr: float | Literal["auto"] = 0.02
     momentum: float = Field(0.9, ge=0, lt=1)  # SGD only
     nesterov: bool = False
     weight_decay: float = Field(0.0, ge=0)
     betas: list[float] = Field([0.9, 0.999], min_length=2, max_length=2)  # Adam/AdamW only
+
+    @field_validator("lr")
+    @classmethod
+    def _lr(cls, v: float | str) -> float | str:
+        if v != "auto" and not v > 0:
+            raise ValueError("must be > 0 or 'auto'")
+        return v
 
     @model_validator(mode="after")
     def _nesterov(self) -> "OptimConfig":

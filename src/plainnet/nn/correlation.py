@@ -16,7 +16,9 @@ near-singular deep representation the paper describes. beta = 1 is the identity 
 linear net), beta = 0 is ReLU's normalized arc-cosine kernel.
 
 TAT's rule picks the slope per depth so that `f^L(0) = eta` (they use eta = 0.9): deeper nets
-get a more linear activation, and two orthogonal inputs stay distinguishable at the top.
+get a more linear activation, and two orthogonal inputs stay distinguishable at the top. Below
+about 100 layers it asks for less than the paper's 0.5 (ReLU below 13 layers); `"auto"` keeps
+0.5 there: "auto" never makes a net more nonlinear than the paper does.
 
 BatchNorm adds a second failure the C-map does not see: its gradients grow towards the input
 layer by layer (Yang et al., "A Mean Field Theory of Batch Normalization", ICLR 2019), less
@@ -111,17 +113,22 @@ def leaky_relu_gain(beta: float) -> float:
     return math.sqrt(2 / (1 + beta**2))
 
 
+# The paper's slope, the floor of "auto": the depth rules only ever make a net more linear
+# than this (below ~100 layers they would ask for less, down to ReLU, and measured worse).
+PAPER_BETA = 0.5
+
+
 def resolve_beta(beta: float | str, depth: int, eta: float = 0.9, norm: str = "batch") -> float:
     """`beta` itself, or for `"auto"` the depth-aware slope of a depth-`depth` plainnet model:
-    TAT's slope (`tat_beta`), and with BatchNorm (`norm` "batch" or "batch_renorm") at least
-    `bn_gradient_beta`.
+    the largest of the paper's 0.5 (`PAPER_BETA`), TAT's slope (`tat_beta`) and, with
+    BatchNorm (`norm` "batch" or "batch_renorm"), `bn_gradient_beta`.
 
     A model of depth D (weight layers, classifier included) has D - 1 Leaky ReLU layers. The
     slope is rounded to 4 decimals, so that the value written into a run's config rebuilds
     exactly the model that was trained.
     """
     if beta == "auto":
-        slope = tat_beta(depth - 1, eta)
+        slope = max(PAPER_BETA, tat_beta(depth - 1, eta))
         if norm in ("batch", "batch_renorm"):
             slope = max(slope, bn_gradient_beta(depth - 1))
         return round(slope, 4)

@@ -2,6 +2,8 @@
 
 from pathlib import Path
 
+from plainnet.app.build import resolve_lr
+from plainnet.app.config import ConfigError
 from plainnet.app.grid import Row, diverged_list
 from plainnet.app.recipes.plan import Plan, matrix
 from plainnet.nn.correlation import resolve_beta
@@ -11,20 +13,31 @@ DEPTH_NETS = {  # label -> (preset, overrides)
     "bn": ("bn", []),
     "proposed (beta 0.5)": ("proposed", ["model.beta=0.5"]),
     "proposed (beta auto)": ("proposed", ["model.beta=auto"]),
+    "deep (no BN, delta-orthogonal)": ("deep", []),
 }
+DEPTHS = [10, 50, 100, 200, 500, 1000, 2000]
 
 
-def depth(plan: Plan) -> Path:
-    """Error versus depth on USPS, 10 to 1,000 layers: naive, BN-only, the proposed net with
-    the fixed default slope and with the depth-aware slope (`model.beta = "auto"`).
+def depth(plan: Plan, depths: list[int] | None = None, nets: list[str] | None = None) -> Path:
+    """Error versus depth on USPS, 10 to 2,000 layers: naive, BN-only, the proposed net with
+    the fixed slope 0.5 and with the depth-aware slope (`model.beta = "auto"`), and the `deep`
+    preset (no BatchNorm, delta-orthogonal init, lr 0.5 / depth).
 
     Depths above 200 train with the first seed only (a 1,000-layer epoch costs 10x a 100-layer
-    one). Diverged runs are shown in the tables and figure, never dropped.
+    one). `depths` and `nets` (labels, or the start of one) pick cells, e.g. the 10,000-layer
+    one. Diverged runs are shown in the tables and figure, never dropped.
     """
     from plainnet.app.plots import figure, save
 
     quick, seeds = plan.quick, plan.seeds
-    depths = [3, 5] if quick else [10, 50, 100, 200, 500, 1000]
+    depths = [3, 5] if quick else sorted(depths or DEPTHS)
+    chosen = {
+        label: net
+        for label, net in DEPTH_NETS.items()
+        if not nets or any(label.startswith(n) for n in nets)
+    }
+    if not chosen:
+        raise ConfigError(f"--nets {nets} names none of {list(DEPTH_NETS)}")
     epochs = 1 if quick else 20
     base = ["data.dataset=usps", f"train.epochs={epochs}"]
     if quick:
@@ -39,7 +52,7 @@ def depth(plan: Plan) -> Path:
             cost=d,
             seeds=seeds if d <= 200 else seeds[:1],
         )
-        for net, (preset, extra) in DEPTH_NETS.items()
+        for net, (preset, extra) in chosen.items()
         for d in depths
     ]
     results = plan.grid(rows, base, name)
@@ -48,24 +61,22 @@ def depth(plan: Plan) -> Path:
     def table(key: str, caption: str) -> str:
         heads = [f"depth {d}" for d in depths]
         cells = lambda n, d: by[n, d].cell(key)  # noqa: E731
-        return matrix(caption, "net", list(DEPTH_NETS), depths, cells, heads=heads)
+        return matrix(caption, "net", list(chosen), depths, cells, heads=heads)
 
-    betas = " | ".join(f"{resolve_beta('auto', d):.4f}" for d in depths)
-    beta_table = (
-        "| depth | "
-        + " | ".join(str(d) for d in depths)
-        + " |\n"
-        + "|---|"
-        + "---|" * len(depths)
-        + f"\n| beta (auto, eta 0.9) | {betas} |\n"
+    auto = dict(
+        batch=("beta auto with BatchNorm", lambda d: f"{resolve_beta('auto', d):.4f}"),
+        none=("beta auto without (deep)", lambda d: f"{resolve_beta('auto', d, norm='none'):.4f}"),
+        lr=("lr auto without BatchNorm (deep)", lambda d: f"{resolve_lr('auto', d, 'none'):.3g}"),
     )
+    beta_table = matrix("", "depth", list(auto), depths, lambda k, d: auto[k][1](d),
+                        [name for name, _ in auto.values()])  # fmt: skip
     fig, axes = figure(1, 3, figsize=(16, 4.8))
     panels = [
         ("final_test_err", "test error % (final model, eval mode)"),
         ("final_train_err", "train error % (final model, eval mode)"),
         ("final_running_train_err", "train error % (last epoch, train-mode BN)"),
     ]
-    for k, net in enumerate(DEPTH_NETS):
+    for k, net in enumerate(chosen):
         for ax, (key, _) in zip(axes, panels, strict=True):
             pts = [(d, by[net, d].stat(key)[0]) for d in depths if by[net, d].values(key)]
             if pts:
@@ -86,10 +97,11 @@ def depth(plan: Plan) -> Path:
     plot = save(fig, plan.out / f"{name}.png")
     body = (
         f"Settings: {plan.settings(base)}; seeds {seeds} up to depth 200, {seeds[:1]} above; "
-        "defaults otherwise (width 128, SGD lr 0.02 cosine, c 4, batch 128; validation split "
-        "10% of the training split). Cells: mean ± std over seeds, final model; a diverged run "
-        "(NaN/inf loss) is counted in its cell, not averaged.\n\n"
-        'The slopes `model.beta = "auto"` chose:\n\n'
+        "defaults otherwise (width 128, SGD lr 0.02 cosine (the deep preset: 0.5 / depth), "
+        "c 4, batch 128; validation split 10% of the training split). Cells: mean ± std over "
+        "seeds, final model; a diverged run (NaN/inf loss) is counted in its cell, not "
+        "averaged.\n\n"
+        'The values `"auto"` chose:\n'
         + beta_table
         + "\n"
         + table("final_test_err", "**Test error %** (final model, eval mode)")
