@@ -15,10 +15,10 @@ from plainnet.nn.models import ACTIVATION_TYPES, count_parameters
 
 
 def memory_estimate(cfg: Config, data) -> dict[str, int]:
-    """Bytes a training step of `cfg` needs, worked out on PyTorch's meta device before
+    """Bytes a training run of `cfg` needs, worked out on PyTorch's meta device before
     anything is allocated: the parameters, their gradients, the optimizer's state (SGD
-    momentum: one copy, Adam: two) and the activations one batch keeps for the backward pass
-    (every layer's output), all float32.
+    momentum: one copy, Adam: two), the activations one batch keeps for the backward pass
+    (every layer's output) and the copy of the best epoch's weights, all float32.
 
     Creating a layer costs about a millisecond even on the meta device, so nets deeper than
     `EXACT_DEPTH` are counted at two smaller depths and extrapolated linearly in depth (exact
@@ -45,6 +45,8 @@ def memory_estimate(cfg: Config, data) -> dict[str, int]:
         gradients=4 * params,
         optimizer=4 * params * states,
         activations=4 * acts * cfg.train.batch_size,
+        # the best validation epoch's weights, kept for best.pt and the final summary
+        best_epoch=4 * params * (cfg.data.val_fraction > 0),
     )
 
 

@@ -17,7 +17,9 @@ import json
 import os
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO
 
 import torch
 
@@ -151,9 +153,8 @@ class RunDir:
         """Write `state` to `path` (default: last.pt) atomically."""
         if not self.writable:
             return
-        buf = io.BytesIO()
-        torch.save(state, buf)
-        atomic_write(path or self.checkpoint_path, buf.getbuffer())
+        # streamed into the file: no copy of a deep net's weights is held in memory
+        atomic_write(path or self.checkpoint_path, lambda f: torch.save(state, f))
 
     @contextlib.contextmanager
     def lock(self):
@@ -238,15 +239,18 @@ def run_name(cfg: Config) -> str:
     return cfg.run.name or f"{cfg.model.arch}{cfg.model.depth}-{Path(cfg.data.dataset).stem}"
 
 
-def atomic_write(path: Path, data: bytes) -> None:
-    """Replace `path` with `data` all at once (`plainnet.files.replacing`); a disk or
-    permission error is one line, and the previous file is kept."""
+def atomic_write(path: Path, data: bytes | Callable[[BinaryIO], object]) -> None:
+    """Replace `path` with `data` (bytes, or a function writing into the open file) all at
+    once (`plainnet.files.replacing`); a disk or permission error is one line, and the
+    previous file is kept."""
     try:
         with replacing(path) as (f, _):
-            f.write(data)
+            f.write(data) if isinstance(data, bytes | memoryview) else data(f)
     except OSError as e:
         why = e.strerror or e
         raise RunError(f"cannot write {path}: {why}; the previous file is kept") from None
+    except RuntimeError as e:  # torch.save's writer reports a full disk this way
+        raise RunError(f"cannot write {path}: {str(e)[:200]}; the previous file is kept") from None
 
 
 def provenance(device: torch.device) -> dict:
