@@ -40,9 +40,19 @@ SHORTCUTS = {
 def config_options(fn):
     """--preset, --config and OVERRIDES, shared by every command that resolves a config."""
     fn = click.argument("overrides", nargs=-1, metavar="[SECTION.KEY=VALUE]...")(fn)
-    fn = click.option("--config", "-c", "config_file", type=click.Path(), help="A TOML config.")(fn)
+    fn = click.option(
+        "--config",
+        "-c",
+        "config_file",
+        multiple=True,
+        type=click.Path(),
+        help="A TOML config (repeatable: later files win).",
+    )(fn)
     return click.option(
-        "--preset", "-p", help="A built-in preset (see `plainnet config presets`)."
+        "--preset",
+        "-p",
+        multiple=True,
+        help="A built-in preset (see `plainnet config presets`; repeatable: later ones win).",
     )(fn)
 
 

@@ -298,28 +298,36 @@ def validate(raw: dict, origin: str = "config") -> Config:
 
 
 def resolve(
-    preset: str | None = None,
-    config_file: str | Path | None = None,
+    preset: str | list[str] | tuple[str, ...] | None = None,
+    config_file: str | Path | list | tuple | None = None,
     overrides: list[str] | tuple[str, ...] = (),
     base: list[str] | tuple[str, ...] = (),
 ) -> Config:
-    """Defaults < preset < `base` overrides (a recipe's own settings) < file < overrides,
-    validated. Raises `ConfigError` with one line."""
+    """Defaults < presets < `base` overrides (a recipe's own settings) < files < overrides,
+    validated. Several presets or files apply in the order given, later ones winning, as
+    overrides do. Raises `ConfigError` with one line."""
     raw: dict[str, Any] = {}
-    if preset is not None:
-        known = presets()
-        if preset not in known:
-            raise ConfigError(f"unknown preset {preset!r}; choose one of {sorted(known)}")
-        raw = merge(raw, _toml(known[preset], f"preset {preset}"))
+    known = presets() if preset else {}
+    for name in _several(preset):
+        if name not in known:
+            raise ConfigError(f"unknown preset {name!r}; choose one of {sorted(known)}")
+        raw = merge(raw, _toml(known[name], f"preset {name}"))
     raw = apply_overrides(raw, base)
-    mine: dict[str, Any] = {}  # what the user set: the file and the overrides
-    if config_file is not None:
-        mine = read_toml(config_file)
+    mine: dict[str, Any] = {}  # what the user set: the files and the overrides
+    for path in _several(config_file):
+        mine = merge(mine, read_toml(path))
     mine = apply_overrides(mine, overrides)
     cfg = validate(merge(raw, mine))
     for message in no_effect(cfg, mine):
         warnings.warn(message, ConfigWarning, stacklevel=2)
     return cfg
+
+
+def _several(value) -> list:
+    """None, one item or a sequence of them, as a list."""
+    if value is None:
+        return []
+    return list(value) if isinstance(value, list | tuple) else [value]
 
 
 class ConfigWarning(UserWarning):

@@ -27,7 +27,7 @@ class Row:
     (e.g. `{"net": "proposed", "depth": 200}`) instead of parsing the overrides."""
 
     label: str
-    preset: str | None
+    preset: str | list[str] | None  # several apply in order
     overrides: list[str]
     tags: dict[str, Any] = field(default_factory=dict)
     cost: float = 1.0  # relative run time: with jobs > 1 the costliest runs start first
@@ -185,6 +185,7 @@ def learning_curves(results: list[RowResult], path: Path, title: str) -> Path:
 
     fig, ax = figure(figsize=(9, 5.5))
     split = "test"
+    drawn: dict[tuple, str] = {}  # a curve's values -> the first label drawn with them
     for k, r in enumerate(results):
         colour = f"C{k % 10}"
         for j, run in enumerate(r.runs):
@@ -196,12 +197,18 @@ def learning_curves(results: list[RowResult], path: Path, title: str) -> Path:
             label = r.row.label if j == 0 else None
             if failed:
                 seed = run.config().train.seed
-                label = f"{r.row.label} (seed {seed}: diverged after {len(ys)} epochs)"
-            if not ys:
-                ax.plot([], [], color=colour, marker="x", ls="none", label=label)
+                when = f"after {len(ys)} epochs" if ys else "in epoch 1, drawn at 100%"
+                label = f"{r.row.label} (seed {seed}: diverged {when})"
+            if not ys:  # diverged before its first evaluation: an x at the top of epoch 1
+                ax.plot([1], [100], color=colour, marker="x", ms=9, ls="none", label=label)
                 continue
             xs = range(1, len(ys) + 1)
-            ax.plot(xs, ys, color=colour, ls=LINESTYLES[j % 4], lw=1.2, label=label)
+            twin = drawn.setdefault(tuple(ys), r.row.label)
+            marker = None
+            if twin != r.row.label:  # drawn over an identical curve: say so, and show both
+                label, marker = f"{label or r.row.label} (identical to {twin})", "o"
+            ax.plot(xs, ys, color=colour, ls=LINESTYLES[j % 4], lw=1.2, label=label,
+                    marker=marker, ms=4, mfc="none")  # fmt: skip
             if failed:
                 ax.plot(xs[-1], ys[-1], color=colour, marker="x", ms=9)
     ax.set_xlabel("epoch")

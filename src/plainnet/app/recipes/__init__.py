@@ -13,7 +13,7 @@ from plainnet.app.recipes.depth import depth
 from plainnet.app.recipes.evalgap import evalgap
 from plainnet.app.recipes.plan import QUICK, Plan
 from plainnet.app.recipes.sweep import sweep
-from plainnet.app.recipes.table1 import PAPER_TABLE1, USPS100_PROTOCOL, table1
+from plainnet.app.recipes.table1 import PAPER_TABLE1, table1
 from plainnet.app.recipes.table2 import PAPER_TABLE2, table2
 
 # name -> recipe, as `plainnet reproduce NAME` runs them
@@ -30,7 +30,6 @@ __all__ = [
     "PAPER_TABLE2",
     "QUICK",
     "RECIPES",
-    "USPS100_PROTOCOL",
     "Plan",
     "activations",
     "components",
