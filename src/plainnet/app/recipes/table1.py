@@ -47,9 +47,8 @@ def table1(plan: Plan) -> Path:
             f"{r.cell('final_val_err')} | {r.cell('final_test_err')} | "
             f"{r.cell('best_test_err')} | {r.max_unit_norm()} |"
         )
-    plot = learning_curves(
-        results, plan.out / f"{name}.png", f"Table 1 ablation{QUICK_TITLE * plan.quick}: {protocol or plan.settings(base)}"
-    )
+    title = f"Table 1 ablation{QUICK_TITLE * plan.quick}: {protocol or plan.settings(base)}"
+    plot = learning_curves(results, plan.out / f"{name}.png", title)
     body = (
         "Settings: "
         + "the usps100 preset (USPS, 100 layers, 60 epochs, SGD lr 0.05), " * bool(protocol)
