@@ -1,3 +1,4 @@
+import json
 import os
 from pathlib import Path
 
@@ -132,3 +133,25 @@ def test_components_quick_maps_every_beta_and_bound(tmp_path, monkeypatch):
         assert all("(1 seed)" in c or "diverged" in c for c in cells[1:5])
         assert float(cells[5]) > 0  # the probe's gradient ratio at init
     assert (tmp_path / "components-quick.png").stat().st_size > 0
+
+
+def test_sweep_refit_retrains_the_validation_choice_and_reads_test_once(tmp_path):
+    from plainnet.app.runs import RunDir
+
+    rows = [
+        Row("lr 0.0001", None, ["optim.lr=0.0001"]),  # barely moves: worse on validation
+        Row("lr 0.05", None, ["optim.lr=0.05"]),
+    ]
+    small = ["model.depth=6", "model.width=16", "train.epochs=3"]
+    plan = recipes.Plan(tmp_path, seeds=[0], log=lambda *_: None, overrides=small)
+    text = recipes.sweep(plan, rows, refit=True).read_text()
+    assert "Chosen on validation: **lr 0.05**" in text
+    (run,) = Path("runs/reproduce/sweep-refit").iterdir()  # the test's own folder (conftest)
+    cfg = RunDir.open(run).config()
+    assert cfg.data.val_fraction == 0 and cfg.run.select == "final"
+    assert cfg.run.refit_of.endswith("sweep.md: lr 0.05") and cfg.optim.lr == 0.05
+    rows_read = RunDir.open(run).read_metrics()
+    assert len(rows_read) == 3 and all(r["test_err"] is None for r in rows_read)  # not per epoch
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["selected_on"].startswith("final") and "best_test_err" not in summary
+    assert 0 <= summary["final_test_err"] < 0.9

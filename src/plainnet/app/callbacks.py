@@ -123,15 +123,16 @@ class LastCheckpoint(Callback):
 class ConsoleLine(Callback):
     """One line per epoch: running train loss and error, the selection split's, lr, time."""
 
-    def __init__(self, console, split: str):
-        self.console, self.split = console, split
+    def __init__(self, console, split: str | None):
+        self.console, self.split = console, split  # None: no split is evaluated per epoch
 
     def on_epoch_end(self, state) -> None:
         row, s = state.metrics, self.split
+        evaluated = f"  {s} loss {row[f'{s}_loss']:.4f} err {row[f'{s}_err']:7.2%}" if s else ""
         self.console.print(
             f"epoch {row['epoch']:>4}  train loss {row['train_loss']:.4f} "
-            f"err {row['train_err']:7.2%}  {s} loss {row[f'{s}_loss']:.4f} "
-            f"err {row[f'{s}_err']:7.2%}  lr {row['lr']:.4g}  {row['epoch_time_s']:.1f}s"
+            f"err {row['train_err']:7.2%}{evaluated}  lr {row['lr']:.4g}  "
+            f"{row['epoch_time_s']:.1f}s"
         )
 
 

@@ -475,8 +475,13 @@ _recipe(
 @click.option("--seeds", default="0,1,2", show_default=True, help="Comma-separated.")
 @click.option("--jobs", type=click.IntRange(1), default=1, show_default=True)
 @click.option("--out", type=click.Path(), help="Folder (default: runs/sweeps/<timestamp>).")
+@click.option(
+    "--refit",
+    is_flag=True,
+    help="Retrain the row best on validation on train + validation; read test once per run.",
+)
 @click.argument("overrides", nargs=-1, metavar="[SECTION.KEY=VALUE]...")
-def sweep_cmd(preset, config_file, vary, rows, seeds, jobs, out, overrides):
+def sweep_cmd(preset, config_file, vary, rows, seeds, jobs, out, refit, overrides):
     """Train a grid of configs x seeds and write a Markdown table and learning curves.
 
     `plainnet sweep --vary model.beta=0.3,0.5 --vary max_norm.c=2.0,4.0 --seeds 0,1
@@ -507,7 +512,7 @@ def sweep_cmd(preset, config_file, vary, rows, seeds, jobs, out, overrides):
         out, False, _layer_list(seeds), jobs, config_file, list(overrides), log=click.echo
     )
     plan.runs = out / "runs"
-    click.echo(f"wrote {recipes.sweep(plan, table)}")
+    click.echo(f"wrote {recipes.sweep(plan, table, refit)}")
 
 
 def _split_values(text: str) -> list[str]:

@@ -160,6 +160,11 @@ class RunConfig(Section):
     out_dir: str = "runs"
     name: str = ""  # folder is <out_dir>/<timestamp>-<name>
     checkpoint_every: int = Field(1, ge=1)  # epochs; the final epoch is always saved
+    # "best": the epoch of lowest validation error is kept as best.pt (without a validation
+    # split: the test split, read every epoch, an optimistic choice); "final": no per-epoch
+    # choice, and without a validation split the test split is read once, at the end.
+    select: Literal["best", "final"] = "best"
+    refit_of: str = ""  # what selection this run refits (plainnet sweep --refit writes it)
     probe_every: int = Field(0, ge=0)  # epochs between depth probes into probe.jsonl; 0: off
     probe_samples: int = Field(2000, ge=1)  # training samples each of those probes uses
     # TensorBoard events in <run>/tb: true, false, or "auto" (when the package is installed)

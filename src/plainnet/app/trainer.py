@@ -145,7 +145,9 @@ def _train_locked(cfg: Config, run: RunDir, resume, console, world, data, model,
     console = console or Console(highlight=False, soft_wrap=True, quiet=not world.main)
     net, project = init_model(cfg, data, world.device, model)
     opt = make_optimizer(cfg.optim, net.parameters())
-    select = "val" if data.has_val else "test"  # the test split is read every epoch only
+    # the test split is read every epoch only without a validation split, to select on it
+    select = "val" if data.has_val else "test"
+    per_epoch = data.has_val or cfg.run.select == "best"  # else: read test once, at the end
     about = _about(cfg, data, world, model)  # what every checkpoint carries besides its weights
     best = Best(run, select, about)
     start_epoch, elapsed = 0, 0.0
@@ -168,12 +170,12 @@ def _train_locked(cfg: Config, run: RunDir, resume, console, world, data, model,
     progress = ProgressBar(console)
     own = [
         *([calibration] if calibration else []),
-        best,
+        *([best] if cfg.run.select == "best" else []),
         Metrics(run),
         *([_probe_log(run, data, cfg, tb)] if cfg.run.probe_every else []),
         *([TensorBoard(tb)] if tb else []),
         LastCheckpoint(run, cfg.run.checkpoint_every, best, about),
-        ConsoleLine(console, select),
+        ConsoleLine(console, select if per_epoch else None),
         progress,
     ]
     try:
@@ -185,7 +187,9 @@ def _train_locked(cfg: Config, run: RunDir, resume, console, world, data, model,
                 cfg.train.epochs,
                 lr=_lr(cfg, steps),
                 project=project,
-                evaluate_on=lambda: data.eval_batches(select, cfg.train.eval_batch_size, world),
+                evaluate_on=(lambda: data.eval_batches(select, cfg.train.eval_batch_size, world))
+                if per_epoch
+                else None,
                 eval_split=select,
                 callbacks=[*own, *callbacks],
                 start_epoch=start_epoch,
@@ -351,23 +355,32 @@ def _summarize(cfg, data, net, best: Best, state, world, about, measure) -> dict
         s["final_val_loss"], s["final_val_err"] = val.loss, val.error
     test = measure("test")  # read once, here
     s["final_test_loss"], s["final_test_err"] = test.loss, test.error
-    s["selected_on"] = "val" if data.has_val else "test (no validation split: optimistic)"
-    s["best_epoch"] = best.epoch
-    if data.has_val:
-        s["best_val_err"] = best.err
-        if best.state is not None:
-            final = {k: v.clone() for k, v in net.state_dict().items()}
-            net.load_state_dict(best.state)
-            test = measure("test")
-            s["best_test_loss"], s["best_test_err"] = test.loss, test.error
-            net.load_state_dict(final)
+    if cfg.run.select == "final":
+        s["selected_on"] = "final (no per-epoch choice)"
+        if cfg.run.refit_of:
+            s["refit_of"] = cfg.run.refit_of
     else:
-        s["best_test_err"] = best.err
+        s.update(_best(data, net, best, measure))
     s.update(train_time_s=round(elapsed, 2), device=str(world.device), processes=world.size)
     s["seeds"] = dict(train=cfg.train.seed, split=cfg.data.split_seed)
     s["provenance"] = about["provenance"]
     # At max_norm.c when the constraint was binding (eq. 2); free nets show their drift.
     s["hidden_unit_norm_max"] = max(unit_norms(w).max().item() for w in hidden_weights(net))
+    return s
+
+
+def _best(data, net, best: Best, measure) -> dict:
+    """The best epoch's numbers; with a validation split its test error is read here, once."""
+    if not data.has_val:
+        return dict(selected_on="test (no validation split: optimistic)", best_epoch=best.epoch,
+                    best_test_err=best.err)  # fmt: skip
+    s = dict(selected_on="val", best_epoch=best.epoch, best_val_err=best.err)
+    if best.state is not None:
+        final = {k: v.clone() for k, v in net.state_dict().items()}
+        net.load_state_dict(best.state)
+        test = measure("test")
+        s["best_test_loss"], s["best_test_err"] = test.loss, test.error
+        net.load_state_dict(final)
     return s
 
 

@@ -1,13 +1,21 @@
-"""A user's own grid (`plainnet sweep`): rows x seeds as a table and learning curves."""
+"""A user's own grid (`plainnet sweep`): rows x seeds as a table and learning curves, and with
+`refit` the standard last step of model selection."""
 
 from pathlib import Path
 
-from plainnet.app.grid import Row, grid_table, learning_curves
+from plainnet.app.grid import Row, RowResult, grid_table, learning_curves
 from plainnet.app.recipes.plan import Plan
 
 
-def sweep(plan: Plan, rows: list[Row]) -> Path:
-    """A user's own grid: `rows` x seeds on top of the user's settings, as a table + figure."""
+def sweep(plan: Plan, rows: list[Row], refit: bool = False) -> Path:
+    """A user's own grid: `rows` x seeds on top of the user's settings, as a table + figure.
+
+    `refit`: the row of lowest mean validation error (among rows none of whose runs
+    diverged) is trained again, same seeds, on the training and validation splits together
+    (`data.val_fraction = 0`), with no per-epoch choice (`run.select = "final"`), so the test
+    split is read once per refit run, at its end. Each refit run's config names the selection
+    (`run.refit_of`).
+    """
     name = plan.claim("sweep")
     results = plan.grid(rows, [], name)
     plot = learning_curves(results, plan.out / f"{name}.png", f"sweep: {plan.settings([])}")
@@ -16,4 +24,32 @@ def sweep(plan: Plan, rows: list[Row]) -> Path:
         f"{plan.seeds}. Cells: mean ± std over seeds (final model, eval mode); diverged runs "
         "are counted, not averaged.\n\n" + grid_table(results) + f"\n![curves]({plot.name})\n"
     )
+    if refit:
+        body += _refit(plan, results, plan.out / f"{name}.md")
     return plan.report(name, "Sweep", body)
+
+
+def _refit(plan: Plan, results: list[RowResult], report: Path) -> str:
+    whole = [r for r in results if r.summaries and not r.diverged]
+    if not whole or all(not r.values("final_val_err") for r in whole):
+        return "\nRefit: no row finished every seed with a validation error; nothing refit.\n"
+    chosen = min(whole, key=lambda r: r.stat("final_val_err")[0])
+    row = chosen.row
+    selection = f"{report}: {row.label}"
+    again = Row(
+        f"{row.label}, refit on train + validation",
+        row.preset,
+        [*row.overrides, "data.val_fraction=0", "run.select=final", f"run.refit_of={selection!r}"],
+        seeds=row.seeds,
+    )
+    (refit,) = plan.grid([again], [], f"{report.stem}-refit")
+    return (
+        f"\n## Refit\n\nChosen on validation: **{row.label}** (validation error "
+        f"{chosen.cell('final_val_err')} %). Trained again on the training and validation "
+        "splits together, same seeds, no per-epoch choice; the test split is read once per "
+        "run, at its end.\n\n"
+        "| row | runs | train error % (final, eval mode) | test error % (final) |\n"
+        "|---|---|---|---|\n"
+        f"| {again.label} | {len(refit.runs)} | {refit.cell('final_train_err')} | "
+        f"{refit.cell('final_test_err')} |\n"
+    )
