@@ -82,7 +82,9 @@ def test_fit_calls_every_point_in_order_on_a_plain_pytorch_model():
         "train_end",
     ]
     assert state.epoch == 2 and state.step == 4 and 0 <= state.metrics["val_err"] <= 1
-    assert {"Recorder"} == set(state.timings)  # each callback's time, per epoch
+    # each callback's time and the loop's own parts, per epoch and over the run
+    assert set(state.timings) == set(state.totals) == {"Recorder", "steps", "evaluation"}
+    assert state.totals["steps"] >= state.timings["steps"] > 0
 
 
 def test_fit_projects_after_every_step_and_follows_the_lr_function():

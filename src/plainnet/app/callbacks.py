@@ -64,7 +64,11 @@ class Metrics(Callback):
         self.run = run
 
     def on_epoch_end(self, state) -> None:
-        self.run.append_metrics(state.metrics)
+        t = state.timings
+        parts = dict(steps_s=t.get("steps"), evaluation_s=t.get("evaluation"))
+        parts["calibration_s"] = t.get("Calibration")
+        row = state.metrics | {k: round(v, 3) for k, v in parts.items() if v is not None}
+        self.run.append_metrics(row)
 
 
 class ProbeLog(Callback):

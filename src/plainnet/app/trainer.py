@@ -362,6 +362,8 @@ def _summarize(cfg, data, net, best: Best, state, world, about, measure) -> dict
     else:
         s.update(_best(data, net, best, measure))
     s.update(train_time_s=round(elapsed, 2), device=str(world.device), processes=world.size)
+    # every part of every epoch: steps, evaluation and each callback (checkpoints, metrics, ...)
+    s["seconds_by_part"] = {k: round(v, 2) for k, v in sorted(state.totals.items())}
     s["seeds"] = dict(train=cfg.train.seed, split=cfg.data.split_seed)
     s["provenance"] = about["provenance"]
     # At max_norm.c when the constraint was binding (eq. 2); free nets show their drift.

@@ -40,7 +40,8 @@ class State:
     metrics: dict = field(default_factory=dict)  # this epoch's row
     running: tuple[float, float, int] = (0.0, 0.0, 0)  # loss sum, errors, samples this epoch
     elapsed: float = 0.0  # seconds of training (steps, evaluation, calibration) so far
-    timings: dict = field(default_factory=dict)  # seconds per callback this epoch
+    timings: dict = field(default_factory=dict)  # seconds per part of this epoch
+    totals: dict = field(default_factory=dict)  # seconds per part over the run so far
     stop: bool = False  # set by a callback: end after this epoch
     stopped_by: str = ""
 
@@ -117,21 +118,29 @@ def fit(
         t0 = time.perf_counter()
         state.epoch, state.timings = epoch, {}
         call("on_epoch_start", state)
+        t_steps, in_callbacks = time.perf_counter(), sum(state.timings.values())
         last_lr = train_epoch(
             state, train_model or model, batches(epoch), lr, project, call, world, amp
         )
+        # the steps' own time: what the callbacks took meanwhile is theirs
+        during = sum(state.timings.values()) - in_callbacks
+        state.timings["steps"] = time.perf_counter() - t_steps - during
         loss, err, n = world.sum(*state.running)
         state.metrics = dict(epoch=epoch, step=state.step, lr=last_lr)
         state.metrics.update(train_loss=loss / n, train_err=err / n)
         call("on_train_epoch_end", state)  # e.g. BatchNorm calibration, before evaluating
         if evaluate_on is not None:
+            t_eval = time.perf_counter()
             ev = evaluate(model, evaluate_on(), world)
+            state.timings["evaluation"] = time.perf_counter() - t_eval
             state.metrics.update({f"{eval_split}_loss": ev.loss, f"{eval_split}_err": ev.error})
             check_finite(model, ev.loss, epoch)
         took = time.perf_counter() - t0
         state.elapsed += took
         state.metrics.update(epoch_time_s=round(took, 3), elapsed_s=round(state.elapsed, 3))
         call("on_epoch_end", state)
+        for part, seconds in state.timings.items():
+            state.totals[part] = state.totals.get(part, 0.0) + seconds
         if state.stop:
             break
     call("on_train_end", state)
