@@ -55,14 +55,16 @@ def with_numbers(cfg: Config) -> Config:
 
 
 # Without normalization every layer's step moves the output by about as much, so the steps
-# add up over depth: SGD's learning rate must shrink as 1 / depth. 0.5 / depth was chosen on
-# validation at 1,000 layers (USPS; lr 0.0002 - 0.004, docs/depth.md).
-DEPTH_LR = 0.5
+# add up over depth: SGD's learning rate must shrink as 1 / depth. The constant was chosen on
+# USPS at 500 and 1,000 layers (docs/depth.md): 1 / depth and more diverge within a few
+# epochs, and 0.5 / depth, the best on validation when it converges, diverged in some seeds.
+DEPTH_LR = 0.2
 NORMALIZED_LR = 0.02  # BatchNorm nets: the default, chosen on the digits data (docs/defaults.md)
 
 
 def resolve_lr(lr: float | str, depth: int, norm: str) -> float:
-    """`lr` itself, or for `"auto"`: `DEPTH_LR / depth` for a net without normalization, the
+    """`lr` itself, or for `"auto"`: `DEPTH_LR / depth` (0.2 / depth) for a net without
+    normalization, the
     default 0.02 for a BatchNorm net (whose weights' scale does not matter to its output)."""
     if lr != "auto":
         return lr

@@ -101,7 +101,7 @@ class MaxNormConfig(Section):
 
 class OptimConfig(Section):
     name: Literal["sgd", "adam", "adamw"] = "sgd"
-    # "auto": 0.5 / depth without normalization, else 0.02 (plainnet.app.build.resolve_lr)
+    # "auto": 0.2 / depth without normalization, else 0.02 (plainnet.app.build.resolve_lr)
     lr: float | Literal["auto"] = 0.02
     momentum: float = Field(0.9, ge=0, lt=1)  # SGD only
     nesterov: bool = False
