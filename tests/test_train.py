@@ -122,7 +122,7 @@ def test_probe_every_logs_per_layer_statistics(small_cfg, quiet):
     cfg = small_cfg("run.probe_every=2", "train.epochs=4", "run.probe_samples=300")
     run = train(cfg, console=quiet).run_dir
     lines = [json.loads(line) for line in run.probe_path.read_text().splitlines()]
-    assert [line["epoch"] for line in lines] == [2, 4]
+    assert [line["epoch"] for line in lines] == [0, 2, 4]  # at init, then every 2 epochs
     assert len(lines[0]["layers"]) == 9  # depth 10: nine hidden layers
     assert {"normalized_mean_activation", "condition_number", "grad_norm"} <= set(
         lines[0]["layers"][0]
@@ -273,3 +273,16 @@ def test_the_deep_preset_trains_a_net_without_batchnorm(quiet, tmp_path):
     saved = result.run_dir.config()
     assert saved.optim.lr == 0.2 / 60 and saved.model.beta == 0.5  # the "auto"s as numbers
     assert not any(isinstance(m, torch.nn.BatchNorm1d) for m in result.model.modules())
+
+
+def test_run_files_follow_the_umask_like_metrics_csv(small_cfg, quiet):
+    old = os.umask(0o027)
+    try:
+        run = train(small_cfg("train.epochs=1"), console=quiet).run_dir
+    finally:
+        os.umask(old)
+    modes = {
+        p.name: p.stat().st_mode & 0o777
+        for p in (run.config_path, run.summary_path, run.checkpoint_path, run.metrics_path)
+    }
+    assert set(modes.values()) == {0o640}, modes

@@ -20,6 +20,7 @@ def replacing(path: Path):
     writer's); on success it is flushed to disk and renamed over `path`, else removed."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.chmod(fd, 0o666 & ~_umask())  # mkstemp's 0600, made what open() would have made
         with os.fdopen(fd, "wb") as f:
             yield f, Path(tmp)
             f.flush()
@@ -31,6 +32,16 @@ def replacing(path: Path):
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+def _umask() -> int:
+    """The process's umask (Linux keeps it in /proc; elsewhere set and restored)."""
+    with contextlib.suppress(OSError, ValueError, StopIteration):
+        status = Path("/proc/self/status").read_text().splitlines()
+        return int(next(line for line in status if line.startswith("Umask:")).split()[1], 8)
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def fault_point(where: str) -> bool:

@@ -72,11 +72,15 @@ class Metrics(Callback):
 
 
 class ProbeLog(Callback):
-    """Every `every` epochs, the depth diagnostics of the training network into the run's
-    probe.jsonl (and TensorBoard)."""
+    """At init (epoch 0) and every `every` epochs, the depth diagnostics of the training
+    network into the run's probe.jsonl (and TensorBoard)."""
 
     def __init__(self, run: RunDir, batches, every: int, tb=None):
         self.run, self.batches, self.every, self.tb = run, batches, every, tb
+
+    def on_train_start(self, state) -> None:
+        if state.epoch == 0:  # a new run, not a resumed one
+            self.on_epoch_end(state)
 
     def on_epoch_end(self, state) -> None:
         if state.epoch % self.every:
