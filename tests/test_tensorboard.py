@@ -54,7 +54,7 @@ def test_probe_log_draws_a_runs_probes_over_epochs(small_cfg, quiet, tmp_path, c
     run = train(small_cfg("run.probe_every=1", "train.epochs=2"), console=quiet).run_dir
     with open(run.probe_path, "a") as f:
         f.write('{"epoch": 3, "lay')  # a line cut short by a crash is left out
-    assert [e["epoch"] for e in RunDir.open(run.path).read_probes()] == [1, 2]
+    assert [e["epoch"] for e in RunDir.open(run.path).read_probes()] == [0, 1, 2]
     main(["probe", "--log", str(run.path), "--out", str(tmp_path / "log")])
     for name in ("normalized_mean_activation", "singularity", "gradient_norms", "correlation"):
         assert (tmp_path / "log" / f"{name}.png").stat().st_size > 0
