@@ -44,14 +44,22 @@ _WHERE = {
 __all__ = sorted(_WHERE)
 
 
-def __getattr__(name: str):
-    if name in _WHERE:
-        return getattr(importlib.import_module(f"plainnet.{_WHERE[name]}"), name)
-    raise AttributeError(f"module 'plainnet' has no attribute {name!r}")
+def lazy_exports(package: str, where: dict[str, str]):
+    """`__getattr__` and `__dir__` for a package whose public names (name -> module, relative
+    to the package) are imported on first use (PEP 562)."""
+
+    def getattr_(name: str):
+        if name in where:
+            return getattr(importlib.import_module(f"{package}.{where[name]}"), name)
+        raise AttributeError(f"module {package!r} has no attribute {name!r}")
+
+    def dir_() -> list[str]:
+        return sorted([*vars(sys.modules[package]), *where])
+
+    return getattr_, dir_
 
 
-def __dir__() -> list[str]:
-    return sorted([*globals(), *__all__])
+__getattr__, __dir__ = lazy_exports(__name__, _WHERE)
 
 
 # Where the modules of plainnet 0.1's flat layout live now. `import plainnet.norms` and

@@ -1,9 +1,10 @@
 """Data: the registered datasets (official sources, checksums, caches, splits) and the
-tensors training reads on the device. Imports `plainnet.nn` at most, never the engine or the
-application."""
+tensors training reads on the device. It imports no other layer of plainnet (only its errors
+and file writing): not the library, the engine or the application."""
 
-import importlib
+from plainnet import lazy_exports
 
+# Imported on first use, so that reading a config (which checks dataset names) needs no torch.
 _WHERE = {
     "ArrayDataset": "datasets",
     "DeviceData": "tensors",
@@ -13,10 +14,4 @@ _WHERE = {
     "to_nchw": "tensors",
 }
 __all__ = sorted(_WHERE)
-
-
-def __getattr__(name: str):
-    # Lazy, so that reading a config (which checks dataset names) does not import torch.
-    if name in _WHERE:
-        return getattr(importlib.import_module(f"plainnet.data.{_WHERE[name]}"), name)
-    raise AttributeError(f"module 'plainnet.data' has no attribute {name!r}")
+__getattr__, __dir__ = lazy_exports(__name__, _WHERE)
