@@ -225,6 +225,7 @@ def test_sigterm_stops_a_run_like_ctrl_c_keeping_its_checkpoint(tmp_path):
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130 and "interrupted" in err and "Traceback" not in err
     (run,) = tmp_path.iterdir()
+    assert f"--resume {run}" in err  # the message names the folder to resume
     assert RunDir.open(run).load_checkpoint()["epoch"] >= 1
 
 

@@ -624,5 +624,16 @@ def _main(argv, fail) -> None:
         if os.environ.get("PLAINNET_DEBUG"):
             raise
         fail(f"error: {e}", 2)
-    except (KeyboardInterrupt, click.exceptions.Abort):
-        fail("interrupted; a run folder keeps its last checkpoint (--resume RUN_DIR)", 130)
+    except (KeyboardInterrupt, click.exceptions.Abort) as e:
+        interrupt = e.__cause__ if isinstance(e, click.exceptions.Abort) else e  # click wraps it
+        run = (
+            interrupt.args[0]
+            if isinstance(interrupt, KeyboardInterrupt) and interrupt.args
+            else None
+        )
+        kept = (
+            f"{run} keeps its last checkpoint (plainnet train --resume {run})"
+            if run
+            else "a run folder keeps its last checkpoint (--resume RUN_DIR)"
+        )
+        fail(f"interrupted; {kept}", 130)

@@ -199,6 +199,8 @@ def _train_locked(cfg: Config, run: RunDir, resume, console, world, data, model,
                 train_model=_training_model(net, cfg, world),
                 amp=cfg.train.amp,
             )
+    except KeyboardInterrupt:  # Ctrl-C, or SIGTERM from the command line: name the folder
+        raise KeyboardInterrupt(str(run.path)) from None
     except TrainingDiverged as e:
         raise TrainingDiverged(
             f"{e}; stopped{' without saving it' if str(e).startswith('after') else ''}. "
