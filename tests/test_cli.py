@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from plainnet.app.cli import main
-from plainnet.app.config import validate
+from plainnet.app.config import presets, validate
 from plainnet.app.runs import RunDir
 
 
@@ -135,7 +135,7 @@ def test_config_show_is_a_valid_config_file(capsys):
 
 def test_config_presets_and_model(capsys, monkeypatch):
     code, out, _ = run_cli(capsys, "config", "presets")
-    assert code == 0 and len(out.splitlines()) == 8 and "proposed" in out
+    assert code == 0 and len(out.splitlines()) == len(presets()) == 11 and "proposed" in out
 
     def no_data(*_a, **_k):
         raise AssertionError("plainnet model must not read data")

@@ -33,7 +33,7 @@ def test_presets_are_the_ablation_rows(name):
 
 
 def test_every_preset_is_listed():
-    assert set(presets()) == set(ABLATION) | {"deep"}
+    assert set(presets()) == set(ABLATION) | {"deep", "usps100", "cifar10"}
 
 
 def test_auto_learning_rate_scales_with_depth_without_normalization():
