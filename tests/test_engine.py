@@ -184,3 +184,17 @@ def test_old_module_paths_still_import_the_same_objects():
     from plainnet.nn.norms import recalibrate_ as new
 
     assert recalibrate_ is new
+
+
+def test_a_callback_need_not_subclass_callback():
+    seen = []
+
+    class Plain:  # only the point it needs
+        def on_epoch_end(self, state):
+            seen.append(state.epoch)
+
+    x, y = _blobs()
+    model = nn.Linear(8, 2)
+    fit(model, torch.optim.SGD(model.parameters(), lr=0.1), lambda e: [(x, y)], 3,
+        callbacks=[Plain()])  # fmt: skip
+    assert seen == [1, 2, 3]

@@ -45,11 +45,12 @@ class Callbacks:
     def __init__(self, callbacks: Sequence[Callback]):
         self.callbacks = list(callbacks)
         # only the points a callback overrides are called: a step costs nothing otherwise
+        # (a callback need not subclass Callback: any object with some of the points will do)
         self.at = {
             p: [
                 getattr(c, p)
                 for c in self.callbacks
-                if getattr(type(c), p, None) is not getattr(Callback, p)
+                if getattr(type(c), p, getattr(Callback, p)) is not getattr(Callback, p)
             ]
             for p in self.POINTS
         }
