@@ -64,8 +64,8 @@ NORMALIZED_LR = 0.02  # BatchNorm nets: the default, chosen on the digits data (
 
 def resolve_lr(lr: float | str, depth: int, norm: str) -> float:
     """`lr` itself, or for `"auto"`: `DEPTH_LR / depth` (0.2 / depth) for a net without
-    normalization, the
-    default 0.02 for a BatchNorm net (whose weights' scale does not matter to its output)."""
+    normalization, the default 0.02 for a BatchNorm net (whose weights' scale does not
+    matter to its output)."""
     if lr != "auto":
         return lr
     return NORMALIZED_LR if norm != "none" else DEPTH_LR / depth

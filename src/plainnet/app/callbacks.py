@@ -145,8 +145,9 @@ class ConsoleLine(Callback):
 
 
 class ProgressBar(Callback):
-    """A transient bar per epoch, on a terminal only, with the running loss and error; used
-    as a context manager around training (`with bar.bar:`) so a crash clears it."""
+    """A transient bar per epoch, on a terminal only (`bar.disable` otherwise: then leave it
+    out of the callbacks), with the running loss and error; used as a context manager around
+    training (`with bar.bar:`) so a crash clears it."""
 
     def __init__(self, console):
         self.bar = Progress(
@@ -169,7 +170,7 @@ class ProgressBar(Callback):
     def on_step_end(self, state) -> None:
         loss, err, n = state.running
         done = state.step - (state.epoch - 1) * (state.steps_per_epoch or 0)
-        if self.bar.disable or (done - 1) % 10:
+        if (done - 1) % 10:
             return
         status = f"loss {float(loss) / n:.4f} err {float(err) / n:.2%}"
         self.bar.update(self.task, completed=done, status=status)

@@ -142,9 +142,8 @@ class TrainConfig(Section):
     seed: int = 0
     device: str = "auto"  # "auto": cuda if available, else cpu
     eval_batch_size: int = Field(1000, ge=1)
-    sync_bn: bool = (
-        True  # SyncBatchNorm under torchrun (GPUs only; see plainnet.engine.distributed)
-    )
+    # SyncBatchNorm under torchrun (GPUs only; see plainnet.engine.distributed)
+    sync_bn: bool = True
     # After every epoch, set BatchNorm's population statistics layer by layer from this many
     # training samples (plainnet.nn.norms.recalibrate_), so eval mode matches training at any
     # depth (docs/depth.md); 0 keeps PyTorch's running averages. Training itself is unchanged.

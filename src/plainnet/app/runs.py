@@ -251,7 +251,10 @@ def atomic_write(path: Path, data: bytes | Callable[[BinaryIO], object]) -> None
     previous file is kept."""
     try:
         with replacing(path) as (f, _):
-            f.write(data) if isinstance(data, bytes | memoryview) else data(f)
+            if callable(data):
+                data(f)
+            else:
+                f.write(data)
     except OSError as e:
         why = e.strerror or e
         raise RunError(f"cannot write {path}: {why}; the previous file is kept") from None

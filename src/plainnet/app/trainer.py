@@ -176,7 +176,7 @@ def _train_locked(cfg: Config, run: RunDir, resume, console, world, data, model,
         *([TensorBoard(tb)] if tb else []),
         LastCheckpoint(run, cfg.run.checkpoint_every, best, about),
         ConsoleLine(console, select if per_epoch else None),
-        progress,
+        *([progress] if not progress.bar.disable else []),  # no per-step call without a bar
     ]
     try:
         with progress.bar:
@@ -236,9 +236,8 @@ def _batches(cfg: Config, data: DeviceData, world: World):
 
 def _lr(cfg: Config, steps: int):
     """Step -> learning rate: `optim.lr` times the schedule's factor."""
-    total = steps * cfg.train.epochs
-    warmup = round(cfg.schedule.warmup_epochs * steps)
     s = cfg.schedule
+    total, warmup = steps * cfg.train.epochs, round(s.warmup_epochs * steps)
     return lambda step: cfg.optim.lr * lr_factor(step, total, warmup, s.name, s.milestones, s.gamma)
 
 

@@ -109,9 +109,15 @@ def fit(
     not `model` itself (DDP, compiled, checkpointed). `amp`: bf16 autocast ("auto": on CUDA).
     Raises `TrainingDiverged` when the loss, the weights or the evaluation stop being finite.
     """
-    state = State(model, optimizer, epochs, start_epoch, elapsed=elapsed)
-    state.steps_per_epoch = steps_per_epoch
-    state.step = start_epoch * (steps_per_epoch or 0)
+    state = State(
+        model,
+        optimizer,
+        epochs,
+        epoch=start_epoch,
+        step=start_epoch * (steps_per_epoch or 0),
+        steps_per_epoch=steps_per_epoch,
+        elapsed=elapsed,
+    )
     call = Callbacks(callbacks)
     call("on_train_start", state)
     for epoch in range(start_epoch + 1, epochs + 1):
@@ -119,15 +125,14 @@ def fit(
         state.epoch, state.timings = epoch, {}
         call("on_epoch_start", state)
         t_steps, in_callbacks = time.perf_counter(), sum(state.timings.values())
-        last_lr = train_epoch(
+        last_lr, loss, err = train_epoch(
             state, train_model or model, batches(epoch), lr, project, call, world, amp
         )
         # the steps' own time: what the callbacks took meanwhile is theirs
         during = sum(state.timings.values()) - in_callbacks
         state.timings["steps"] = time.perf_counter() - t_steps - during
-        loss, err, n = world.sum(*state.running)
         state.metrics = dict(epoch=epoch, step=state.step, lr=last_lr)
-        state.metrics.update(train_loss=loss / n, train_err=err / n)
+        state.metrics.update(train_loss=loss, train_err=err)
         call("on_train_epoch_end", state)  # e.g. BatchNorm calibration, before evaluating
         if evaluate_on is not None:
             t_eval = time.perf_counter()
@@ -147,9 +152,10 @@ def fit(
     return state
 
 
-def train_epoch(state: State, model, batches, lr, project, call, world, amp) -> float:
-    """One epoch of optimizer steps; the running loss and errors go to `state.running`.
-    Returns the last learning rate."""
+def train_epoch(state: State, model, batches, lr, project, call, world, amp):
+    """One epoch of optimizer steps (the running sums go to `state.running` as it goes).
+    Returns the last learning rate and the epoch's running loss and error, summed over
+    processes."""
     model.train()
     device = next(state.model.parameters()).device
     loss_sum = torch.zeros((), device=device)
@@ -176,16 +182,17 @@ def train_epoch(state: State, model, batches, lr, project, call, world, amp) -> 
         err_sum += (out.detach().argmax(1) != y).sum()
         seen += len(y)
         state.running = (loss_sum, err_sum, seen)
-        if i % 10 == 0:
-            # Summed over processes, so that all of them stop together on a NaN.
-            total = world.sum(loss_sum)[0]
-            if not math.isfinite(total):
-                raise TrainingDiverged(f"loss became {total} in epoch {state.epoch} (step {i + 1})")
+        if i % 10 == 0:  # summed over processes, so that all of them stop together on a NaN
+            _finite_loss(world.sum(loss_sum)[0], state.epoch, i)
         call("on_step_end", state)
-    total = world.sum(loss_sum)[0]
+    loss, err, n = world.sum(loss_sum, err_sum, seen)  # one device sync for the epoch's end
+    _finite_loss(loss, state.epoch, i)
+    return rate, loss / n, err / n
+
+
+def _finite_loss(total: float, epoch: int, i: int) -> None:
     if not math.isfinite(total):
-        raise TrainingDiverged(f"loss became {total} in epoch {state.epoch} (step {i + 1})")
-    return rate
+        raise TrainingDiverged(f"loss became {total} in epoch {epoch} (step {i + 1})")
 
 
 def first_nonfinite(model: nn.Module) -> str | None:
