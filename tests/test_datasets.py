@@ -306,6 +306,31 @@ def test_crop_flip_is_seeded_and_moves_pixels_correctly():
         assert found
 
 
+def test_shift_moves_every_image_by_at_most_two_pixels_and_never_mirrors_it():
+    """data.augment = "shift" (digits): a single lit pixel at (row 3, col 1) lands within
+    two pixels of where it was, and its left neighbour stays on its left."""
+    x = torch.zeros(200, 1, 8, 8)
+    x[:, 0, 3, 1], x[:, 0, 3, 2] = 1.0, 2.0
+    out = random_crop_flip(x, torch.Generator().manual_seed(0), pad=2, flip=False)
+    shifts = set()
+    for img in out[:, 0]:
+        ones, twos = (img == 1).nonzero(), (img == 2).nonzero()
+        if len(ones):  # the pair may be shifted out of the 8x8 window only to the left
+            (r, c), (r2, c2) = ones[0].tolist(), twos[0].tolist()
+            assert abs(r - 3) <= 2 and abs(c - 1) <= 2 and (r2, c2) == (r, c + 1)
+            shifts.add((r - 3, c - 1))
+        else:
+            assert len(twos) == 0 or twos[0, 1] == 0
+    assert len(shifts) > 10  # the offsets do vary
+
+
+def test_device_data_describes_its_augmentation():
+    ds = load_dataset("digits", download=False)
+    assert "random shifts of up to 2 pixels" in DeviceData(ds, augment="shift").describe()
+    assert "crop + flip" in DeviceData(ds, augment=True).describe()
+    assert "augmented" not in DeviceData(ds).describe()
+
+
 # ------------------------------------------------------------ the real files in ../shared/data
 
 needs_shared = pytest.mark.skipif(

@@ -39,7 +39,9 @@ class DataConfig(Section):
     dataset: str = "digits"  # a registered name, or your .npz file or image folder
     data_dir: str = ""  # empty: $PLAINNET_DATA, else the per-user cache directory
     download: bool = True  # fetch missing official files (a prepared .npz needs no network)
-    augment: bool | Literal["auto"] = "auto"  # random crop + flip; "auto": on for cifar10 only
+    # true: random crop + flip (natural images); "shift": random shifts of up to 2 pixels, no
+    # flip (digits, objects); "auto": crop + flip for cifar10, none for the others.
+    augment: bool | Literal["auto", "shift"] = "auto"
     # Sets without an official split (digits, coil20): see plainnet.data.datasets.split_indices.
     test_fraction: float = Field(0.2, gt=0, lt=1)
     # Validation split carved (stratified, seeded by split_seed) from the training split: every

@@ -130,7 +130,9 @@ def _train(cfg: Config, run, resume: bool, console, world: World, model, data, c
     if data is None:
         data = make_data(cfg, world.device)
     elif isinstance(data, ArrayDataset):
-        data = DeviceData(data, world.device, augment=cfg.data.augment is True)
+        data = DeviceData(
+            data, world.device, augment=cfg.data.augment != "auto" and cfg.data.augment
+        )
     if model is None:
         check_memory(cfg, data, world.device)
     if world.main:

@@ -19,8 +19,11 @@ def to_nchw(x: np.ndarray) -> torch.Tensor:
     return t.unsqueeze(1) if t.dim() == 3 else t.permute(0, 3, 1, 2).contiguous()
 
 
-def random_crop_flip(x: torch.Tensor, generator: torch.Generator, pad: int = 4) -> torch.Tensor:
-    """Random crop with `pad` pixels of zero padding and random horizontal flip, batched.
+def random_crop_flip(
+    x: torch.Tensor, generator: torch.Generator, pad: int = 4, flip: bool = True
+) -> torch.Tensor:
+    """Random crop with `pad` pixels of zero padding and (with `flip`) random horizontal flip,
+    batched: a random shift of up to `pad` pixels each way.
 
     Works on a whole `N,C,H,W` batch on its device with a handful of tensor ops: every image
     gets its own offset and flip, drawn from `generator` (so a seed fixes them).
@@ -30,10 +33,12 @@ def random_crop_flip(x: torch.Tensor, generator: torch.Generator, pad: int = 4) 
     padded = torch.nn.functional.pad(x, (pad, pad, pad, pad))
     dy = torch.randint(0, 2 * pad + 1, (n, 1, 1), generator=generator).to(dev)
     dx = torch.randint(0, 2 * pad + 1, (n, 1, 1), generator=generator).to(dev)
-    flip = torch.rand(n, generator=generator).to(dev) < 0.5
     rows = (torch.arange(h, device=dev).view(1, h, 1) + dy).expand(n, h, w)
     cols = torch.arange(w, device=dev).view(1, 1, w).expand(n, h, w)
-    cols = torch.where(flip.view(n, 1, 1), w - 1 - cols, cols) + dx
+    if flip:
+        flipped = torch.rand(n, generator=generator).to(dev) < 0.5
+        cols = torch.where(flipped.view(n, 1, 1), w - 1 - cols, cols)
+    cols = cols + dx
     idx = (rows * (w + 2 * pad) + cols).view(n, 1, h * w).expand(-1, x.shape[1], -1)
     return padded.flatten(2).gather(2, idx).view_as(x)
 
@@ -72,8 +77,13 @@ class DeviceData:
     """
 
     SPLITS = ("train", "val", "test")
+    # `augment` names: crop + flip for natural images; "shift" (no flip, which would turn a
+    # digit into another symbol) for digits and objects.
+    AUGMENTS = {True: dict(pad=4, flip=True), "shift": dict(pad=2, flip=False)}
 
-    def __init__(self, ds: ArrayDataset, device: torch.device | str = "cpu", augment: bool = False):
+    def __init__(
+        self, ds: ArrayDataset, device: torch.device | str = "cpu", augment: bool | str = False
+    ):
         self.name = ds.name
         self.num_classes = ds.num_classes
         names = ds.meta.get("classes")
@@ -119,7 +129,7 @@ class DeviceData:
             idx = perm[start:end]
             x = self.x_train[idx]
             if self.augment:
-                x = random_crop_flip(x, generator)
+                x = random_crop_flip(x, generator, **self.AUGMENTS[self.augment])
             part = world.shard(len(idx)) if world else slice(None)
             yield x[part], self.y_train[idx[part]]
 
@@ -139,6 +149,11 @@ class DeviceData:
         return getattr(self, f"x_{name}"), getattr(self, f"y_{name}")
 
     @property
+    def augment_name(self) -> str:
+        a = self.AUGMENTS.get(self.augment, {})
+        return "crop + flip" if a.get("flip") else f"random shifts of up to {a.get('pad')} pixels"
+
+    @property
     def has_val(self) -> bool:
         return len(self.y_val) > 0
 
@@ -152,5 +167,5 @@ class DeviceData:
         return (
             f"{self.name}: {len(self.y_train)} train / {val}{len(self.y_test)} test, "
             f"input {self.in_shape}, {self.num_classes} classes"
-            + (", augmented (crop + flip)" if self.augment else "")
+            + (f", augmented ({self.augment_name})" if self.augment else "")
         )
