@@ -104,6 +104,31 @@ def test_fit_projects_after_every_step_and_follows_the_lr_function():
     assert all(norm <= 0.3 * (1 + 1e-6) for _, norm in seen)
 
 
+def test_fit_clips_the_global_gradient_norm_before_each_step():
+    """Plain SGD at lr 1: a step moves the weights by exactly the (clipped) gradient, so with
+    `clip` every step's move has norm at most `clip`, and the first one, whose gradient is
+    large at this init, exactly `clip`."""
+    x, y = _blobs()
+    model = nn.Linear(8, 2)
+    with torch.no_grad():
+        model.weight.fill_(5.0)  # confidently wrong on one class: a large gradient
+    opt = torch.optim.SGD(model.parameters(), lr=1.0)
+    moves = []
+
+    class Move(plainnet.Callback):
+        def on_epoch_start(self, state):
+            self.before = torch.cat([p.detach().flatten().clone() for p in model.parameters()])
+
+        def on_step_end(self, state):
+            now = torch.cat([p.detach().flatten() for p in model.parameters()])
+            moves.append((now - self.before).norm().item())
+            self.before = now.clone()
+
+    fit(model, opt, lambda e: [(x, y)] * 3, 1, callbacks=[Move()], clip=0.01)
+    assert moves[0] == pytest.approx(0.01, rel=1e-4)
+    assert all(m <= 0.01 * (1 + 1e-4) for m in moves)
+
+
 def test_early_stopping_stops_after_patience_epochs_without_improvement():
     model = nn.Linear(8, 2)
     opt = torch.optim.SGD(model.parameters(), lr=0.0)  # nothing changes: no improvement

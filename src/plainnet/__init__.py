@@ -25,6 +25,7 @@ import warnings
 _WHERE = {
     "Callback": "engine.callbacks",
     "EarlyStopping": "engine.callbacks",
+    "LARS": "nn.lars",
     "MaxNorm": "nn.constraints",
     "PlainBlock": "nn.models",
     "PlainNet": "nn.models",

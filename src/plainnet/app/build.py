@@ -16,6 +16,7 @@ from plainnet.data.tensors import DeviceData
 from plainnet.nn import speed
 from plainnet.nn.constraints import MaxNorm
 from plainnet.nn.correlation import resolve_beta
+from plainnet.nn.lars import LARS
 from plainnet.nn.models import (
     CONV_MODELS,
     build_model,
@@ -160,6 +161,15 @@ def make_optimizer(cfg: OptimConfig, params) -> torch.optim.Optimizer:
             nesterov=cfg.nesterov,
             weight_decay=cfg.weight_decay,
             fused=True,
+        )
+    if cfg.name == "lars":
+        return LARS(
+            params,
+            lr=cfg.lr,
+            momentum=cfg.momentum,
+            nesterov=cfg.nesterov,
+            weight_decay=cfg.weight_decay,
+            trust_coefficient=cfg.trust_coefficient,
         )
     opt = torch.optim.Adam if cfg.name == "adam" else torch.optim.AdamW
     return opt(params, lr=cfg.lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay, fused=True)

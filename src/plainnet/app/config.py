@@ -102,13 +102,18 @@ class MaxNormConfig(Section):
 
 
 class OptimConfig(Section):
-    name: Literal["sgd", "adam", "adamw"] = "sgd"
+    # lars: SGD with each layer's step scaled to its weights' norm (plainnet.nn.lars)
+    name: Literal["sgd", "lars", "adam", "adamw"] = "sgd"
     # "auto": 0.2 / depth without normalization, else 0.02 (plainnet.app.build.resolve_lr)
     lr: float | Literal["auto"] = 0.02
-    momentum: float = Field(0.9, ge=0, lt=1)  # SGD only
+    momentum: float = Field(0.9, ge=0, lt=1)  # SGD and LARS only
     nesterov: bool = False
     weight_decay: float = Field(0.0, ge=0)
     betas: list[float] = Field([0.9, 0.999], min_length=2, max_length=2)  # Adam/AdamW only
+    # Before every step, scale the gradient down to this global L2 norm at most; 0: off.
+    clip_grad_norm: float = Field(0.0, ge=0)
+    # LARS only: each step moves a layer by about lr * trust_coefficient of its norm
+    trust_coefficient: float = Field(0.001, gt=0)
 
     @field_validator("lr")
     @classmethod
@@ -119,8 +124,8 @@ class OptimConfig(Section):
 
     @model_validator(mode="after")
     def _nesterov(self) -> "OptimConfig":
-        if self.nesterov and (self.name != "sgd" or self.momentum == 0):
-            raise ValueError("nesterov needs name = 'sgd' and momentum > 0")
+        if self.nesterov and (self.name not in ("sgd", "lars") or self.momentum == 0):
+            raise ValueError("nesterov needs name = 'sgd' or 'lars' and momentum > 0")
         return self
 
 

@@ -200,6 +200,7 @@ def _train_locked(cfg: Config, run: RunDir, resume, console, world, data, model,
                 world=world,
                 train_model=_training_model(net, cfg, world),
                 amp=cfg.train.amp,
+                clip=cfg.optim.clip_grad_norm or None,
             )
     except KeyboardInterrupt:  # Ctrl-C, or SIGTERM from the command line: name the folder
         raise KeyboardInterrupt(str(run.path)) from None

@@ -99,6 +99,7 @@ def fit(
     world: World = SINGLE,
     train_model: nn.Module | None = None,
     amp: str | bool = False,
+    clip: float | None = None,
 ) -> State:
     """Train `model` for epochs `start_epoch + 1 .. epochs`; returns the final `State`.
 
@@ -107,6 +108,7 @@ def fit(
     `plainnet.MaxNorm` (eq. 2). `evaluate_on()`: the batches evaluated after every epoch
     into `metrics[f"{eval_split}_loss"/"_err"]`. `train_model`: what the optimizer steps if
     not `model` itself (DDP, compiled, checkpointed). `amp`: bf16 autocast ("auto": on CUDA).
+    `clip`: the gradient's global norm is scaled down to at most this before every step.
     Raises `TrainingDiverged` when the loss, the weights or the evaluation stop being finite.
     """
     state = State(
@@ -126,7 +128,7 @@ def fit(
         call("on_epoch_start", state)
         t_steps, in_callbacks = time.perf_counter(), sum(state.timings.values())
         last_lr, loss, err = train_epoch(
-            state, train_model or model, batches(epoch), lr, project, call, world, amp
+            state, train_model or model, batches(epoch), lr, project, call, world, amp, clip
         )
         # the steps' own time: what the callbacks took meanwhile is theirs
         during = sum(state.timings.values()) - in_callbacks
@@ -152,7 +154,7 @@ def fit(
     return state
 
 
-def train_epoch(state: State, model, batches, lr, project, call, world, amp):
+def train_epoch(state: State, model, batches, lr, project, call, world, amp, clip=None):
     """One epoch of optimizer steps (the running sums go to `state.running` as it goes).
     Returns the last learning rate and the epoch's running loss and error, summed over
     processes."""
@@ -174,6 +176,8 @@ def train_epoch(state: State, model, batches, lr, project, call, world, amp):
         # scales its sum by (processes / global batch), whatever its share's size.
         state.optimizer.zero_grad(set_to_none=True)
         (ce * (world.size / (n_global[0] if n_global else len(y)))).backward()
+        if clip:
+            nn.utils.clip_grad_norm_(model.parameters(), clip, foreach=True)
         state.optimizer.step()
         if project is not None:
             project()  # the same projection on every process keeps the weights equal
