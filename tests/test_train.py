@@ -231,7 +231,7 @@ def test_sigterm_stops_a_run_like_ctrl_c_keeping_its_checkpoint(tmp_path):
 
 @pytest.mark.parametrize(
     "kill_at",
-    ["last.pt:2", "metrics:3", "best.pt:2", "summary.json:1"],
+    ["last.pt:2", "metrics.csv:3", "best.pt:2", "summary.json:1"],
 )
 def test_sigkill_anywhere_then_resume_is_bit_identical_to_an_unbroken_run(tmp_path, kill_at):
     """SIGKILL (no cleanup) while writing a checkpoint, a metrics row, the summary...: a

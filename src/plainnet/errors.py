@@ -12,3 +12,8 @@ class PlainnetError(Exception):
 
 class TrainingDiverged(PlainnetError, RuntimeError):
     """The loss or the model became NaN or infinite; the last finite checkpoint is kept."""
+
+
+class FileError(PlainnetError, OSError):
+    """A file or place that cannot be read or written as asked (missing, a folder, a FIFO, a
+    planted link, a full disk); a file being replaced is kept as it was."""

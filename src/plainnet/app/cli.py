@@ -22,6 +22,7 @@ from plainnet.app.config import ConfigError, presets, resolve
 from plainnet.data.datasets import SPECS, cache_path, prepare, spec
 from plainnet.data.datasets import arrays as dataset_arrays
 from plainnet.errors import PlainnetError, TrainingDiverged
+from plainnet.files import write_atomic, write_csv
 
 # Flags that are shortcuts for `section.key=value` overrides.
 SHORTCUTS = {
@@ -152,16 +153,14 @@ def predict_cmd(run_dir, inputs, checkpoint, device, out):
     probs = predict(loaded.model, loaded.preprocess, x)
     out = Path(out or "predictions.csv")
     if out.suffix == ".npz":
-        np.savez(out, names=np.array(names), predicted=probs.argmax(1), probabilities=probs)
+        arrays = dict(names=np.array(names), predicted=probs.argmax(1), probabilities=probs)
+        write_atomic(out, lambda f: np.savez(f, **arrays))
     else:
-        import csv
-
-        with out.open("w", newline="") as f:
-            w = csv.writer(f)
-            labels = loaded.class_names
-            w.writerow(["input", "predicted", "class", *[f"p_{c}" for c in labels]])
-            for name, p in zip(names, probs, strict=True):
-                w.writerow([name, int(p.argmax()), labels[p.argmax()], *[f"{v:.6f}" for v in p]])
+        labels = loaded.class_names
+        rows = [["input", "predicted", "class", *[f"p_{c}" for c in labels]]]
+        for name, p in zip(names, probs, strict=True):
+            rows.append([name, int(p.argmax()), labels[p.argmax()], *[f"{v:.6f}" for v in p]])
+        write_csv(out, rows)
     click.echo(f"{len(names)} inputs -> {out}")
 
 

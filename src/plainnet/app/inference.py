@@ -6,7 +6,6 @@ Inputs are raw, as a dataset stores them (uint8 images `N,H,W` or `N,H,W,C`), fr
 model and the preprocessing it was trained with.
 """
 
-import csv
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
@@ -21,6 +20,7 @@ from plainnet.app.runs import RunDir, RunError
 from plainnet.data.tensors import Standardize
 from plainnet.engine.loop import Evaluation, evaluate
 from plainnet.errors import PlainnetError
+from plainnet.files import write_atomic, write_csv
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 
@@ -133,14 +133,13 @@ def export(model: nn.Module, preprocess: Standardize, in_shape, path: Path, fmt:
     net = Standalone(model, preprocess).eval()
     example = torch.zeros(2, *in_shape)
     if fmt == "torchscript":
-        torch.jit.save(torch.jit.trace(net, example), str(path))
-    elif fmt == "pt2":
+        traced = torch.jit.trace(net, example)
+        return write_atomic(path, lambda f: torch.jit.save(traced, f))
+    if fmt == "pt2":
         batch = torch.export.Dim("batch", min=1)
         program = torch.export.export(net, (example,), dynamic_shapes=({0: batch},))
-        torch.export.save(program, str(path))
-    else:
-        raise InputError(f"unknown export format {fmt!r}; choose pt2 or torchscript")
-    return path
+        return write_atomic(path, lambda f: torch.export.save(program, f))
+    raise InputError(f"unknown export format {fmt!r}; choose pt2 or torchscript")
 
 
 def save_evaluation(ev: Evaluation, folder: Path, stem: str, title: str) -> list[Path]:
@@ -149,13 +148,11 @@ def save_evaluation(ev: Evaluation, folder: Path, stem: str, title: str) -> list
 
     folder.mkdir(parents=True, exist_ok=True)
     classes = len(ev.confusion)
-    table = folder / f"{stem}.csv"
-    with table.open("w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["class", "samples", "error", *[f"predicted_{c}" for c in range(classes)]])
-        for c in range(classes):
-            row = ev.confusion[c]
-            w.writerow([c, int(row.sum()), f"{ev.per_class_error[c]:.6f}", *row.tolist()])
+    rows = [["class", "samples", "error", *[f"predicted_{c}" for c in range(classes)]]]
+    for c in range(classes):
+        row = ev.confusion[c]
+        rows.append([c, int(row.sum()), f"{ev.per_class_error[c]:.6f}", *row.tolist()])
+    table = write_csv(folder / f"{stem}.csv", rows)
     fig, ax = figure(figsize=(6, 5))
     im = ax.imshow(ev.confusion, cmap="Blues")
     for (i, j), v in np.ndenumerate(ev.confusion):

@@ -11,6 +11,8 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
+from plainnet.files import write_atomic
+
 # Condition numbers are drawn up to this value; an infinite one (a singular matrix) sits on it.
 COND_CAP = 1e17
 
@@ -27,8 +29,7 @@ def save(fig, path, context: str = ""):
     if context:
         fig.suptitle(context, fontsize=9, color="0.3")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    return path
+    return write_atomic(path, lambda f: fig.savefig(f, format="png", dpi=120))
 
 
 def _per_layer(ax, stats: dict, key: str, transform=lambda v: v):

@@ -7,6 +7,7 @@ from pathlib import Path
 import torch
 
 from plainnet.app.build import init_model, make_data
+from plainnet.files import write_atomic, write_csv
 from plainnet.nn.diagnostics import LayerStats, ProbeResult, probe
 
 
@@ -46,23 +47,21 @@ def save_probes(
 ) -> list:
     """Write `probe.json`, `layers.csv` and the figures for labelled probe results;
     `context` (e.g. "USPS, 200 layers, at init") heads every figure."""
-    import csv
     import json
 
     from plainnet.app import plots
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "probe.json").write_text(
-        json.dumps({k: r.to_dict(finite=True) for k, r in results.items()}, indent=1)
+    write_atomic(
+        out / "probe.json",
+        json.dumps({k: r.to_dict(finite=True) for k, r in results.items()}, indent=1),
     )
     cols = [f for f in LayerStats.__dataclass_fields__ if f != "singular_values"]
-    with (out / "layers.csv").open("w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["target", *cols])
-        for label, r in results.items():
-            for s in r.layers:
-                w.writerow([label, *(getattr(s, c) for c in cols)])
+    rows = [
+        [label, *(getattr(s, c) for c in cols)] for label, r in results.items() for s in r.layers
+    ]
+    write_csv(out / "layers.csv", [["target", *cols], *rows])
     stats = {k: r.layers for k, r in results.items()}
     files = [
         plots.normalized_mean_activation(stats, out / "normalized_mean_activation.png", context),

@@ -17,15 +17,13 @@ import json
 import os
 import time
 import warnings
-from collections.abc import Callable
 from pathlib import Path
-from typing import BinaryIO
 
 import torch
 
 from plainnet.app.config import Config, ConfigError, read_toml, validate
 from plainnet.errors import PlainnetError
-from plainnet.files import die, fault_point, replacing
+from plainnet.files import append, no_link, write_atomic
 
 
 class RunError(PlainnetError, RuntimeError):
@@ -66,6 +64,19 @@ class RunDir:
         self.best_path = self.path / "checkpoints" / "best.pt"
         self.summary_path = self.path / "summary.json"
         self.probe_path = self.path / "probe.jsonl"
+        self.tb_path = self.path / "tb"
+
+    @property
+    def written(self) -> tuple[Path, ...]:
+        """What training writes in the folder (the checkpoints' folder for the checkpoints)."""
+        return (
+            self.config_path,
+            self.metrics_path,
+            self.checkpoint_path.parent,
+            self.summary_path,
+            self.probe_path,
+            self.tb_path,
+        )
 
     @classmethod
     def create(cls, cfg: Config) -> "RunDir":
@@ -104,7 +115,7 @@ class RunDir:
 
     def write_config(self, cfg: Config) -> None:
         if self.writable:
-            atomic_write(self.config_path, cfg.to_toml().encode())
+            write_atomic(self.config_path, cfg.to_toml().encode())
 
     def append_metrics(self, row: dict) -> None:
         """Append one row as a single write, flushed to disk: a crash leaves whole rows."""
@@ -120,15 +131,7 @@ class RunDir:
         if new:
             w.writeheader()
         w.writerow({k: row.get(k, "") for k in fields})  # blank: not measured
-        line = buf.getvalue()
-        with self.metrics_path.open("a", newline="") as f:
-            if fault_point("metrics"):  # a test's kill in the middle of the row
-                f.write(line[: len(line) // 2])
-                f.flush()
-                die()
-            f.write(line)
-            f.flush()
-            os.fsync(f.fileno())
+        append(self.metrics_path, buf.getvalue())
 
     def read_metrics(self) -> list[dict]:
         """Rows of metrics.csv as numbers; a blank cell (a split not read that epoch) is None."""
@@ -153,14 +156,14 @@ class RunDir:
             warnings.warn(f"{self.metrics_path}: dropped a half-written row", stacklevel=2)
         kept = [r for r in whole if int(float(r.split(",", 1)[0])) <= last_epoch]
         if len(kept) < len(rows):
-            atomic_write(self.metrics_path, (header + "".join(kept)).encode())
+            write_atomic(self.metrics_path, (header + "".join(kept)).encode())
 
     def save_checkpoint(self, state: dict, path: Path | None = None) -> None:
         """Write `state` to `path` (default: last.pt) atomically."""
         if not self.writable:
             return
         # streamed into the file: no copy of a deep net's weights is held in memory
-        atomic_write(path or self.checkpoint_path, lambda f: torch.save(state, f))
+        write_atomic(path or self.checkpoint_path, lambda f: torch.save(state, f))
 
     @contextlib.contextmanager
     def lock(self):
@@ -184,6 +187,8 @@ class RunDir:
             f.truncate()
             f.write(f"process {os.getpid()}\n")
             f.flush()
+            for p in self.written:  # appended or written into: a link there is refused
+                no_link(p)
             for stale in self.path.rglob(".*.tmp"):  # left by a killed writer; we hold the lock
                 stale.unlink(missing_ok=True)
             try:
@@ -215,8 +220,7 @@ class RunDir:
         if not self.writable:
             return
         line = json.dumps({"epoch": epoch, "layers": layers}, allow_nan=False, default=str)
-        with self.probe_path.open("a") as f:
-            f.write(line + "\n")
+        append(self.probe_path, line + "\n")
 
     def read_probes(self) -> list[dict]:
         """The `probe.jsonl` entries in order; a last line cut short by a crash is left out."""
@@ -236,30 +240,13 @@ class RunDir:
 
     def write_summary(self, summary: dict) -> None:
         if self.writable:
-            atomic_write(self.summary_path, (json.dumps(summary, indent=2) + "\n").encode())
+            write_atomic(self.summary_path, (json.dumps(summary, indent=2) + "\n").encode())
 
 
 def run_name(cfg: Config) -> str:
     """`run.name`, else what the run trains: `<arch><depth>-<data set>` (e.g. `mlp100-digits`);
     the one naming rule for runs started from Python and from the command line."""
     return cfg.run.name or f"{cfg.model.arch}{cfg.model.depth}-{Path(cfg.data.dataset).stem}"
-
-
-def atomic_write(path: Path, data: bytes | Callable[[BinaryIO], object]) -> None:
-    """Replace `path` with `data` (bytes, or a function writing into the open file) all at
-    once (`plainnet.files.replacing`); a disk or permission error is one line, and the
-    previous file is kept."""
-    try:
-        with replacing(path) as (f, _):
-            if callable(data):
-                data(f)
-            else:
-                f.write(data)
-    except OSError as e:
-        why = e.strerror or e
-        raise RunError(f"cannot write {path}: {why}; the previous file is kept") from None
-    except RuntimeError as e:  # torch.save's writer reports a full disk this way
-        raise RunError(f"cannot write {path}: {str(e)[:200]}; the previous file is kept") from None
 
 
 def provenance(device: torch.device) -> dict:

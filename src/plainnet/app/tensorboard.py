@@ -9,6 +9,7 @@ as hparams beside the final errors, so that runs can be compared in the HPARAMS 
 import warnings
 
 from plainnet.app.config import Config, ConfigError
+from plainnet.files import no_link
 
 # The probe statistics logged per layer: how large the outputs are, how many directions the
 # representation still spans, how ill-conditioned it is, and the weights' gradient size.
@@ -39,7 +40,7 @@ def open_writer(setting: bool | str, folder):
             stacklevel=2,
         )
         return None
-    return SummaryWriter(str(folder))
+    return SummaryWriter(str(no_link(folder)))
 
 
 def log_config(tb, cfg: Config) -> None:

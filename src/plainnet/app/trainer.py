@@ -164,7 +164,7 @@ def _train_locked(cfg: Config, run: RunDir, resume, console, world, data, model,
     def measure(split: str):
         return evaluate(net, data.eval_batches(split, cfg.train.eval_batch_size, world), world)
 
-    tb = tensorboard.open_writer(cfg.run.tensorboard, run.path / "tb") if run.writable else None
+    tb = tensorboard.open_writer(cfg.run.tensorboard, run.tb_path) if run.writable else None
     if tb:
         tensorboard.log_config(tb, cfg)
     steps = data.steps_per_epoch(cfg.train.batch_size)

@@ -13,6 +13,7 @@ import torch
 
 from plainnet.app.config import ConfigError
 from plainnet.app.grid import Row, RowResult, run_grid
+from plainnet.files import write_atomic
 
 QUICK = " (quick smoke variant, not a result)"
 
@@ -78,8 +79,7 @@ class Plan:
         )
         self.out.mkdir(parents=True, exist_ok=True)
         path = self.out / f"{name}.md"
-        path.write_text(text)
-        return path
+        return write_atomic(path, text)
 
 
 def matrix(
