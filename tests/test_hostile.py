@@ -97,3 +97,229 @@ def test_resume_refuses_a_run_folder_with_a_planted_link(capsys, run, victim, tm
         assert untouched(victim)
     else:
         assert sorted(os.listdir(target)) == before
+
+
+# ------------------------------------------------------------------ resume and run folders
+
+
+def summary_of(run):
+    import json
+
+    return json.loads((run / "summary.json").read_text())
+
+
+def test_resuming_a_finished_run_keeps_every_summary_field(capsys, run):
+    before = summary_of(run)
+    code, out, err = run_cli(capsys, "train", "--resume", str(run))
+    assert code == 0, err
+    after = summary_of(run)
+    assert "nothing to do" in out
+    for key in ("final_running_train_err", "final_train_err_running_stats",
+                "final_val_err_running_stats", "final_test_err_running_stats",
+                "final_val_err", "final_test_err"):  # fmt: skip
+        assert after[key] == before[key] and after[key] is not None, key
+
+
+def test_a_run_killed_before_its_first_checkpoint_resumes_from_the_start(capsys, run, finished):
+    """Training is deterministic, so epoch 1 run again gives the rows it had."""
+    for p in (run / "checkpoints").iterdir():
+        p.unlink()
+    (run / "summary.json").unlink()
+    code, _, err = run_cli(capsys, "train", "--resume", str(run))
+    assert code == 0, err
+    ref = (finished / "metrics.csv").read_text().splitlines()
+    got = (run / "metrics.csv").read_text().splitlines()
+    assert [r.split(",")[:9] for r in got] == [r.split(",")[:9] for r in ref]
+
+
+def test_a_run_killed_while_writing_its_first_config_is_cleaned_and_refused(capsys, tmp_path):
+    folder = tmp_path / "r"
+    folder.mkdir()
+    (folder / ".config.toml.abc.tmp").write_text("[data]\n")
+    code, _, err = run_cli(capsys, "train", "--resume", str(folder))
+    assert "before any training" in one_line_error(code, err)
+    assert not list(folder.glob("*.tmp"))
+
+
+@pytest.mark.parametrize(
+    "damage, expect",
+    [("", None), ("epoch,lr\nnot,a\n", "damaged"), ("hello\n1,2\n", "damaged")],
+)
+def test_resume_with_an_emptied_or_damaged_metrics_csv(capsys, run, damage, expect):
+    (run / "metrics.csv").write_text(damage)
+    code, _, err = run_cli(capsys, "train", "--resume", str(run), "--epochs", "3", "--extend")
+    if expect:
+        assert expect in one_line_error(code, err)
+    else:  # emptied: the header comes back with the next row
+        assert code == 0, err
+        rows = (run / "metrics.csv").read_text().splitlines()
+        assert rows[0].startswith("epoch,") and rows[1].startswith("3,")
+
+
+def test_a_new_run_never_reuses_a_folder(monkeypatch, tmp_path):
+    from plainnet.app.config import resolve
+    from plainnet.app.runs import RunDir, RunError
+
+    monkeypatch.setattr("time.strftime", lambda fmt: "20260101-000000")
+    cfg = resolve(overrides=[f"run.out_dir={tmp_path}", "run.name=x"])
+    for i in range(1, 1000):
+        (tmp_path / ("20260101-000000-x" + (f"-{i}" if i > 1 else ""))).mkdir()
+    with pytest.raises(RunError, match="999 run folders"):
+        RunDir.create(cfg)
+
+
+@pytest.mark.parametrize("target", ["config.toml", "summary.json", "checkpoints/last.pt"])
+def test_predict_and_export_never_overwrite_a_runs_own_files(capsys, run, tmp_path, target):
+    from plainnet.data.datasets import load_dataset
+
+    np.save(tmp_path / "x.npy", load_dataset("digits").x_test[:5])
+    before = (run / target).read_bytes()
+    code, _, err = run_cli(capsys, "predict", str(run), str(tmp_path / "x.npy"),
+                           "--checkpoint", "last", "--out", str(run / target))  # fmt: skip
+    assert "file of the run folder" in one_line_error(code, err)
+    code, _, err = run_cli(capsys, "export", str(run), "--checkpoint", "last",
+                           "--out", str(run / target))  # fmt: skip
+    assert "file of the run folder" in one_line_error(code, err)
+    assert (run / target).read_bytes() == before
+
+
+# ------------------------------------------------------------------ values that fail late
+
+
+@pytest.mark.parametrize(
+    "override, needle",
+    [
+        ("model.eta=1e-300", "model.eta"),
+        ("schedule.warmup_epochs=inf", "warmup_epochs"),
+        ("optim.lr=nan", "optim.lr"),
+        ("optim.betas=[nan, 0.9]", "betas"),
+        ("optim.betas=[2.0, 2.0]", "betas"),
+        ("train.seed=9000000000000000000", "train.seed"),
+        ("train.seed=-1", "train.seed"),
+        ("train.batch_size=1", "train.batch_size"),
+        ("run.probe_samples=1", "probe_samples"),
+        ("train.calibrate_bn=1", "calibrate_bn"),
+        ("data.image_size=100000000", "image_size"),
+        ("model.width=1000000000000", "model.width"),
+    ],
+)
+def test_values_that_would_fail_later_are_refused_up_front(capsys, tmp_path, override, needle):
+    code, _, err = run_cli(capsys, "train", *FAST, "--out", str(tmp_path), override)
+    assert needle in one_line_error(code, err)
+    assert not list(tmp_path.iterdir())  # no run folder left behind
+
+
+def test_a_batch_larger_than_the_data_is_capped_not_refused(capsys, tmp_path):
+    code, _, err = run_cli(capsys, "train", *FAST, "--out", str(tmp_path),
+                           "train.batch_size=1000000000")  # fmt: skip
+    assert code == 0, err
+
+
+@pytest.mark.parametrize(
+    "overrides, key",
+    [
+        (["optim.name=adam", "optim.momentum=0.5"], "optim.momentum"),
+        (["optim.betas=[0.8, 0.9]"], "optim.betas"),
+        (["schedule.gamma=0.5"], "schedule.gamma"),
+        (["schedule.milestones=[0.3]"], "schedule.milestones"),
+        (["model.norm=none", "train.calibrate_bn=100"], "train.calibrate_bn"),
+        (["optim.trust_coefficient=0.01"], "optim.trust_coefficient"),
+    ],
+)
+def test_settings_that_do_nothing_are_noted(overrides, key):
+    from plainnet.app.config import ConfigWarning, resolve
+
+    with pytest.warns(ConfigWarning, match=f"{key} .* has no effect"):
+        resolve(overrides=overrides)
+
+
+def test_the_last_batch_gives_every_process_two_samples():
+    from plainnet.data.datasets import load_dataset
+    from plainnet.data.tensors import DeviceData
+
+    data = DeviceData(load_dataset("digits"))  # 1,437 training samples: 11 x 129 + 18
+    for processes, batch in ((1, 129), (2, 129), (4, 1436), (8, 1430)):
+        bounds = data.batch_bounds(batch, processes)
+        sizes = [b - a for a, b in zip(bounds, bounds[1:], strict=False)]
+        assert sum(sizes) == 1437 and min(sizes) >= 2 * processes
+
+
+# ------------------------------------------------------------------ grids
+
+
+def test_a_sweep_with_an_invalid_row_starts_nothing(capsys, tmp_path):
+    code, _, err = run_cli(capsys, "sweep", "--seeds", "0", "--out", str(tmp_path / "s"),
+                           "model.depth=4", "--row", "ok: model.width=8",
+                           "--row", "bad: model.width=-3")  # fmt: skip
+    assert "row 'bad'" in one_line_error(code, err)
+    assert not (tmp_path / "s").exists() or not list((tmp_path / "s").rglob("config.toml"))
+
+
+def test_a_sweep_row_that_cannot_train_is_reported_by_name(capsys, tmp_path):
+    code, out, err = run_cli(capsys, "sweep", "--seeds", "0", "--out", str(tmp_path / "s"),
+                             "model.depth=4", "model.width=8", "train.epochs=1",
+                             "--row", "fine: model.width=8",
+                             "--row", "no data: data.val_fraction=0.999")  # fmt: skip
+    assert code == 0, err
+    report = (tmp_path / "s" / "sweep.md").read_text()
+    assert "| no data | 1 | failed (1/1)" in report and "- no data: failed:" in report
+    assert "| fine | 1 |" in report
+
+
+def test_empty_seeds_are_refused(capsys, tmp_path):
+    code, _, err = run_cli(capsys, "sweep", "--seeds", "", "--out", str(tmp_path))
+    assert "seeds" in one_line_error(code, err)
+
+
+# ------------------------------------------------------------------ files that are not files
+
+
+def test_a_config_that_is_a_fifo_a_device_or_nested_too_deep_is_one_line(capsys, tmp_path):
+    fifo = tmp_path / "cfg.toml"
+    os.mkfifo(fifo)  # opening it for reading would wait for a writer forever
+    deep = tmp_path / "deep.toml"
+    deep.write_text("a = " + "[" * 5000 + "]" * 5000 + "\n")
+    for path, needle in ((fifo, "not a regular file"), ("/dev/zero", "not a regular file"),
+                         (deep, "nested too deeply"), (tmp_path, "a folder")):  # fmt: skip
+        code, _, err = run_cli(capsys, "train", "-c", str(path))
+        assert needle in one_line_error(code, err)
+
+
+# ------------------------------------------------------------------ predictions without meaning
+
+
+@pytest.mark.parametrize(
+    "make, needle",
+    [
+        (lambda p: np.save(p, np.zeros((0, 8, 8), np.uint8)), "no inputs"),
+        (lambda p: np.save(p, np.array(3.0)), "no inputs"),
+        (lambda p: np.save(p, np.array([["a"] * 8] * 8)[None]), "type"),
+        (lambda p: np.save(p, np.full((2, 8, 8), np.nan, np.float32)), "NaN or inf"),
+        (lambda p: np.save(p, np.full((2, 8, 8), -5.0, np.float32)), "0..255"),
+        (lambda p: np.save(p, np.full((2, 8, 8), 0.5, np.float32)), "scaled to [0, 1]"),
+        (lambda p: p.write_bytes(b"\x93NUMPY garbage"), "not a readable array"),
+        (lambda p: os.mkfifo(p), "not a regular file"),
+    ],
+)
+def test_predict_refuses_inputs_without_meaning(capsys, run, tmp_path, make, needle):
+    path = tmp_path / "x.npy"
+    make(path)
+    code, _, err = run_cli(capsys, "predict", str(run), str(path), "--checkpoint", "last",
+                           "--out", str(tmp_path / "p.csv"))  # fmt: skip
+    assert needle in one_line_error(code, err)
+    assert not (tmp_path / "p.csv").exists()
+
+
+def test_predict_on_a_truncated_npz_and_a_fifo_named_like_an_image(capsys, run, tmp_path):
+    from plainnet.data.datasets import load_dataset
+
+    np.savez(tmp_path / "x.npz", x=load_dataset("digits").x_test[:50])
+    blob = (tmp_path / "x.npz").read_bytes()
+    (tmp_path / "x.npz").write_bytes(blob[: len(blob) // 2])
+    code, _, err = run_cli(capsys, "predict", str(run), str(tmp_path / "x.npz"))
+    assert "not a readable array" in one_line_error(code, err)
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    os.mkfifo(folder / "x.png")
+    code, _, err = run_cli(capsys, "predict", str(run), str(folder))
+    assert "no images" in one_line_error(code, err)

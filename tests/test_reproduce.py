@@ -90,10 +90,9 @@ def test_parallel_grid_matches_the_serial_one(tmp_path):
     assert len(list((tmp_path / "2").iterdir())) == 4
 
 
-def test_parallel_grid_stops_on_a_run_that_fails(tmp_path):
-    """An error in a worker (here: a missing dataset) reaches the caller as itself."""
-    from plainnet.data.download import DownloadError
-
+def test_parallel_grid_reports_a_run_that_fails_by_its_row(tmp_path):
+    """An error in a worker (here: a missing dataset) is that run's result, with its reason;
+    the other rows finish."""
     rows = [Row("fine", None, []), Row("no data", None, ["data.dataset=usps"])]
     base = [
         "model.depth=3",
@@ -102,8 +101,10 @@ def test_parallel_grid_stops_on_a_run_that_fails(tmp_path):
         f"data.data_dir={tmp_path / 'empty'}",
         "data.download=false",
     ]
-    with pytest.raises(DownloadError, match="downloads are off"):
-        run_grid(rows, [0], base, str(tmp_path / "runs"), lambda *_: None, jobs=2)
+    fine, missing = run_grid(rows, [0], base, str(tmp_path / "runs"), lambda *_: None, jobs=2)
+    assert len(fine.summaries) == 1 and not fine.diverged
+    assert missing.diverged == 1 and missing.failure == "failed"
+    assert "downloads are off" in missing.reasons[0] and "failed (1/1)" in missing.cell("x")
 
 
 @needs_usps

@@ -46,6 +46,11 @@ def with_numbers(cfg: Config) -> Config:
     """
     m = cfg.model
     beta = resolve_beta(m.beta, m.depth, m.eta, m.norm)
+    if beta >= 1:  # rounds to a linear net, which every later command would refuse
+        raise ConfigError(
+            f"model.eta = {m.eta:g} makes the 'auto' slope 1.0 at depth {m.depth} (a linear "
+            "net); use a larger model.eta (the default is 0.9)"
+        )
     lr = resolve_lr(cfg.optim.lr, m.depth, m.norm)
     return cfg.model_copy(
         update=dict(

@@ -22,15 +22,16 @@ class Calibration(Callback):
     """After every epoch's steps, set BatchNorm's population statistics layer by layer from a
     fixed sample of training inputs (`plainnet.nn.norms.recalibrate_`), so that evaluation in
     eval mode matches training. Before the last epoch's calibration, `measure` records what
-    PyTorch's running averages would give (`uncalibrated`)."""
+    PyTorch's running averages would give, as `<split>_err_running_stats` in the epoch's
+    metrics (and so in the summary)."""
 
     def __init__(self, sample: torch.Tensor, splits: list[str], measure):
         self.sample, self.splits, self.measure = sample, splits, measure
-        self.uncalibrated: dict[str, float] = {}
 
     def on_train_epoch_end(self, state) -> None:
         if state.epoch == state.epochs:
-            self.uncalibrated = {s: self.measure(s).error for s in self.splits}
+            for s in self.splits:
+                state.metrics[f"{s}_err_running_stats"] = self.measure(s).error
         recalibrate_(state.model, self.sample)
 
 
@@ -123,6 +124,7 @@ class LastCheckpoint(Callback):
                 elapsed_s=state.elapsed,
                 best_epoch=self.best.epoch,
                 best_err=self.best.err,
+                last_row=dict(state.metrics),  # what a resume with no epoch left reports
                 **self.about,
             )
         )

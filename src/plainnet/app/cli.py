@@ -147,11 +147,12 @@ def predict_cmd(run_dir, inputs, checkpoint, device, out):
 
     from plainnet.app.build import resolve_device
     from plainnet.app.inference import load_run, predict, read_inputs
+    from plainnet.app.runs import not_a_run_file
 
     loaded = load_run(run_dir, checkpoint, resolve_device(device))
     names, x = read_inputs(inputs, loaded.in_shape)
     probs = predict(loaded.model, loaded.preprocess, x)
-    out = Path(out or "predictions.csv")
+    out = not_a_run_file(out or "predictions.csv")
     if out.suffix == ".npz":
         arrays = dict(names=np.array(names), predicted=probs.argmax(1), probabilities=probs)
         write_atomic(out, lambda f: np.savez(f, **arrays))
@@ -176,10 +177,11 @@ def export_cmd(run_dir, fmt, checkpoint, out):
     logits. pt2: load with torch.export.load(path).module(); torchscript: torch.jit.load(path).
     """
     from plainnet.app.inference import export, load_run
+    from plainnet.app.runs import not_a_run_file
 
     loaded = load_run(run_dir, checkpoint)
     suffix = ".pt2" if fmt == "pt2" else ".ts.pt"
-    out = Path(out or Path(run_dir) / f"model-{checkpoint}{suffix}")
+    out = not_a_run_file(out or Path(run_dir) / f"model-{checkpoint}{suffix}")
     export(loaded.model, loaded.preprocess, loaded.in_shape, out, fmt)
     shape = ",".join(map(str, loaded.in_shape))
     click.echo(f"wrote {out} (input: float N,{shape} raw values as the dataset stores them)")
@@ -366,13 +368,14 @@ def labelled_overrides(text: str) -> tuple[str, list[str]]:
     return label.strip(), rest.split()
 
 
-def _layer_list(text: str) -> list[int]:
+def _layer_list(text: str, what: str = "layer numbers") -> list[int]:
     try:
-        return [int(v) for v in text.split(",") if v.strip()]
+        values = [int(v) for v in text.split(",") if v.strip()]
     except ValueError:
-        raise click.BadParameter(
-            f"{text!r} is not a comma-separated list of layer numbers"
-        ) from None
+        values = []
+    if not values:
+        raise click.BadParameter(f"{text!r} is not a comma-separated list of {what}")
+    return values
 
 
 @cli.group("reproduce")
@@ -390,7 +393,7 @@ def _recipe(name: str, doc: str, *extra):
         plan = recipes.Plan(
             out,
             quick,
-            _layer_list(seeds),
+            _layer_list(seeds, "seeds"),
             jobs,
             config_file,
             list(overrides),
@@ -508,7 +511,7 @@ def sweep_cmd(preset, config_file, vary, rows, seeds, jobs, out, refit, override
     ]
     out = Path(out or Path("runs/sweeps") / time.strftime("%Y%m%d-%H%M%S"))
     plan = recipes.Plan(
-        out, False, _layer_list(seeds), jobs, config_file, list(overrides), log=click.echo
+        out, False, _layer_list(seeds, "seeds"), jobs, config_file, list(overrides), log=click.echo
     )
     plan.runs = out / "runs"
     click.echo(f"wrote {recipes.sweep(plan, table, refit)}")

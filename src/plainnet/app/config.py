@@ -9,7 +9,7 @@ import tomllib
 import warnings
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import tomli_w
 from pydantic import (
@@ -23,7 +23,8 @@ from pydantic import (
 )
 
 from plainnet.data.datasets import SPECS, is_user_dataset
-from plainnet.errors import PlainnetError
+from plainnet.errors import FileError, PlainnetError
+from plainnet.files import regular_file
 
 
 class ConfigError(PlainnetError, ValueError):
@@ -32,7 +33,8 @@ class ConfigError(PlainnetError, ValueError):
 
 class Section(BaseModel):
     # strict: a TOML string is never coerced into a number or a bool.
-    model_config = ConfigDict(extra="forbid", strict=True)
+    # no inf or nan anywhere: every number must mean something
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
 
 class DataConfig(Section):
@@ -48,8 +50,10 @@ class DataConfig(Section):
     # choice (best epoch, hyperparameters) is made on it; 0 turns it off.
     val_fraction: float = Field(0.1, ge=0, lt=1)
     split: Literal["stratified", "pose"] = "stratified"
-    split_seed: int = 0
-    image_size: int = Field(0, ge=0)  # resize to image_size x image_size; 0 keeps the native size
+    split_seed: int = Field(0, ge=0, lt=2**32)
+    image_size: int = Field(
+        0, ge=0, le=1024
+    )  # resize to image_size x image_size; 0 keeps the native size
     train_subset: int = Field(0, ge=0)  # train on a seeded random subset of this size; 0: all
 
     @field_validator("dataset")
@@ -65,7 +69,7 @@ class DataConfig(Section):
 class ModelConfig(Section):
     arch: str = "mlp"  # a registered model (plainnet.nn.models.MODELS); resnet: for comparison only
     depth: int = Field(100, ge=2, le=100_000)  # weight layers, classifier included
-    width: int = Field(128, ge=1)  # MLP hidden units
+    width: int = Field(128, ge=1, le=1_000_000)  # MLP hidden units
     channels: list[int] = Field([16, 32, 64], min_length=1)  # CNN stage widths
     norm: Literal["batch", "batch_renorm", "none"] = "batch"  # batch_renorm: plainnet.nn.norms
     act: str = "leaky_relu"
@@ -109,7 +113,9 @@ class OptimConfig(Section):
     momentum: float = Field(0.9, ge=0, lt=1)  # SGD and LARS only
     nesterov: bool = False
     weight_decay: float = Field(0.0, ge=0)
-    betas: list[float] = Field([0.9, 0.999], min_length=2, max_length=2)  # Adam/AdamW only
+    betas: list[Annotated[float, Field(ge=0, lt=1)]] = Field(
+        [0.9, 0.999], min_length=2, max_length=2
+    )  # Adam/AdamW only
     # Before every step, scale the gradient down to this global L2 norm at most; 0: off.
     clip_grad_norm: float = Field(0.0, ge=0)
     # LARS only: each step moves a layer by about lr * trust_coefficient of its norm
@@ -146,7 +152,7 @@ class ScheduleConfig(Section):
 class TrainConfig(Section):
     epochs: int = Field(40, ge=1)
     batch_size: int = Field(128, ge=1)
-    seed: int = 0
+    seed: int = Field(0, ge=0, lt=2**32)
     device: str = "auto"  # "auto": cuda if available, else cpu
     eval_batch_size: int = Field(1000, ge=1)
     # SyncBatchNorm under torchrun (GPUs only; see plainnet.engine.distributed)
@@ -155,6 +161,14 @@ class TrainConfig(Section):
     # training samples (plainnet.nn.norms.recalibrate_), so eval mode matches training at any
     # depth (docs/depth.md); 0 keeps PyTorch's running averages. Training itself is unchanged.
     calibrate_bn: int = Field(2048, ge=0)
+
+    @field_validator("calibrate_bn")
+    @classmethod
+    def _calibration(cls, v: int) -> int:
+        if v == 1:
+            raise ValueError("must be 0 (off) or at least 2 samples (a variance needs two)")
+        return v
+
     # Speed and memory switches (plainnet.nn.speed; measured in docs/performance.md).
     compile: bool = False  # torch.compile, with an eager fallback
     channels_last: bool | Literal["auto"] = "auto"  # NHWC; "auto": on for CNNs
@@ -172,7 +186,9 @@ class RunConfig(Section):
     select: Literal["best", "final"] = "best"
     refit_of: str = ""  # what selection this run refits (plainnet sweep --refit writes it)
     probe_every: int = Field(0, ge=0)  # epochs between depth probes into probe.jsonl; 0: off
-    probe_samples: int = Field(2000, ge=1)  # training samples each of those probes uses
+    probe_samples: int = Field(
+        2000, ge=2
+    )  # a correlation needs two  # training samples each of those probes uses
     # TensorBoard events in <run>/tb: true, false, or "auto" (when the package is installed)
     tensorboard: bool | Literal["auto"] = "auto"
 
@@ -220,12 +236,23 @@ def _toml(text: str, origin: str) -> dict:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{origin}: not valid TOML ({e})") from None
+    except RecursionError:
+        raise ConfigError(f"{origin}: nested too deeply to be a config") from None
+
+
+# No config is near this size; a larger "file" (/dev/zero, a log) is refused before reading.
+MAX_CONFIG_BYTES = 1 << 20
 
 
 def read_toml(path: str | Path) -> dict:
     path = Path(path)
     try:
+        regular_file(path, "config file")
+        if path.stat().st_size > MAX_CONFIG_BYTES:
+            raise ConfigError(f"config file {path} is over 1 MiB: not a config")
         text = path.read_text()
+    except FileError as e:
+        raise ConfigError(str(e)) from None
     except OSError as e:
         raise ConfigError(f"cannot read config file {path}: {e.strerror or e}") from None
     except UnicodeDecodeError:
@@ -347,7 +374,7 @@ class ConfigWarning(UserWarning):
 
 def no_effect(cfg: Config, mine: dict) -> list[str]:
     """Why each field the user set (`mine`) changes nothing in `cfg`, one line each."""
-    m = cfg.model
+    m, o, s = cfg.model, cfg.optim, cfg.schedule
     sized = {"channels", "width"} & mine.get("model", {}).keys()
     conv = bool(sized) and m.arch in registry("conv")
     rules = {
@@ -357,6 +384,14 @@ def no_effect(cfg: Config, mine: dict) -> list[str]:
         "model.eta": (m.beta != "auto", "model.beta is not 'auto'"),
         "model.channels": (not conv, f"model.arch {m.arch!r} has no conv stages"),
         "model.width": (conv, f"model.arch {m.arch!r} sizes its layers by model.channels"),
+        "optim.momentum": (o.name not in ("sgd", "lars"), f"optim.name is {o.name!r}"),
+        "optim.nesterov": (o.name not in ("sgd", "lars"), f"optim.name is {o.name!r}"),
+        "optim.betas": (o.name not in ("adam", "adamw"), f"optim.name is {o.name!r}"),
+        "optim.trust_coefficient": (o.name != "lars", f"optim.name is {o.name!r}"),
+        "schedule.milestones": (s.name != "multistep", f"schedule.name is {s.name!r}"),
+        "schedule.gamma": (s.name != "multistep", f"schedule.name is {s.name!r}"),
+        "train.calibrate_bn": (m.norm != "batch", f"model.norm is {m.norm!r}"),
+        "train.sync_bn": (m.norm == "none", "model.norm is 'none'"),
     }
     if m.arch == "resnet":
         for key in ("norm", "act", "beta", "eta"):

@@ -16,9 +16,10 @@ from typing import Any
 import torch
 from rich.console import Console
 
-from plainnet.app.config import resolve
+from plainnet.app.config import ConfigError, resolve
 from plainnet.app.runs import RunDir
 from plainnet.app.trainer import TrainingDiverged, train
+from plainnet.errors import PlainnetError
 
 
 @dataclass
@@ -39,8 +40,14 @@ class RowResult:
     row: Row
     summaries: list[dict]  # of the runs that finished
     runs: list[RunDir]  # every run folder, diverged ones included
-    diverged: int = 0  # runs stopped by a NaN/inf loss (counted as failures, not averaged)
-    reasons: list[str] = field(default_factory=list)  # why each diverged run stopped
+    # runs stopped by a NaN/inf loss or unable to train (counted as failures, not averaged)
+    diverged: int = 0
+    reasons: list[str] = field(default_factory=list)  # why each of them stopped
+
+    @property
+    def failure(self) -> str:
+        """How this row's unfinished runs ended: "diverged" (NaN/inf), else "failed"."""
+        return "diverged" if all(r.startswith("diverged") for r in self.reasons) else "failed"
 
     def values(self, key: str) -> list[float]:
         return [100 * s[key] for s in self.summaries if s.get(key) is not None]
@@ -58,13 +65,13 @@ class RowResult:
         """Mean ± std over the finished seeds (or "(1 seed)"), with the diverged count."""
         runs = self.diverged + len(self.summaries)
         if not self.summaries:
-            return f"diverged ({self.diverged}/{runs})"
+            return f"{self.failure} ({self.diverged}/{runs})"
         v = self.values(key)
         if not v:
             return "—"
         m, sd = self.stat(key)
         text = f"{m:.2f} ± {sd:.2f}" if len(v) > 1 else f"{m:.2f} (1 seed)"
-        return text + (f" ({self.diverged}/{runs} diverged)" if self.diverged else "")
+        return text + (f" ({self.diverged}/{runs} {self.failure})" if self.diverged else "")
 
 
 def run_grid(
@@ -88,17 +95,23 @@ def run_grid(
     order), not on `jobs` itself: the same threads give the same results.
     """
     results = [RowResult(row, [], []) for row in rows]
-    work = []  # (row result, seed, config, run folder), in table order
+    planned = []  # (row result, seed, config), in table order
     for result in results:
         row = result.row
         for seed in row.seeds if row.seeds is not None else seeds:
             name = f"{row.label}-s{seed}".replace(" ", "_").replace("/", "_")
             mine = [*overrides, *row.overrides, f"train.seed={seed}"]
             where = [f"run.out_dir={out}", f"run.name={name}"]
-            cfg = resolve(row.preset, config_file, [*mine, *where], base)
-            run = RunDir.create(cfg)
-            result.runs.append(run)
-            work.append((result, seed, cfg, run))
+            try:
+                cfg = resolve(row.preset, config_file, [*mine, *where], base)
+            except ConfigError as e:
+                raise ConfigError(f"row {row.label!r}: {e}") from None
+            planned.append((result, seed, cfg))
+    work = []  # (row result, seed, config, run folder): folders only once every row is valid
+    for result, seed, cfg in planned:
+        run = RunDir.create(cfg)
+        result.runs.append(run)
+        work.append((result, seed, cfg, run))
 
     outcomes: dict[int, dict | str] = {}
 
@@ -106,7 +119,7 @@ def run_grid(
         outcomes[i] = outcome
         result, seed = work[i][:2]
         if isinstance(outcome, str):
-            log(f"{result.row.label} seed {seed}: diverged ({outcome})")
+            log(f"{result.row.label} seed {seed}: {outcome}")
         else:
             val = outcome.get("final_val_err")
             log(
@@ -127,8 +140,11 @@ def run_grid(
             try:
                 for f in as_completed(futures):
                     done(futures[f], f.result())
-            except BaseException:  # a bad config, Ctrl-C: do not start the rest of the grid
-                pool.shutdown(cancel_futures=True)
+            except BaseException:  # Ctrl-C, SIGTERM: stop the running runs too, at once
+                workers = list(getattr(pool, "_processes", {}).values())
+                for p in workers:
+                    p.terminate()  # SIGTERM: each run names its folder, resumable
+                pool.shutdown(wait=False, cancel_futures=True)
                 raise
     for i, (result, *_) in enumerate(work):  # in table order, whatever finished first
         if isinstance(outcomes[i], str):
@@ -140,11 +156,14 @@ def run_grid(
 
 
 def _train_one(cfg, path: Path) -> dict | str:
-    """One grid run: its summary, or why it diverged."""
+    """One grid run: its summary, or why it failed ("diverged: ..." or "failed: ...": a
+    run that cannot train, e.g. its data split is empty, is a result of the grid too)."""
     try:
         return train(cfg, RunDir(path), console=Console(file=io.StringIO())).summary
     except TrainingDiverged as e:
-        return str(e)
+        return f"diverged: {e}"
+    except PlainnetError as e:
+        return f"failed: {e}"
 
 
 def _init_worker(threads: int) -> None:
@@ -170,9 +189,9 @@ def grid_table(results: list[RowResult]) -> str:
 
 
 def diverged_list(results: list[RowResult]) -> str:
-    """A report's list of the runs that diverged and why (empty when none did)."""
+    """A report's list of the runs that diverged or failed and why (empty when none did)."""
     reasons = [f"- {r.row.label}: {reason}" for r in results for reason in r.reasons]
-    return "Diverged runs:\n\n" + "\n".join(reasons) + "\n" if reasons else ""
+    return "\nRuns that did not finish:\n\n" + "\n".join(reasons) + "\n" if reasons else ""
 
 
 LINESTYLES = ["-", "--", ":", "-."]

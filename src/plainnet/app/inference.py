@@ -19,8 +19,8 @@ from plainnet.app.config import Config, ConfigError, validate
 from plainnet.app.runs import RunDir, RunError
 from plainnet.data.tensors import Standardize
 from plainnet.engine.loop import Evaluation, evaluate
-from plainnet.errors import PlainnetError
-from plainnet.files import write_atomic, write_csv
+from plainnet.errors import FileError, PlainnetError
+from plainnet.files import regular_file, write_atomic, write_csv
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 
@@ -38,21 +38,20 @@ def read_inputs(path: str | Path, in_shape: tuple[int, ...]) -> tuple[list[str],
     path = Path(path)
     if not path.exists():
         raise InputError(f"{path}: no such file or folder")
-    if path.suffix in (".npy", ".npz"):
+    if not path.is_dir():
         try:
-            data = np.load(path, allow_pickle=False)
-        except (OSError, ValueError) as e:
-            raise InputError(f"{path}: not a readable array file ({e})") from None
-        if isinstance(data, np.lib.npyio.NpzFile):
-            key = next((k for k in ("x", "x_test") if k in data.files), None)
-            if key is None:
-                raise InputError(f"{path}: has no array named x or x_test ({data.files})")
-            data = data[key]
-        x = np.asarray(data)
+            regular_file(path, "input")
+        except FileError as e:
+            raise InputError(str(e)) from None
+    if path.suffix in (".npy", ".npz"):
+        x = _array(path)
+        if x.ndim == 0:
+            raise InputError(f"{path}: holds no inputs (a single number)")
         names = [str(i) for i in range(len(x))]
     else:
         files = sorted(path.iterdir()) if path.is_dir() else [path]
-        files = [f for f in files if f.suffix.lower() in IMAGE_SUFFIXES]
+        # is_file: a FIFO or a device named like an image would hang or fail the reader
+        files = [f for f in files if f.suffix.lower() in IMAGE_SUFFIXES and f.is_file()]
         if not files:
             kinds = ", ".join(sorted(IMAGE_SUFFIXES))
             raise InputError(f"{path}: not a .npy/.npz array and no images ({kinds})")
@@ -63,7 +62,48 @@ def read_inputs(path: str | Path, in_shape: tuple[int, ...]) -> tuple[list[str],
     if tuple(x.shape[1:]) not in valid:
         want = " or ".join(str(v) for v in valid)
         raise InputError(f"{path}: inputs of shape {tuple(x.shape[1:])}; the model takes {want}")
+    check_raw(x, str(path))
     return names, x
+
+
+def _array(path: Path) -> np.ndarray:
+    """The inputs of a .npy file, or the `x` (else `x_test`) array of a .npz file."""
+    try:
+        data = np.load(path, allow_pickle=False)
+        if not isinstance(data, np.lib.npyio.NpzFile):
+            return np.asarray(data)
+        with data:
+            key = next((k for k in ("x", "x_test") if k in data.files), None)
+            if key is None:
+                raise InputError(f"{path}: has no array named x or x_test ({data.files})")
+            return np.asarray(data[key])
+    except InputError:
+        raise
+    except Exception as e:  # numpy and zipfile raise many types for damaged or foreign files
+        raise InputError(f"{path}: not a readable array file ({type(e).__name__}: {e})") from None
+
+
+def check_raw(x: np.ndarray, origin: str) -> None:
+    """Refuse inputs that would give an answer without meaning: none at all, not numbers,
+    NaN or inf, or values outside the raw pixel range 0..255 that every plainnet model is
+    trained on (its standardization is folded in from the training split)."""
+    if x.ndim == 0 or not len(x):
+        raise InputError(f"{origin}: holds no inputs")
+    if x.dtype.kind not in "uif":
+        raise InputError(f"{origin}: inputs of type {x.dtype}; numbers (raw pixel values) needed")
+    if x.dtype.kind == "f" and not np.isfinite(x).all():
+        raise InputError(f"{origin}: {int((~np.isfinite(x)).sum())} values are NaN or inf")
+    lo, hi = x.min(), x.max()
+    if lo < 0 or hi > 255:
+        raise InputError(
+            f"{origin}: values from {lo:g} to {hi:g}; the model takes raw pixel values 0..255, "
+            "as the dataset stores them"
+        )
+    if x.dtype.kind == "f" and hi <= 1 and np.any((x > 0) & (x < 1)):
+        raise InputError(
+            f"{origin}: values from {lo:g} to {hi:g} look scaled to [0, 1]; the model takes "
+            "raw pixel values 0..255, as the dataset stores them: multiply them by 255"
+        )
 
 
 def _image(path: Path, in_shape: tuple[int, ...]) -> np.ndarray:
@@ -74,8 +114,9 @@ def _image(path: Path, in_shape: tuple[int, ...]) -> np.ndarray:
         with Image.open(path) as im:
             im = im.convert("L" if c == 1 else "RGB").resize((w, h), Image.Resampling.BILINEAR)
             return np.asarray(im, dtype=np.uint8)
-    except (OSError, UnidentifiedImageError) as e:
-        raise InputError(f"{path}: not a readable image ({e})") from None
+    except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError) as e:
+        # a decompression bomb (PIL's pixel limit) or an oversized text chunk land here too
+        raise InputError(f"{path}: not a readable image ({str(e)[:200]})") from None
 
 
 def raw_batches(preprocess: Standardize, x: np.ndarray, y=None, device="cpu", size: int = 1000):

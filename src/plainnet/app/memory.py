@@ -44,7 +44,8 @@ def memory_estimate(cfg: Config, data) -> dict[str, int]:
         parameters=4 * params,
         gradients=4 * params,
         optimizer=4 * params * states,
-        activations=4 * acts * cfg.train.batch_size,
+        # a batch is never larger than the training split
+        activations=4 * acts * min(cfg.train.batch_size, getattr(data, "train_size", math.inf)),
         # the best validation epoch's weights, kept for best.pt and the final summary
         best_epoch=4 * params * (cfg.data.val_fraction > 0),
     )
@@ -113,7 +114,8 @@ def check_memory(cfg: Config, data, device: torch.device) -> None:
         parts = ", ".join(f"{k} {_gib(v)}" for k, v in need.items())
         raise ConfigError(
             f"this model needs about {_gib(total)} to train ({parts}; batch "
-            f"{cfg.train.batch_size}) but {device.type} has {_gib(free)} free; reduce "
+            f"{min(cfg.train.batch_size, data.train_size)}) but {device.type} has "
+            f"{_gib(free)} free; reduce "
             "model.depth, model.width/channels or train.batch_size"
         )
 

@@ -95,6 +95,8 @@ class RunDir:
                 continue
             except OSError as e:
                 raise RunError(f"cannot create run folder {path}: {e.strerror or e}") from None
+        else:  # never reuse a folder
+            raise RunError(f"999 run folders named {stem} exist in {base}; wait a second")
         run = cls(path)
         run.checkpoint_path.parent.mkdir()
         run.write_config(cfg)
@@ -104,6 +106,14 @@ class RunDir:
     def open(cls, path: str | Path) -> "RunDir":
         run = cls(path)
         if not run.config_path.is_file():
+            stale = list(run.path.glob(".config.toml.*.tmp"))
+            if stale:  # killed while writing its first file: nothing was trained
+                with run.lock():
+                    pass  # the lock removes the stale temp files
+                raise RunError(
+                    f"{run.path} was stopped while being created, before any training; "
+                    "start a new run (its temp files are removed)"
+                )
             raise RunError(f"{run.path} is not a plainnet run folder (no config.toml)")
         return run
 
@@ -121,7 +131,7 @@ class RunDir:
         """Append one row as a single write, flushed to disk: a crash leaves whole rows."""
         if not self.writable:
             return
-        new = not self.metrics_path.exists()
+        new = not self.metrics_path.exists() or not self.metrics_path.stat().st_size
         fields = METRICS
         if not new:  # a folder written by an older plainnet keeps its own columns
             with self.metrics_path.open(newline="") as f:
@@ -138,10 +148,13 @@ class RunDir:
         if not self.metrics_path.exists():
             return []
         with self.metrics_path.open(newline="") as f:
-            return [
-                {k: float(v) if v != "" else None for k, v in row.items()}
-                for row in csv.DictReader(f)
-            ]
+            try:
+                return [
+                    {k: float(v) if v != "" else None for k, v in row.items()}
+                    for row in csv.DictReader(f)
+                ]
+            except (ValueError, TypeError):
+                raise RunError(f"{self.metrics_path} is damaged: a cell is not a number") from None
 
     def truncate_metrics(self, last_epoch: int) -> None:
         """Keep the rows up to `last_epoch` (later ones were written after the last checkpoint,
@@ -150,11 +163,21 @@ class RunDir:
         if not self.writable or not self.metrics_path.exists():
             return
         header, *rows = self.metrics_path.read_text().splitlines(keepends=True) or [""]
+        if not header and not rows:
+            return  # empty (killed before its first row): the next row writes the header
+        names = header.strip().split(",")
+        if names[0] != "epoch" or not set(names) <= set(METRICS):
+            raise RunError(f"{self.metrics_path} is damaged: its first line is not a header")
         width = header.count(",")
         whole = [r for r in rows if r.endswith("\n") and r.count(",") == width]
         if len(whole) < len(rows):
             warnings.warn(f"{self.metrics_path}: dropped a half-written row", stacklevel=2)
-        kept = [r for r in whole if int(float(r.split(",", 1)[0])) <= last_epoch]
+        try:
+            kept = [r for r in whole if int(float(r.split(",", 1)[0])) <= last_epoch]
+        except ValueError:
+            raise RunError(
+                f"{self.metrics_path} is damaged: a row's epoch is not a number"
+            ) from None
         if len(kept) < len(rows):
             write_atomic(self.metrics_path, (header + "".join(kept)).encode())
 
@@ -241,6 +264,20 @@ class RunDir:
     def write_summary(self, summary: dict) -> None:
         if self.writable:
             write_atomic(self.summary_path, (json.dumps(summary, indent=2) + "\n").encode())
+
+
+def not_a_run_file(path: str | Path) -> Path:
+    """`path`, unless it names a file of a run folder (its config, metrics, summary,
+    checkpoints...), which an output of predict, eval or export must never replace."""
+    path = Path(path)
+    for folder in (path.parent, path.parent.parent):
+        run = RunDir(folder)
+        if run.config_path.is_file() and any(
+            path.resolve() == p.resolve() or path.parent.resolve() == p.resolve()
+            for p in run.written
+        ):
+            raise RunError(f"{path} is a file of the run folder {folder}; choose another --out")
+    return path
 
 
 def run_name(cfg: Config) -> str:

@@ -133,6 +133,12 @@ def _train(cfg: Config, run, resume: bool, console, world: World, model, data, c
         data = DeviceData(
             data, world.device, augment=cfg.data.augment != "auto" and cfg.data.augment
         )
+    if cfg.model.norm != "none" and min(cfg.train.batch_size, len(data.y_train)) < 2 * world.size:
+        raise ConfigError(
+            f"train.batch_size = {cfg.train.batch_size} gives a process fewer than 2 samples "
+            f"({world.size} processes, {len(data.y_train)} training samples); BatchNorm needs "
+            "two: use a larger batch or model.norm = 'none'"
+        )
     if model is None:
         check_memory(cfg, data, world.device)
     if world.main:
@@ -152,9 +158,9 @@ def _train_locked(cfg: Config, run: RunDir, resume, console, world, data, model,
     per_epoch = data.has_val or cfg.run.select == "best"  # else: read test once, at the end
     about = _about(cfg, data, world, model)  # what every checkpoint carries besides its weights
     best = Best(run, select, about)
-    start_epoch, elapsed = 0, 0.0
+    start_epoch, elapsed, last_row = 0, 0.0, {}
     if resume:
-        start_epoch, elapsed = _restore(run, cfg, net, opt, world.device, best)
+        start_epoch, elapsed, last_row = _restore(run, cfg, net, opt, world.device, best)
         run.write_config(cfg)
     run.truncate_metrics(start_epoch)
     _announce(console, cfg, data, run, net, project is not None, world, about)
@@ -167,7 +173,7 @@ def _train_locked(cfg: Config, run: RunDir, resume, console, world, data, model,
     tb = tensorboard.open_writer(cfg.run.tensorboard, run.tb_path) if run.writable else None
     if tb:
         tensorboard.log_config(tb, cfg)
-    steps = data.steps_per_epoch(cfg.train.batch_size)
+    steps = data.steps_per_epoch(cfg.train.batch_size, world.size)
     calibration = _calibration(cfg, data, measure)
     progress = ProgressBar(console)
     own = [
@@ -209,9 +215,9 @@ def _train_locked(cfg: Config, run: RunDir, resume, console, world, data, model,
             f"{e}; stopped{' without saving it' if str(e).startswith('after') else ''}. "
             f"{_kept(run)} Try a lower optim.lr or enable max_norm."
         ) from None
+    if state.epoch == start_epoch:  # nothing left to train: the last trained epoch's row
+        state.metrics = last_row or (run.read_metrics() or [{}])[-1]
     summary = _summarize(cfg, data, net, best, state, world, about, measure)
-    for split, err in (calibration.uncalibrated if calibration else {}).items():
-        summary[f"final_{split}_err_running_stats"] = err
     if tb:
         tensorboard.log_hparams(tb, cfg, summary)
         tb.close()
@@ -223,7 +229,7 @@ def _train_locked(cfg: Config, run: RunDir, resume, console, world, data, model,
 def _batches(cfg: Config, data: DeviceData, world: World):
     """Epoch -> its training batches, each with its global size (for several processes)."""
     bs = cfg.train.batch_size
-    bounds = data.batch_bounds(bs)
+    bounds = data.batch_bounds(bs, world.size)
     channels_last = speed.uses_channels_last(cfg.train.channels_last, cfg.model.arch in CONV)
 
     def epoch_batches(epoch: int):
@@ -262,7 +268,11 @@ def _probe_log(run: RunDir, data: DeviceData, cfg: Config, tb) -> ProbeLog:
     return ProbeLog(run, batches, cfg.run.probe_every, tb)
 
 
-def _restore(run: RunDir, cfg: Config, net, opt, device, best: Best) -> tuple[int, float]:
+def _restore(run: RunDir, cfg: Config, net, opt, device, best: Best) -> tuple[int, float, dict]:
+    if not run.checkpoint_path.exists() and not run.best_path.exists():
+        # Killed before its first checkpoint: training is deterministic, so starting again
+        # from epoch 0 rewrites exactly the rows it had.
+        return 0, 0.0, {}
     state = run.load_checkpoint(device)
     if "config" in state:
         _check_same_config(run, state["config"], cfg.model_dump())
@@ -281,7 +291,7 @@ def _restore(run: RunDir, cfg: Config, net, opt, device, best: Best) -> tuple[in
     best.err = state.get("best_err", state.get("best_test_err"))
     if best.split == "val" and best.epoch:
         best.state = run.load_checkpoint(device, run.best_path, optimizer=False)["model"]
-    return state["epoch"], state["elapsed_s"]
+    return state["epoch"], state["elapsed_s"], state.get("last_row", {})
 
 
 def _about(cfg: Config, data: DeviceData, world: World, model: nn.Module | None) -> dict:
@@ -351,7 +361,9 @@ def _summarize(cfg, data, net, best: Best, state, world, about, measure) -> dict
         s.update(epochs=state.epoch, stopped=state.stopped_by)
     train_ev = measure("train")
     s["final_train_loss"], s["final_train_err"] = train_ev.loss, train_ev.error
-    s["final_running_train_err"] = row.get("train_err")  # None when resuming a finished run
+    s["final_running_train_err"] = row.get("train_err")
+    for key in sorted(k for k in row if k.endswith("_err_running_stats")):
+        s[f"final_{key}"] = row[key]
     if data.has_val and "val_err" in row:  # the last epoch measured it, with the same weights
         s["final_val_loss"], s["final_val_err"] = row["val_loss"], row["val_err"]
     elif data.has_val:

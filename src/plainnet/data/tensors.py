@@ -98,20 +98,25 @@ class DeviceData:
             )
 
     @property
+    def train_size(self) -> int:
+        return len(self.y_train)
+
+    @property
     def in_shape(self) -> tuple[int, ...]:
         return tuple(self.x_train.shape[1:])
 
-    def batch_bounds(self, batch_size: int) -> list[int]:
-        """Where an epoch's batches start and end. A last batch of one sample, which
-        BatchNorm cannot normalize, is merged into the one before it."""
+    def batch_bounds(self, batch_size: int, processes: int = 1) -> list[int]:
+        """Where an epoch's batches start and end. A last batch that would give some process
+        fewer than two samples, which BatchNorm cannot normalize, is merged into the one
+        before it."""
         n = len(self.y_train)
         starts = list(range(0, n, batch_size))
-        if len(starts) > 1 and n - starts[-1] == 1:
+        if len(starts) > 1 and n - starts[-1] < 2 * processes:
             starts.pop()
         return [*starts, n]
 
-    def steps_per_epoch(self, batch_size: int) -> int:
-        return len(self.batch_bounds(batch_size)) - 1
+    def steps_per_epoch(self, batch_size: int, processes: int = 1) -> int:
+        return len(self.batch_bounds(batch_size, processes)) - 1
 
     def train_batches(
         self, batch_size: int, generator: torch.Generator, world=None
@@ -124,7 +129,7 @@ class DeviceData:
         of one process.
         """
         perm = torch.randperm(len(self.y_train), generator=generator).to(self.y_train.device)
-        bounds = self.batch_bounds(batch_size)
+        bounds = self.batch_bounds(batch_size, world.size if world else 1)
         for start, end in zip(bounds, bounds[1:], strict=False):
             idx = perm[start:end]
             x = self.x_train[idx]

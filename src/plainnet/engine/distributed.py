@@ -5,7 +5,10 @@ LOCAL_RANK set; `setup` joins them into one process group (NCCL on GPUs, gloo on
 `plainnet train` is world size 1 and touches none of this.
 """
 
+import contextlib
 import os
+import signal
+import threading
 import warnings
 from dataclasses import dataclass
 
@@ -54,8 +57,24 @@ def setup(device: torch.device) -> World:
         torch.cuda.set_device(device)
     owns = not dist.is_initialized()  # a caller's own process group is left alone
     if owns:
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+        # Waiting for the other processes happens in C++, where Python's handlers never run:
+        # with the default actions, SIGINT and SIGTERM end the wait (and the process) at once.
+        with _default_signals():
+            dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     return World(dist.get_rank(), dist.get_world_size(), device, owns)
+
+
+@contextlib.contextmanager
+def _default_signals():
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread may set handlers
+        return
+    old = {s: signal.signal(s, signal.SIG_DFL) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, handler in old.items():
+            signal.signal(s, handler)
 
 
 def wrap(model: nn.Module, world: World, sync_bn: bool) -> nn.Module:

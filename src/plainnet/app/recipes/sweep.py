@@ -3,7 +3,7 @@
 
 from pathlib import Path
 
-from plainnet.app.grid import Row, RowResult, grid_table, learning_curves
+from plainnet.app.grid import Row, RowResult, diverged_list, grid_table, learning_curves
 from plainnet.app.recipes.plan import Plan
 
 
@@ -22,7 +22,10 @@ def sweep(plan: Plan, rows: list[Row], refit: bool = False) -> Path:
     body = (
         f"Settings shared by every row: `{plan.settings([]) or 'defaults'}`; seeds "
         f"{plan.seeds}. Cells: mean ± std over seeds (final model, eval mode); diverged runs "
-        "are counted, not averaged.\n\n" + grid_table(results) + f"\n![curves]({plot.name})\n"
+        "are counted, not averaged.\n\n"
+        + grid_table(results)
+        + f"\n![curves]({plot.name})\n"
+        + diverged_list(results)
     )
     if refit:
         body += _refit(plan, results, plan.out / f"{name}.md")
