@@ -323,3 +323,70 @@ def test_predict_on_a_truncated_npz_and_a_fifo_named_like_an_image(capsys, run, 
     os.mkfifo(folder / "x.png")
     code, _, err = run_cli(capsys, "predict", str(run), str(folder))
     assert "no images" in one_line_error(code, err)
+
+
+# ------------------------------------------------------------------ data and checkpoints
+
+
+def _png(path, array, mode=None):
+    from PIL import Image
+
+    Image.fromarray(array, mode).save(path)
+
+
+def test_user_datasets_that_cannot_train_meaningfully_are_refused(tmp_path):
+    from plainnet.data.datasets import DataError, user_arrays
+
+    x = np.zeros((20, 8, 8), np.uint8)
+    cases = {
+        "empty.npz": dict(x=x[:0], y=np.zeros(0, np.int64)),
+        "oneclass.npz": dict(x=x, y=np.zeros(20, np.int64)),
+        "huge_label.npz": dict(x=x, y=np.r_[np.zeros(19, np.int64), [2**40]]),
+        "no_channels.npz": dict(x=np.zeros((20, 8, 8, 0), np.uint8), y=np.arange(20) % 2),
+    }
+    for name, arrays in cases.items():
+        np.savez(tmp_path / name, **arrays)
+        with pytest.raises(DataError):
+            user_arrays(str(tmp_path / name))
+    folder = tmp_path / "imgs"
+    for c in ("a", "b", "empty"):
+        (folder / c).mkdir(parents=True)
+    for c in ("a", "b"):
+        _png(folder / c / "0.png", np.zeros((8, 8), np.uint8))
+    with pytest.raises(DataError, match="empty class folder"):
+        user_arrays(str(folder))
+
+
+def test_sixteen_bit_images_keep_their_gray_levels(tmp_path):
+    from plainnet.data.datasets import user_arrays
+
+    for c, level in (("dark", 16384), ("light", 49152)):
+        (tmp_path / "f" / c).mkdir(parents=True)
+        _png(tmp_path / "f" / c / "0.png", np.full((8, 8), level, np.uint16))
+    x = user_arrays(str(tmp_path / "f"))["x"]
+    assert x[0].max() == round(16384 * 255 / 65535) and x[1].max() == round(49152 * 255 / 65535)
+
+
+def test_a_checkpoint_with_nan_weights_or_a_wrong_size_is_refused(capsys, run):
+    import torch
+
+    path = run / "checkpoints" / "last.pt"
+    state = torch.load(path, weights_only=True)
+    name = next(k for k in state["model"] if k.endswith("weight"))
+    state["model"][name][0, 0] = float("nan")
+    torch.save(state, path)
+    code, _, err = run_cli(capsys, "eval", str(run), "--checkpoint", "last")
+    assert "NaN" in one_line_error(code, err)
+    state["data"]["num_classes"] = 10**9
+    torch.save(state, path)
+    code, _, err = run_cli(capsys, "eval", str(run), "--checkpoint", "last")
+    assert "do not fit" in one_line_error(code, err)
+
+
+def test_probe_layers_outside_the_net_and_a_malformed_log(capsys, run, tmp_path):
+    code, _, err = run_cli(capsys, "probe", "--depth", "6", "model.width=16", "--layers", "0,9",
+                           "--max-samples", "50", "--out", str(tmp_path / "p"))  # fmt: skip
+    assert "hidden layers 1..5" in one_line_error(code, err)
+    (run / "probe.jsonl").write_text('{"epoch": 1, "layers": [1, 2]}\n')
+    code, _, err = run_cli(capsys, "probe", "--log", str(run), "--out", str(tmp_path / "q"))
+    assert "not plainnet probe entries" in one_line_error(code, err)

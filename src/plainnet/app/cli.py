@@ -113,13 +113,14 @@ def eval_cmd(run_dir, split, checkpoint, device):
     Writes eval-<checkpoint>-<split>.csv and .png into the run folder.
     """
     from plainnet.app.build import load_arrays, resolve_device
-    from plainnet.app.inference import evaluate_raw, load_run, save_evaluation
+    from plainnet.app.inference import check_fits, evaluate_raw, load_run, save_evaluation
 
     loaded = load_run(run_dir, checkpoint, resolve_device(device))
     arrays = load_arrays(loaded.config)
     x, y = getattr(arrays, f"x_{split}"), getattr(arrays, f"y_{split}")
     if not len(y):
         raise ConfigError(f"the run has no {split} split (data.val_fraction = 0)")
+    check_fits(loaded, x, y, f"{loaded.config.data.dataset} ({split} split)")
     ev = evaluate_raw(loaded.model, loaded.preprocess, x, y, loaded.classes)
     click.echo(
         f"{checkpoint} checkpoint (epoch {loaded.epoch}), {split} split, {len(y)} samples: "
@@ -340,6 +341,9 @@ def probe_cmd(
     for label, cfg, run in targets:
         wanted = _layer_list(keep) if keep else None
         r = results[label] = probe_config(cfg, run, split, wanted, max_samples, not eval_mode)
+        outside = [n for n in wanted or [] if not 1 <= n <= len(r.layers)]
+        if outside:
+            raise ConfigError(f"--layers {outside}: {label} has hidden layers 1..{len(r.layers)}")
         layers_kept.update(r.kept)
         last = r.layers[-1]
         click.echo(

@@ -17,8 +17,9 @@ from torch import nn
 from plainnet.app.build import make_model
 from plainnet.app.config import Config, ConfigError, validate
 from plainnet.app.runs import RunDir, RunError
+from plainnet.data.datasets import MAX_CLASSES
 from plainnet.data.tensors import Standardize
-from plainnet.engine.loop import Evaluation, evaluate
+from plainnet.engine.loop import Evaluation, evaluate, first_nonfinite
 from plainnet.errors import FileError, PlainnetError
 from plainnet.files import regular_file, write_atomic, write_csv
 
@@ -57,13 +58,28 @@ def read_inputs(path: str | Path, in_shape: tuple[int, ...]) -> tuple[list[str],
             raise InputError(f"{path}: not a .npy/.npz array and no images ({kinds})")
         x = np.stack([_image(f, in_shape) for f in files])
         names = [f.name for f in files]
+    check_shape(x, in_shape, str(path))
+    check_raw(x, str(path))
+    return names, x
+
+
+def check_shape(x: np.ndarray, in_shape: tuple[int, ...], origin: str) -> None:
     c, h, w = in_shape
     valid = [(h, w, c)] + ([(h, w)] if c == 1 else [])
     if tuple(x.shape[1:]) not in valid:
         want = " or ".join(str(v) for v in valid)
-        raise InputError(f"{path}: inputs of shape {tuple(x.shape[1:])}; the model takes {want}")
-    check_raw(x, str(path))
-    return names, x
+        raise InputError(f"{origin}: inputs of shape {tuple(x.shape[1:])}; the model takes {want}")
+
+
+def check_fits(loaded: "LoadedRun", x: np.ndarray, y: np.ndarray, origin: str) -> None:
+    """A labelled split for `plainnet eval`: inputs the model takes, labels it can predict
+    (a data file changed since training is refused, not evaluated)."""
+    check_shape(x, loaded.in_shape, origin)
+    if len(y) and (y.min() < 0 or y.max() >= loaded.classes):
+        raise InputError(
+            f"{origin}: labels up to {int(y.max())}, the model predicts {loaded.classes} "
+            "classes; the data changed since training"
+        )
 
 
 def _array(path: Path) -> np.ndarray:
@@ -241,10 +257,21 @@ def load_run(
         )
     info = state["data"]
     cfg = validate(state["config"], str(path))
-    shape = SimpleNamespace(in_shape=tuple(info["in_shape"]), num_classes=info["num_classes"])
-    model = make_model(cfg, shape)
-    model.load_state_dict(state["model"])
+    try:
+        classes, in_shape = int(info["num_classes"]), tuple(int(v) for v in info["in_shape"])
+        if not 2 <= classes <= MAX_CLASSES or len(in_shape) != 3 or min(in_shape) < 1:
+            raise ValueError
+        shape = SimpleNamespace(in_shape=in_shape, num_classes=classes)
+        with torch.device("meta"):  # the checkpoint's sizes are checked before allocating
+            make_model(cfg, shape)
+        model = make_model(cfg, shape)
+        model.load_state_dict(state["model"])
+        prep = Standardize.from_state(info)
+    except (KeyError, TypeError, ValueError, RuntimeError):
+        raise RunError(f"{path}: its weights, config and data description do not fit") from None
+    bad = first_nonfinite(model)
+    if bad:
+        raise RunError(f"{path}: {bad} holds NaN or inf; this model cannot predict")
     model.to(device).eval()
-    prep = Standardize.from_state(info)
-    names = info.get("class_names") or [str(c) for c in range(info["num_classes"])]
-    return LoadedRun(model, prep, cfg, info["num_classes"], names, shape.in_shape, state["epoch"])
+    names = info.get("class_names") or [str(c) for c in range(classes)]
+    return LoadedRun(model, prep, cfg, classes, names, shape.in_shape, state["epoch"])

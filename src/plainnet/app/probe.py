@@ -7,6 +7,7 @@ from pathlib import Path
 import torch
 
 from plainnet.app.build import init_model, make_data
+from plainnet.app.runs import RunError
 from plainnet.files import write_atomic, write_csv
 from plainnet.nn.diagnostics import LayerStats, ProbeResult, probe
 
@@ -87,11 +88,16 @@ def plot_log(run, out_dir, max_lines: int = 8) -> list:
     entries = run.read_probes()
     n = len(entries)
     picked = sorted({round(i * (n - 1) / max(max_lines - 1, 1)) for i in range(max_lines)})
-    stats = {
-        f"epoch {entries[i]['epoch']}": [SimpleNamespace(**d) for d in entries[i]["layers"]]
-        for i in picked
-        if i < n
-    }
+    try:
+        stats = {
+            f"epoch {int(e['epoch'])}": [SimpleNamespace(**d) for d in e["layers"]]
+            for e in (entries[i] for i in picked if i < n)
+        }
+        for layers in stats.values():
+            for s in layers:
+                s.index, s.normalized_mean_activation  # noqa: B018 (the fields every plot reads)
+    except (KeyError, TypeError, ValueError, AttributeError):
+        raise RunError(f"{run.probe_path}: its lines are not plainnet probe entries") from None
     cfg = run.config()
     context = f"{cfg.data.dataset}, {cfg.model.depth} layers, {run.path.name}, during training"
     out = Path(out_dir)

@@ -285,6 +285,10 @@ SPECS: dict[str, Spec] = {
 }
 
 
+# More classes than any data set plainnet reads; a label or checkpoint beyond it is damaged.
+MAX_CLASSES = 100_000
+
+
 def is_user_dataset(name: str) -> bool:
     """A path to the user's own data: a `.npz` file or a folder of class folders."""
     return name not in SPECS and (name.endswith(".npz") or Path(name).is_dir())
@@ -326,7 +330,13 @@ def user_arrays(name: str) -> dict[str, np.ndarray]:
     channels = 1 if xs[0].ndim == 3 else xs[0].shape[3]
     ys = [a.get(k) for k in (("y_train", "y_test") if split else ("y",))]
     labels = np.concatenate([y for y in ys if y is not None and y.dtype.kind in "iu"] or [[0]])
+    if not all(len(x) for x in xs) or 0 in xs[0].shape[1:]:
+        raise DataError(f"{path}: holds no images (an array of shape {xs[0].shape})")
+    if labels.max() >= MAX_CLASSES:
+        raise DataError(f"{path}: a label of {int(labels.max())}; labels are 0..K-1 classes")
     classes = int(labels.max()) + 1
+    if classes < 2:
+        raise DataError(f"{path}: one class only; a classifier needs at least two")
     s = Spec(path.stem, str(path), classes, channels, xs[0].shape[1:3], split)
     _check(s, path, a, hint=False)
     y_train = a["y_train" if split else "y"]
@@ -347,22 +357,41 @@ def read_image_folder(path: Path) -> dict[str, np.ndarray]:
         raise DataError(f"{path}: no class subfolders (expected {path}/<class>/<images>)")
     xs, ys, mode, size = [], [], None, None
     for label, folder in enumerate(classes):
-        for f in sorted(folder.iterdir()):
+        files = sorted(folder.iterdir())
+        if not files:
+            raise DataError(f"{folder}: an empty class folder; remove it or add its images")
+        for f in files:
+            if not f.is_file():  # a FIFO would wait forever for a writer
+                raise DataError(f"{f}: not a regular file")
             try:
                 with Image.open(f) as im:
-                    mode = mode or ("L" if im.mode in ("1", "L", "I", "I;16", "F") else "RGB")
-                    im = im.convert(mode)
+                    mode = mode or ("L" if im.mode in GRAY_MODES else "RGB")
+                    pixels = _eight_bit(im, mode)
                     size = size or im.size
                     if im.size != size:
                         raise DataError(
                             f"{f}: {im.size[0]}x{im.size[1]} pixels, the first image has "
                             f"{size[0]}x{size[1]}; resize them to one size"
                         )
-                    xs.append(np.asarray(im, dtype=np.uint8))
+                    xs.append(pixels)
                     ys.append(label)
-            except (OSError, UnidentifiedImageError):
+            except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError):
                 raise DataError(f"{f}: not a readable image") from None
     return dict(x=np.stack(xs), y=np.array(ys, dtype=np.int64))
+
+
+GRAY_MODES = ("1", "L", "I", "I;16", "I;16B", "I;16L", "F")
+
+
+def _eight_bit(im, mode: str) -> np.ndarray:
+    """An image as uint8 pixels in `mode`. 16-bit and 32-bit grayscale are scaled down to
+    0..255 (PIL's own conversion clips them to 255: a 16-bit image would come out white)."""
+    if im.mode.startswith("I") or im.mode == "F":
+        a = np.asarray(im, dtype=np.float64)
+        top = 65535 if im.mode.startswith("I;16") or a.max() > 255 else 255
+        gray = np.clip(np.rint(a * 255 / top), 0, 255).astype(np.uint8)
+        return gray if mode == "L" else np.repeat(gray[..., None], 3, axis=2)
+    return np.asarray(im.convert(mode), dtype=np.uint8)
 
 
 # ---------------------------------------------------------------- the cache file
