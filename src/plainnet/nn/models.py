@@ -96,25 +96,9 @@ def layer_table(model: nn.Module, in_shape: Sequence[int]) -> list[dict]:
     Build the model under `torch.device("meta")` and nothing is allocated or computed, so any
     size can be described; the model is put in eval mode.
     """
-    from torch.utils.flop_counter import FlopCounterMode
-
     device = next(model.parameters()).device
-    shapes: dict[str, tuple[int, ...]] = {}
-    hooks = [
-        child.register_forward_hook(
-            lambda _m, _i, out, name=name: shapes.__setitem__(name, tuple(out.shape[1:]))
-        )
-        for name, child in model.named_children()
-    ]
     model.eval()
-    try:
-        with FlopCounterMode(display=False, depth=None) as counter:
-            model(torch.zeros(1, *in_shape, device=device))
-    finally:
-        for h in hooks:
-            h.remove()
-    flops = counter.get_flop_counts()
-    top = type(model).__name__
+    measured = _measure_children(model, (1, *in_shape), device)
     rows = []
     for name, child in model.named_children():
         parts = [type(m).__name__ for m in child.children()] or [type(child).__name__]
@@ -124,12 +108,46 @@ def layer_table(model: nn.Module, in_shape: Sequence[int]) -> list[dict]:
             dict(
                 name=name,
                 type=" > ".join(parts),
-                output=shapes.get(name, ()),
+                output=measured.get(name, ((), 0))[0],
                 parameters=count_parameters(child),
-                flops=sum(flops.get(f"{top}.{name}", {}).values()),
+                flops=measured.get(name, ((), 0))[1],
             )
         )
     return rows
+
+
+def _measure_children(model: nn.Module, shape: tuple[int, ...], device) -> dict:
+    """Child name -> (output shape of one sample, forward FLOPs per sample). A sequential
+    model runs its children in order, so each distinct layer is measured once (a 10,000-layer
+    net holds three kinds); any other model is measured in one forward pass."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    if isinstance(model, nn.Sequential):
+        seen, measured = {}, {}
+        for name, child in model.named_children():
+            key = (repr(child), shape)
+            if key not in seen:
+                with FlopCounterMode(display=False) as counter:
+                    out = child(torch.zeros(shape, device=device))
+                seen[key] = (tuple(out.shape), counter.get_total_flops())
+            shape, flops = seen[key]
+            measured[name] = (shape[1:], flops)
+        return measured
+    shapes: dict[str, tuple[int, ...]] = {}
+    hooks = [
+        child.register_forward_hook(
+            lambda _m, _i, out, name=name: shapes.__setitem__(name, tuple(out.shape[1:]))
+        )
+        for name, child in model.named_children()
+    ]
+    try:
+        with FlopCounterMode(display=False, depth=None) as counter:
+            model(torch.zeros(shape, device=device))
+    finally:
+        for h in hooks:
+            h.remove()
+    flops, top = counter.get_flop_counts(), type(model).__name__
+    return {n: (shapes.get(n, ()), sum(flops.get(f"{top}.{n}", {}).values())) for n in shapes}
 
 
 def _block(weight: nn.Module, features: int, norm: str, act: str, beta: float, conv: bool):
