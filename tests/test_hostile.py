@@ -390,3 +390,36 @@ def test_probe_layers_outside_the_net_and_a_malformed_log(capsys, run, tmp_path)
     (run / "probe.jsonl").write_text('{"epoch": 1, "layers": [1, 2]}\n')
     code, _, err = run_cli(capsys, "probe", "--log", str(run), "--out", str(tmp_path / "q"))
     assert "not plainnet probe entries" in one_line_error(code, err)
+
+
+# ------------------------------------------------------------------ one "best"
+
+
+def test_best_breaks_ties_by_validation_loss_and_can_select_on_loss():
+    from types import SimpleNamespace
+
+    from plainnet.app.callbacks import Best
+
+    epochs = [(0.10, 0.50), (0.05, 0.40), (0.05, 0.30), (0.06, 0.20)]  # (val err, val loss)
+
+    def pick(rule):
+        best = Best(split="test", rule=rule)  # the test split: nothing is saved
+        for i, (err, loss) in enumerate(epochs, 1):
+            best.on_epoch_end(SimpleNamespace(epoch=i, metrics=dict(test_err=err, test_loss=loss)))
+        return best.epoch
+
+    assert pick("best") == 3  # epochs 2 and 3 tie at 5%: the lower loss wins, not the earlier
+    assert pick("val_loss") == 4
+
+
+def test_commands_load_what_the_run_selected_and_say_which(capsys, run, tmp_path):
+    from plainnet.app.inference import load_run
+
+    loaded = load_run(run)
+    assert loaded.checkpoint == "best" and "best.pt (epoch" in loaded.describe()
+    assert "lowest error, ties broken by loss" in loaded.describe()
+    code, out, _ = run_cli(capsys, "eval", str(run))
+    assert code == 0 and out.startswith("best.pt (epoch")
+    (run / "checkpoints" / "best.pt").unlink()  # as a run.select = "final" run keeps none
+    loaded = load_run(run)
+    assert loaded.checkpoint == "last" and "the final model" in loaded.describe()

@@ -18,7 +18,7 @@ import numpy as np
 # Only what every command needs is imported here; torch and the modules that use it are
 # imported by the commands that train or build a model, so `--help`, `config` and `data list`
 # answer without it.
-from plainnet.app.config import ConfigError, presets, resolve
+from plainnet.app.config import CHECKPOINTS, ConfigError, presets, resolve
 from plainnet.data.datasets import SPECS, cache_path, prepare, spec
 from plainnet.data.datasets import arrays as dataset_arrays
 from plainnet.errors import PlainnetError, TrainingDiverged
@@ -102,10 +102,19 @@ def train_cmd(preset, config_file, overrides, resume, extend, **flags):
     resume_run(resume, items, extend)
 
 
+checkpoint_option = click.option(
+    "--checkpoint",
+    type=click.Choice(CHECKPOINTS),
+    default="selected",
+    help="selected: what the run's run.select kept (best.pt, else last.pt), as the training "
+    "summary's first line; best: best.pt; last: last.pt.",
+)
+
+
 @cli.command("eval")
 @click.argument("run_dir", type=click.Path())
 @click.option("--split", type=click.Choice(["test", "val", "train"]), default="test")
-@click.option("--checkpoint", type=click.Choice(["best", "last"]), default="best")
+@checkpoint_option
 @click.option("--device", default="cpu", show_default=True)
 def eval_cmd(run_dir, split, checkpoint, device):
     """Loss, error, per-class errors and a confusion matrix of a trained run (eval mode).
@@ -123,13 +132,14 @@ def eval_cmd(run_dir, split, checkpoint, device):
     check_fits(loaded, x, y, f"{loaded.config.data.dataset} ({split} split)")
     ev = evaluate_raw(loaded.model, loaded.preprocess, x, y, loaded.classes)
     click.echo(
-        f"{checkpoint} checkpoint (epoch {loaded.epoch}), {split} split, {len(y)} samples: "
+        f"{loaded.describe()}, {split} split, {len(y)} samples: "
         f"loss {ev.loss:.4f}, error {ev.error:.2%}"
     )
-    click.echo("class  samples  error")
-    for c, e in enumerate(ev.per_class_error):
-        click.echo(f"{c:>5}  {int(ev.confusion[c].sum()):>7}  {e:6.2%}")
-    stem = f"eval-{checkpoint}-{split}"
+    width = max(5, *map(len, loaded.class_names))
+    click.echo(f"{'class':>{width}}  samples  error")
+    for name, row, e in zip(loaded.class_names, ev.confusion, ev.per_class_error, strict=True):
+        click.echo(f"{name:>{width}}  {int(row.sum()):>7}  {e:6.2%}")
+    stem = f"eval-{loaded.checkpoint}-{split}"
     for f in save_evaluation(ev, Path(run_dir), stem, f"{Path(run_dir).name}, {split}"):
         click.echo(f"wrote {f}")
 
@@ -137,7 +147,7 @@ def eval_cmd(run_dir, split, checkpoint, device):
 @cli.command("predict")
 @click.argument("run_dir", type=click.Path())
 @click.argument("inputs", type=click.Path())
-@click.option("--checkpoint", type=click.Choice(["best", "last"]), default="best")
+@checkpoint_option
 @click.option("--device", default="cpu", show_default=True)
 @click.option("--out", type=click.Path(), help="A .csv or .npz file (default: predictions.csv).")
 def predict_cmd(run_dir, inputs, checkpoint, device, out):
@@ -151,6 +161,7 @@ def predict_cmd(run_dir, inputs, checkpoint, device, out):
     from plainnet.app.runs import not_a_run_file
 
     loaded = load_run(run_dir, checkpoint, resolve_device(device))
+    click.echo(f"model: {loaded.describe()}")
     names, x = read_inputs(inputs, loaded.in_shape)
     probs = predict(loaded.model, loaded.preprocess, x)
     out = not_a_run_file(out or "predictions.csv")
@@ -169,7 +180,7 @@ def predict_cmd(run_dir, inputs, checkpoint, device, out):
 @cli.command("export")
 @click.argument("run_dir", type=click.Path())
 @click.option("--format", "fmt", type=click.Choice(["pt2", "torchscript"]), default="pt2")
-@click.option("--checkpoint", type=click.Choice(["best", "last"]), default="best")
+@checkpoint_option
 @click.option("--out", type=click.Path(), help="Output file (default: in the run folder).")
 def export_cmd(run_dir, fmt, checkpoint, out):
     """Write the model, its input standardization folded in, as a file that needs only torch.
@@ -181,8 +192,9 @@ def export_cmd(run_dir, fmt, checkpoint, out):
     from plainnet.app.runs import not_a_run_file
 
     loaded = load_run(run_dir, checkpoint)
+    click.echo(f"model: {loaded.describe()}")
     suffix = ".pt2" if fmt == "pt2" else ".ts.pt"
-    out = not_a_run_file(out or Path(run_dir) / f"model-{checkpoint}{suffix}")
+    out = not_a_run_file(out or Path(run_dir) / f"model-{loaded.checkpoint}{suffix}")
     export(loaded.model, loaded.preprocess, loaded.in_shape, out, fmt)
     shape = ",".join(map(str, loaded.in_shape))
     click.echo(f"wrote {out} (input: float N,{shape} raw values as the dataset stores them)")

@@ -176,14 +176,23 @@ class TrainConfig(Section):
     checkpoint_segments: int = Field(0, ge=0)  # activation checkpointing; 0: off
 
 
+# What `run.select` keeps as best.pt, in words.
+RULES = {"best": "lowest error, ties broken by loss", "val_loss": "lowest loss"}
+# What eval, predict, export and load_run can load: "selected" is what the run's `run.select`
+# kept (best.pt, or last.pt when it keeps none), the model the training summary leads with.
+CHECKPOINTS = ("selected", "best", "last")
+
+
 class RunConfig(Section):
     out_dir: str = "runs"
     name: str = ""  # folder is <out_dir>/<timestamp>-<name>
     checkpoint_every: int = Field(1, ge=1)  # epochs; the final epoch is always saved
-    # "best": the epoch of lowest validation error is kept as best.pt (without a validation
-    # split: the test split, read every epoch, an optimistic choice); "final": no per-epoch
-    # choice, and without a validation split the test split is read once, at the end.
-    select: Literal["best", "final"] = "best"
+    # Which epoch's model is kept as best.pt, the default of eval, predict, export and
+    # load_run: "best": lowest validation error, ties broken by the lower validation loss
+    # (without a validation split: the test split, read every epoch, an optimistic choice);
+    # "val_loss": lowest validation loss; "final": no per-epoch choice (the last epoch), and
+    # without a validation split the test split is read once, at the end.
+    select: Literal["best", "val_loss", "final"] = "best"
     refit_of: str = ""  # what selection this run refits (plainnet sweep --refit writes it)
     probe_every: int = Field(0, ge=0)  # epochs between depth probes into probe.jsonl; 0: off
     probe_samples: int = Field(

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from plainnet.app.build import make_model
-from plainnet.app.config import Config, ConfigError, validate
+from plainnet.app.config import CHECKPOINTS, RULES, Config, ConfigError, validate
 from plainnet.app.runs import RunDir, RunError
 from plainnet.data.datasets import MAX_CLASSES
 from plainnet.data.tensors import Standardize
@@ -233,19 +233,31 @@ class LoadedRun:
     class_names: list[str]
     in_shape: tuple[int, ...]  # C, H, W of the model's inputs
     epoch: int  # of the checkpoint
+    checkpoint: str = "best"  # which file: "best" (best.pt) or "last" (last.pt)
+
+    def describe(self) -> str:
+        """Which model this is, in one line: the file, its epoch and why it was kept."""
+        of = f"epoch {self.epoch} of {self.config.train.epochs}"
+        if self.checkpoint == "last":
+            return f"last.pt ({of}: the final model)"
+        rule = RULES.get(self.config.run.select, self.config.run.select)
+        return f"best.pt ({of}: {rule} on validation)"
 
 
 def load_run(
-    run_dir: str | Path, checkpoint: str = "best", device: torch.device | str = "cpu"
+    run_dir: str | Path, checkpoint: str = "selected", device: torch.device | str = "cpu"
 ) -> LoadedRun:
     """A trained model from a run folder, with the input preprocessing it was trained with.
 
-    `checkpoint`: "best" (the best validation epoch) or "last". Needs no dataset and no
+    `checkpoint`: "selected" (what `run.select` chose: best.pt, else last.pt), "best" or
+    "last"; `LoadedRun.describe()` says which model it is. Needs no dataset and no
     network; the checkpoint is read with `torch.load(weights_only=True)`.
     """
-    if checkpoint not in ("best", "last"):
-        raise ConfigError(f"checkpoint must be 'best' or 'last', got {checkpoint!r}")
+    if checkpoint not in CHECKPOINTS:
+        raise ConfigError(f"checkpoint must be one of {CHECKPOINTS}, got {checkpoint!r}")
     run = RunDir.open(run_dir)
+    if checkpoint == "selected":
+        checkpoint = "best" if run.best_path.exists() else "last"
     path = run.best_path if checkpoint == "best" else run.checkpoint_path
     if checkpoint == "best" and not path.exists():
         raise RunError(f"{path} not found (a run without a validation split); use 'last'")
@@ -274,4 +286,4 @@ def load_run(
         raise RunError(f"{path}: {bad} holds NaN or inf; this model cannot predict")
     model.to(device).eval()
     names = info.get("class_names") or [str(c) for c in range(classes)]
-    return LoadedRun(model, prep, cfg, classes, names, shape.in_shape, state["epoch"])
+    return LoadedRun(model, prep, cfg, classes, names, shape.in_shape, state["epoch"], checkpoint)

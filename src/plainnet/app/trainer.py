@@ -12,6 +12,7 @@ evaluated every epoch instead and the best epoch is selected on it (an optimisti
 labelled so in the summary).
 """
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -39,7 +40,14 @@ from plainnet.app.callbacks import (
     ProgressBar,
     TensorBoard,
 )
-from plainnet.app.config import Config, ConfigError, apply_overrides, parse_override, validate
+from plainnet.app.config import (
+    RULES,
+    Config,
+    ConfigError,
+    apply_overrides,
+    parse_override,
+    validate,
+)
 from plainnet.app.memory import check_memory
 from plainnet.app.runs import RunDir, RunError, provenance
 from plainnet.data.datasets import ArrayDataset
@@ -155,9 +163,9 @@ def _train_locked(cfg: Config, run: RunDir, resume, console, world, data, model,
     opt = make_optimizer(cfg.optim, net.parameters())
     # the test split is read every epoch only without a validation split, to select on it
     select = "val" if data.has_val else "test"
-    per_epoch = data.has_val or cfg.run.select == "best"  # else: read test once, at the end
+    per_epoch = data.has_val or cfg.run.select != "final"  # else: read test once, at the end
     about = _about(cfg, data, world, model)  # what every checkpoint carries besides its weights
-    best = Best(run, select, about)
+    best = Best(run, select, about, cfg.run.select)
     start_epoch, elapsed, last_row = 0, 0.0, {}
     if resume:
         start_epoch, elapsed, last_row = _restore(run, cfg, net, opt, world.device, best)
@@ -178,7 +186,7 @@ def _train_locked(cfg: Config, run: RunDir, resume, console, world, data, model,
     progress = ProgressBar(console)
     own = [
         *([calibration] if calibration else []),
-        *([best] if cfg.run.select == "best" else []),
+        *([best] if cfg.run.select != "final" else []),
         Metrics(run),
         *([_probe_log(run, data, cfg, tb)] if cfg.run.probe_every else []),
         *([TensorBoard(tb)] if tb else []),
@@ -289,6 +297,7 @@ def _restore(run: RunDir, cfg: Config, net, opt, device, best: Best) -> tuple[in
     # Checkpoints written before the validation split kept only the best test error.
     best.epoch = state.get("best_epoch", 0)
     best.err = state.get("best_err", state.get("best_test_err"))
+    best.loss = state.get("best_loss", math.inf)
     if best.split == "val" and best.epoch:
         best.state = run.load_checkpoint(device, run.best_path, optimizer=False)["model"]
     return state["epoch"], state["elapsed_s"], state.get("last_row", {})
@@ -392,7 +401,7 @@ def _best(data, net, best: Best, measure) -> dict:
     if not data.has_val:
         return dict(selected_on="test (no validation split: optimistic)", best_epoch=best.epoch,
                     best_test_err=best.err)  # fmt: skip
-    s = dict(selected_on="val", best_epoch=best.epoch, best_val_err=best.err)
+    s = dict(selected_on=f"val ({RULES[best.rule]})", best_epoch=best.epoch, best_val_err=best.err)
     if best.state is not None:
         final = {k: v.clone() for k, v in net.state_dict().items()}
         net.load_state_dict(best.state)
@@ -407,6 +416,12 @@ def _summary_table(s: dict) -> Table:
     t.add_column("split")
     t.add_column("loss", justify="right")
     t.add_column("error", justify="right")
+    if "best_test_err" in s:  # the selected model first: what eval, predict, export load
+        t.add_row(
+            f"test, best.pt (epoch {s['best_epoch']}, selected on {s['selected_on']})",
+            f"{s['best_test_loss']:.4f}" if "best_test_loss" in s else "",
+            f"{s['best_test_err']:.2%}",
+        )
     t.add_row(
         "train (final, eval mode)", f"{s['final_train_loss']:.4f}", f"{s['final_train_err']:.2%}"
     )
@@ -415,11 +430,5 @@ def _summary_table(s: dict) -> Table:
     if "final_val_err" in s:
         t.add_row("validation (final)", f"{s['final_val_loss']:.4f}", f"{s['final_val_err']:.2%}")
     t.add_row("test (final)", f"{s['final_test_loss']:.4f}", f"{s['final_test_err']:.2%}")
-    if "best_test_err" in s:
-        t.add_row(
-            f"test (epoch {s['best_epoch']}, best on {s['selected_on'].split()[0]})",
-            "",
-            f"{s['best_test_err']:.2%}",
-        )
     t.caption = f"{s['epochs']} epochs, {s['train_time_s']:.1f} s training on {s['device']}"
     return t
