@@ -423,3 +423,52 @@ def test_commands_load_what_the_run_selected_and_say_which(capsys, run, tmp_path
     (run / "checkpoints" / "best.pt").unlink()  # as a run.select = "final" run keeps none
     loaded = load_run(run)
     assert loaded.checkpoint == "last" and "the final model" in loaded.describe()
+
+
+# ------------------------------------------------------------------ inputs against training
+
+
+def test_predict_checks_inputs_against_the_recorded_training_range(capsys, run, tmp_path):
+    """digits is stored as 0..16: 0..255 PNGs are refused, and --rescale maps them onto it
+    with the same answers as the 0..16 arrays they came from."""
+    from PIL import Image
+
+    from plainnet.app.inference import load_run
+    from plainnet.data.datasets import load_dataset
+
+    raw = load_run(run).raw
+    assert raw == dict(dtype="uint8", shape=[8, 8], min=0.0, max=16.0)
+    x = load_dataset("digits").x_test[:6]
+    np.save(tmp_path / "x.npy", x)
+    (tmp_path / "imgs").mkdir()
+    for i, img in enumerate(x):  # saved the usual way: 0..255
+        Image.fromarray((img.astype(np.float64) * 255 / 16).round().astype(np.uint8)).save(
+            tmp_path / "imgs" / f"{i}.png"
+        )
+    code, _, err = run_cli(capsys, "predict", str(run), str(tmp_path / "imgs"))
+    assert code == 2 and "values 0..16" in err and "--rescale" in err
+    code, out, err = run_cli(capsys, "predict", str(run), str(tmp_path / "imgs"), "--rescale",
+                             "--out", str(tmp_path / "a.csv"))  # fmt: skip
+    assert code == 0 and out.startswith("model: best.pt")
+    code, _, _ = run_cli(capsys, "predict", str(run), str(tmp_path / "x.npy"),
+                         "--out", str(tmp_path / "b.csv"))  # fmt: skip
+    Image.fromarray(np.zeros((16, 16), np.uint8)).save(tmp_path / "big.png")
+    code, _, err = run_cli(capsys, "predict", str(run), str(tmp_path / "big.png"),
+                           "--out", str(tmp_path / "c.csv"))  # fmt: skip
+    assert code == 0 and "16x16 resized to 8x8" in err
+    rows = [(tmp_path / f).read_text().splitlines()[1:] for f in ("a.csv", "b.csv")]
+    assert [r.split(",")[1] for r in rows[0]] == [r.split(",")[1] for r in rows[1]]
+
+
+def test_load_run_preprocess_warns_on_inputs_outside_the_training_range(run):
+    from plainnet.app.inference import load_run
+    from plainnet.data.tensors import InputRangeWarning
+
+    prep = load_run(run).preprocess
+    with pytest.warns(InputRangeWarning, match="outside the 0..16"):
+        prep(np.full((2, 8, 8), 255, np.uint8))
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        prep(np.full((2, 8, 8), 16, np.uint8))  # inside: no warning

@@ -150,10 +150,18 @@ def eval_cmd(run_dir, split, checkpoint, device):
 @checkpoint_option
 @click.option("--device", default="cpu", show_default=True)
 @click.option("--out", type=click.Path(), help="A .csv or .npz file (default: predictions.csv).")
-def predict_cmd(run_dir, inputs, checkpoint, device, out):
+@click.option(
+    "--rescale",
+    is_flag=True,
+    help="Map inputs from 0..255 (0..1 for floats up to 1) onto the training inputs' range.",
+)
+def predict_cmd(run_dir, inputs, checkpoint, device, out, rescale):
     """Predict the classes of INPUTS: a .npy/.npz array of raw images, an image, or a folder.
 
-    Writes one row per input (name, predicted class, class probabilities).
+    Writes one row per input (name, predicted class, class probabilities). Inputs must lie in
+    the value range the model was trained on (recorded in its checkpoint; --rescale maps
+    0..255 onto it). Images are converted to the model's channels and resized to its input
+    size, with a note.
     """
 
     from plainnet.app.build import resolve_device
@@ -162,7 +170,7 @@ def predict_cmd(run_dir, inputs, checkpoint, device, out):
 
     loaded = load_run(run_dir, checkpoint, resolve_device(device))
     click.echo(f"model: {loaded.describe()}")
-    names, x = read_inputs(inputs, loaded.in_shape)
+    names, x = read_inputs(inputs, loaded.in_shape, loaded.raw, rescale)
     probs = predict(loaded.model, loaded.preprocess, x)
     out = not_a_run_file(out or "predictions.csv")
     if out.suffix == ".npz":

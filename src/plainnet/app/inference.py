@@ -6,6 +6,7 @@ Inputs are raw, as a dataset stores them (uint8 images `N,H,W` or `N,H,W,C`), fr
 model and the preprocessing it was trained with.
 """
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
@@ -26,15 +27,24 @@ from plainnet.files import regular_file, write_atomic, write_csv
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 
 
+class InputNote(UserWarning):
+    """Something done to the inputs that the user did not ask for in so many words (resizing)."""
+
+
 class InputError(PlainnetError, ValueError):
     """Inputs that cannot be read or do not fit the model; one line naming the file."""
 
 
-def read_inputs(path: str | Path, in_shape: tuple[int, ...]) -> tuple[list[str], np.ndarray]:
-    """Names and raw uint8 inputs shaped for a model whose inputs are `in_shape` (C, H, W).
+def read_inputs(
+    path: str | Path, in_shape: tuple[int, ...], raw: dict | None = None, rescale: bool = False
+) -> tuple[list[str], np.ndarray]:
+    """Names and raw inputs shaped for a model whose inputs are `in_shape` (C, H, W).
 
     `.npy`: one array; `.npz`: its `x` (or `x_test`) array; an image or a folder of images:
-    each converted to the model's channels (grayscale or RGB) and resized to H x W.
+    each converted to the model's channels (grayscale or RGB) and resized to H x W (with a
+    note saying so). `raw`: what the model was trained on (`LoadedRun.raw`: dtype, value
+    range); inputs outside that range are refused, or with `rescale` mapped onto it from 0..255
+    (from 0..1 for floats no larger than 1).
     """
     path = Path(path)
     if not path.exists():
@@ -56,11 +66,31 @@ def read_inputs(path: str | Path, in_shape: tuple[int, ...]) -> tuple[list[str],
         if not files:
             kinds = ", ".join(sorted(IMAGE_SUFFIXES))
             raise InputError(f"{path}: not a .npy/.npz array and no images ({kinds})")
-        x = np.stack([_image(f, in_shape) for f in files])
+        resized: set[tuple[int, int]] = set()
+        x = np.stack([_image(f, in_shape, resized) for f in files])
         names = [f.name for f in files]
+        if resized:
+            sizes = ", ".join(f"{w}x{h}" for w, h in sorted(resized))
+            to = f"{in_shape[2]}x{in_shape[1]}"
+            warnings.warn(f"{path}: images of {sizes} resized to {to}", InputNote, stacklevel=2)
     check_shape(x, in_shape, str(path))
-    check_raw(x, str(path))
+    raw = raw or DEFAULT_RAW
+    if rescale:
+        x = _rescaled(x, raw)
+    check_raw(x, str(path), raw)
     return names, x
+
+
+# What a checkpoint without a record of its training inputs is assumed to take: 8-bit pixels.
+DEFAULT_RAW = dict(dtype="uint8", min=0.0, max=255.0)
+
+
+def _rescaled(x: np.ndarray, raw: dict) -> np.ndarray:
+    """`x` mapped linearly from 0..255 (0..1 for floats no larger than 1) onto the training
+    inputs' range `raw["min"]..raw["max"]`."""
+    top = 1.0 if x.dtype.kind == "f" and x.size and x.max() <= 1 else 255.0
+    scaled = raw["min"] + x.astype(np.float64) * (raw["max"] - raw["min"]) / top
+    return scaled.astype(np.float32)
 
 
 def check_shape(x: np.ndarray, in_shape: tuple[int, ...], origin: str) -> None:
@@ -75,6 +105,7 @@ def check_fits(loaded: "LoadedRun", x: np.ndarray, y: np.ndarray, origin: str) -
     """A labelled split for `plainnet eval`: inputs the model takes, labels it can predict
     (a data file changed since training is refused, not evaluated)."""
     check_shape(x, loaded.in_shape, origin)
+    check_raw(x, origin, loaded.raw)
     if len(y) and (y.min() < 0 or y.max() >= loaded.classes):
         raise InputError(
             f"{origin}: labels up to {int(y.max())}, the model predicts {loaded.classes} "
@@ -99,35 +130,40 @@ def _array(path: Path) -> np.ndarray:
         raise InputError(f"{path}: not a readable array file ({type(e).__name__}: {e})") from None
 
 
-def check_raw(x: np.ndarray, origin: str) -> None:
+def check_raw(x: np.ndarray, origin: str, raw: dict | None = None) -> None:
     """Refuse inputs that would give an answer without meaning: none at all, not numbers,
-    NaN or inf, or values outside the raw pixel range 0..255 that every plainnet model is
-    trained on (its standardization is folded in from the training split)."""
+    NaN or inf, values outside the range of the training inputs (`raw`, recorded in every
+    checkpoint; else 0..255), or floats that look scaled to [0, 1] for a model trained on
+    larger values."""
+    raw = raw or DEFAULT_RAW
     if x.ndim == 0 or not len(x):
         raise InputError(f"{origin}: holds no inputs")
     if x.dtype.kind not in "uif":
         raise InputError(f"{origin}: inputs of type {x.dtype}; numbers (raw pixel values) needed")
     if x.dtype.kind == "f" and not np.isfinite(x).all():
         raise InputError(f"{origin}: {int((~np.isfinite(x)).sum())} values are NaN or inf")
-    lo, hi = x.min(), x.max()
-    if lo < 0 or hi > 255:
+    lo, hi = float(x.min()), float(x.max())
+    trained = f"the model was trained on {raw['dtype']} values {raw['min']:g}..{raw['max']:g}"
+    if lo < raw["min"] or hi > raw["max"]:
         raise InputError(
-            f"{origin}: values from {lo:g} to {hi:g}; the model takes raw pixel values 0..255, "
-            "as the dataset stores them"
+            f"{origin}: values from {lo:g} to {hi:g}; {trained}; pass --rescale to map "
+            "0..255 (or 0..1) onto that range"
         )
-    if x.dtype.kind == "f" and hi <= 1 and np.any((x > 0) & (x < 1)):
+    if raw["max"] > 1 and x.dtype.kind == "f" and hi <= 1 and np.any((x > 0) & (x < 1)):
         raise InputError(
-            f"{origin}: values from {lo:g} to {hi:g} look scaled to [0, 1]; the model takes "
-            "raw pixel values 0..255, as the dataset stores them: multiply them by 255"
+            f"{origin}: values from {lo:g} to {hi:g} look scaled to [0, 1]; {trained}; pass "
+            "--rescale to map them onto that range"
         )
 
 
-def _image(path: Path, in_shape: tuple[int, ...]) -> np.ndarray:
+def _image(path: Path, in_shape: tuple[int, ...], resized: set) -> np.ndarray:
     from PIL import Image, UnidentifiedImageError
 
     c, h, w = in_shape
     try:
         with Image.open(path) as im:
+            if im.size != (w, h):
+                resized.add(im.size)
             im = im.convert("L" if c == 1 else "RGB").resize((w, h), Image.Resampling.BILINEAR)
             return np.asarray(im, dtype=np.uint8)
     except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError) as e:
@@ -234,6 +270,7 @@ class LoadedRun:
     in_shape: tuple[int, ...]  # C, H, W of the model's inputs
     epoch: int  # of the checkpoint
     checkpoint: str = "best"  # which file: "best" (best.pt) or "last" (last.pt)
+    raw: dict | None = None  # the training inputs' dtype, shape and value range
 
     def describe(self) -> str:
         """Which model this is, in one line: the file, its epoch and why it was kept."""
@@ -286,4 +323,7 @@ def load_run(
         raise RunError(f"{path}: {bad} holds NaN or inf; this model cannot predict")
     model.to(device).eval()
     names = info.get("class_names") or [str(c) for c in range(classes)]
-    return LoadedRun(model, prep, cfg, classes, names, shape.in_shape, state["epoch"], checkpoint)
+    raw = info.get("raw")  # absent from checkpoints of older versions
+    return LoadedRun(
+        model, prep, cfg, classes, names, shape.in_shape, state["epoch"], checkpoint, raw
+    )

@@ -5,6 +5,7 @@ that live on the training device and serves seeded batches by indexing them, wit
 DataLoader or worker processes (as airbench does: these datasets fit in memory many times).
 """
 
+import warnings
 from collections.abc import Iterator
 
 import numpy as np
@@ -43,13 +44,18 @@ def random_crop_flip(
     return padded.flatten(2).gather(2, idx).view_as(x)
 
 
+class InputRangeWarning(UserWarning):
+    """Inputs outside the value range of the data a model was trained on."""
+
+
 class Standardize:
     """Raw inputs (uint8 images `N,H,W` / `N,H,W,C`, as the dataset stores them) to the
     model's inputs: float `N,C,H,W`, standardized per channel with the training split's mean
     and std. Saved in every checkpoint, so a trained model needs no dataset to be used."""
 
-    def __init__(self, mean: torch.Tensor, std: torch.Tensor):
+    def __init__(self, mean: torch.Tensor, std: torch.Tensor, raw: dict | None = None):
         self.mean, self.std = mean.view(1, -1, 1, 1), std.view(1, -1, 1, 1)
+        self.raw = raw  # the training inputs' value range: inputs outside it are warned about
 
     @classmethod
     def fit(cls, x_train: torch.Tensor) -> "Standardize":
@@ -59,6 +65,15 @@ class Standardize:
 
     def __call__(self, x) -> torch.Tensor:
         t = to_nchw(x) if isinstance(x, np.ndarray) else x.float()
+        if self.raw and len(t):
+            lo, hi = t.min().item(), t.max().item()
+            if lo < self.raw["min"] or hi > self.raw["max"]:
+                warnings.warn(
+                    f"inputs from {lo:g} to {hi:g}, outside the {self.raw['min']:g}.."
+                    f"{self.raw['max']:g} the model was trained on: its answers mean little",
+                    InputRangeWarning,
+                    stacklevel=2,
+                )
         return (t - self.mean.to(t.device)) / self.std.to(t.device)
 
     def state(self) -> dict:
@@ -66,7 +81,7 @@ class Standardize:
 
     @classmethod
     def from_state(cls, state: dict) -> "Standardize":
-        return cls(torch.tensor(state["mean"]), torch.tensor(state["std"]))
+        return cls(torch.tensor(state["mean"]), torch.tensor(state["std"]), state.get("raw"))
 
 
 class DeviceData:
@@ -89,6 +104,13 @@ class DeviceData:
         names = ds.meta.get("classes")
         self.class_names = list(names) if names else [str(c) for c in range(self.num_classes)]
         self.augment = augment
+        # what the model was trained on, kept in every checkpoint to check later inputs by
+        self.raw = dict(
+            dtype=str(ds.x_train.dtype),
+            shape=list(ds.x_train.shape[1:]),
+            min=float(ds.x_train.min()) if ds.x_train.size else 0.0,
+            max=float(ds.x_train.max()) if ds.x_train.size else 0.0,
+        )
         self.standardize = Standardize.fit(to_nchw(ds.x_train))
         for split in self.SPLITS:
             x = self.standardize(getattr(ds, f"x_{split}"))
@@ -165,7 +187,8 @@ class DeviceData:
     def info(self) -> dict:
         """What a checkpoint keeps of the data: enough to rebuild and feed the model."""
         shape = dict(name=self.name, in_shape=list(self.in_shape), num_classes=self.num_classes)
-        return shape | dict(class_names=self.class_names) | self.standardize.state()
+        extra = dict(class_names=self.class_names, raw=self.raw)
+        return shape | extra | self.standardize.state()
 
     def describe(self) -> str:
         val = f"{len(self.y_val)} validation / " if self.has_val else ""
