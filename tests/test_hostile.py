@@ -472,3 +472,55 @@ def test_load_run_preprocess_warns_on_inputs_outside_the_training_range(run):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         prep(np.full((2, 8, 8), 16, np.uint8))  # inside: no warning
+
+
+# ------------------------------------------------------------------ a user's own model
+
+
+MY_MODELS = """
+import math
+
+from torch import nn
+from plainnet.nn.models import register_model
+
+
+class Tiny(nn.Module):
+    def __init__(self, in_shape, num_classes, width):
+        super().__init__()
+        self.body = nn.Sequential(nn.Flatten(), nn.Linear(math.prod(in_shape), width), nn.ReLU())
+        self.head = nn.Linear(width, num_classes)
+
+    def forward(self, x):
+        return self.head(self.body(x))
+
+
+@register_model
+def tiny(in_shape, num_classes, width):
+    return Tiny(in_shape, num_classes, width)
+"""
+
+
+def test_a_model_from_the_users_module_trains_evaluates_predicts_and_exports(tmp_path):
+    """In fresh processes that put no folder on sys.path (-I): the run's config names the
+    module, so every later command imports it on its own."""
+    import subprocess
+    import sys
+
+    (tmp_path / "mymodels.py").write_text(MY_MODELS)
+
+    def plainnet(*args):
+        cmd = [sys.executable, "-I", "-m", "plainnet", *args]
+        return subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True)
+
+    done = plainnet("train", "model.module=mymodels", "model.arch=tiny", "--epochs", "2",
+                    "--out", "runs", "run.tensorboard=false")  # fmt: skip
+    assert done.returncode == 0, done.stderr[-800:]
+    (run,) = (tmp_path / "runs").iterdir()
+    np.save(tmp_path / "x.npy", np.zeros((3, 8, 8), np.uint8))
+    for args in (["eval", str(run)], ["predict", str(run), "x.npy"], ["export", str(run)]):
+        done = plainnet(*args)
+        assert done.returncode == 0, (args, done.stderr[-800:])
+    missing = plainnet("train", "model.module=nosuchmodule", "model.arch=tiny")
+    assert "importing nosuchmodule failed" in one_line_error(missing.returncode, missing.stderr)
+    imported = plainnet("--import", "mymodels", "model", "model.arch=tiny")
+    assert imported.returncode == 0 and "Linear" in imported.stdout

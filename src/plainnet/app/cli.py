@@ -64,8 +64,23 @@ def _overrides(overrides: tuple[str, ...], flags: dict) -> list[str]:
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="plainnet", prog_name="plainnet")
-def cli():
+@click.option(
+    "--import",
+    "modules",
+    multiple=True,
+    metavar="MODULE",
+    help="Import MODULE first (one that registers models with @register_model); repeatable. "
+    "For a model, model.module=MODULE also keeps it in the run's config.",
+)
+def cli(modules):
     """Train very deep neural networks without skip connections (PlainNets)."""
+    from plainnet.app.config import import_user_module
+
+    for name in modules:
+        try:
+            import_user_module(name)
+        except ValueError as e:
+            raise ConfigError(f"--import: {e}") from None
 
 
 @cli.command("train")

@@ -67,6 +67,10 @@ class DataConfig(Section):
 
 
 class ModelConfig(Section):
+    # A Python module imported first, so that the model.arch it registers exists
+    # (@plainnet.nn.models.register_model): a module on sys.path or in the current folder.
+    # Kept in the run's config, so eval, predict, export and resume import it too.
+    module: str = ""
     arch: str = "mlp"  # a registered model (plainnet.nn.models.MODELS); resnet: for comparison only
     depth: int = Field(100, ge=2, le=100_000)  # weight layers, classifier included
     width: int = Field(128, ge=1, le=1_000_000)  # MLP hidden units
@@ -78,6 +82,13 @@ class ModelConfig(Section):
     beta: float | str = "auto"
     eta: float = Field(0.9, gt=0, lt=1)
     init: str = "he_uniform"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _import(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("module"):
+            import_user_module(data["module"])  # before `arch` is checked against the registry
+        return data
 
     @field_validator("channels")
     @classmethod
@@ -213,6 +224,22 @@ class Config(Section):
 
     def to_toml(self) -> str:
         return tomli_w.dumps(self.model_dump())
+
+
+def import_user_module(name: Any) -> None:
+    """Import the user's module `name` (dotted, on sys.path or in the current folder), which
+    registers models, inits or activations; any failure is one line (a `ValueError`)."""
+    import importlib
+    import sys
+
+    if not isinstance(name, str) or not all(p.isidentifier() for p in name.split(".")):
+        raise ValueError(f"model.module {name!r} is not a module name (e.g. mymodels)")
+    if "" not in sys.path and str(Path.cwd()) not in sys.path:
+        sys.path.insert(0, str(Path.cwd()))  # as `python -m` does: the user's folder
+    try:
+        importlib.import_module(name)
+    except Exception as e:  # the user's code may raise anything while it is imported
+        raise ValueError(f"importing {name} failed ({type(e).__name__}: {e})") from None
 
 
 def registry(field: str):
