@@ -130,3 +130,22 @@ def test_settings_without_effect_warn_once_each(overrides, preset, expect):
     msgs = [str(w.message) for w in seen if w.category is ConfigWarning]
     assert [m.split(" = ")[0] for m in msgs] == expect
     assert all("has no effect" in m for m in msgs)
+
+
+def test_config_show_says_where_each_value_came_from(tmp_path):
+    import tomllib
+
+    from plainnet.app.config import origins, resolve
+
+    a, b = tmp_path / "a.toml", tmp_path / "b.toml"
+    a.write_text("[optim]\nlr = 0.05\n[model]\nwidth = 64\n")
+    b.write_text("[model]\nwidth = 32\n")
+    args = (["bn", "lrelu"], [a, b], ["model.depth=30"])
+    cfg = resolve(*args)
+    where = origins(*args)
+    assert where["optim.lr"] == f"file {a}" and where["model.width"] == f"file {b}"
+    assert where["model.depth"] == "command line" and where["model.norm"] == "preset lrelu"
+    text = cfg.annotated(where, comments=True)
+    assert f"lr = 0.05  # file {a}" in text and "depth = 30  # command line" in text
+    assert "# weight layers, classifier included" in text
+    assert tomllib.loads(text)["model"]["width"] == 32  # still a config file

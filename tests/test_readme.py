@@ -62,3 +62,20 @@ def test_api_reference_is_current():
     tool = runpy.run_path(str(README.parent / "tools" / "api_doc.py"))
     current = (README.parent / "docs" / "api.md").read_text()
     assert current == tool["render"](), "run: .venv/bin/python tools/api_doc.py > docs/api.md"
+
+
+def test_config_reference_is_current():
+    """docs/config.md is generated from config.py's comments; regenerate it when they change."""
+    import runpy
+
+    tool = runpy.run_path(str(README.parent / "tools" / "config_doc.py"))
+    current = (README.parent / "docs" / "config.md").read_text()
+    assert current == tool["render"](), "run: .venv/bin/python tools/config_doc.py > docs/config.md"
+
+
+def test_every_config_field_is_documented():
+    from plainnet.app.config import SECTIONS, field_comments
+
+    docs = field_comments()
+    fields = [f"{s}.{k}" for s, c in SECTIONS.items() for k in c.model_fields]
+    assert [f for f in fields if not docs.get(f)] == []

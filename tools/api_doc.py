@@ -24,9 +24,28 @@ MODULES = {
     "plainnet.nn.diagnostics": ["probe"],
     "plainnet.data": ["load_dataset", "DeviceData"],
     "plainnet.engine.loop": ["State", "evaluate"],
-    "plainnet.app.config": ["resolve"],
+    "plainnet.app.config": ["resolve", "Config", "layers", "origins"],
     "plainnet.app.trainer": ["train", "resume"],
     "plainnet.app.probe": ["probe_config"],
+    "plainnet.app.inference": [
+        "LoadedRun",
+        "read_inputs",
+        "check_raw",
+        "predict",
+        "logits",
+        "evaluate_raw",
+        "export",
+        "save_evaluation",
+    ],
+    "plainnet.app.plots": [
+        "figure",
+        "save",
+        "normalized_mean_activation",
+        "spectrum",
+        "gradient_norms",
+        "correlation",
+        "heatmap",
+    ],
 }
 
 

@@ -18,7 +18,7 @@ import numpy as np
 # Only what every command needs is imported here; torch and the modules that use it are
 # imported by the commands that train or build a model, so `--help`, `config` and `data list`
 # answer without it.
-from plainnet.app.config import CHECKPOINTS, ConfigError, presets, resolve
+from plainnet.app.config import CHECKPOINTS, ConfigError, origins, presets, resolve
 from plainnet.data.datasets import SPECS, cache_path, prepare, spec
 from plainnet.data.datasets import arrays as dataset_arrays
 from plainnet.errors import PlainnetError, TrainingDiverged
@@ -230,9 +230,16 @@ def config_group():
 
 @config_group.command("show")
 @config_options
-def config_show(preset, config_file, overrides):
-    """Print the resolved config as TOML: redirect it to a file, edit, and pass it with -c."""
-    click.echo(resolve(preset, config_file, overrides).to_toml(), nl=False)
+@click.option("--comments", is_flag=True, help="Each field's documentation above it.")
+def config_show(preset, config_file, overrides, comments):
+    """Print the resolved config as TOML: redirect it to a file, edit, and pass it with -c.
+
+    Each value that is not the default says where it was set (a preset, a file, the command
+    line); the reference of every field: docs/config.md.
+    """
+    cfg = resolve(preset, config_file, overrides)
+    where = origins(preset, config_file, overrides)
+    click.echo(cfg.annotated(where, comments), nl=False)
 
 
 @config_group.command("presets")

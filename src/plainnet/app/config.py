@@ -5,6 +5,8 @@ Resolution order, later wins: built-in defaults (the paper's proposed PlainNet o
 folder as `config.toml`, which is itself a valid config file.
 """
 
+import sys
+import textwrap
 import tomllib
 import warnings
 from importlib import resources
@@ -49,11 +51,12 @@ class DataConfig(Section):
     # Validation split carved (stratified, seeded by split_seed) from the training split: every
     # choice (best epoch, hyperparameters) is made on it; 0 turns it off.
     val_fraction: float = Field(0.1, ge=0, lt=1)
+    # pose: COIL-20's images of the test split are other viewing angles (no pose in both)
     split: Literal["stratified", "pose"] = "stratified"
+    # seeds the train / validation / test split, apart from train.seed
     split_seed: int = Field(0, ge=0, lt=2**32)
-    image_size: int = Field(
-        0, ge=0, le=1024
-    )  # resize to image_size x image_size; 0 keeps the native size
+    # resize to image_size x image_size; 0 keeps the native size
+    image_size: int = Field(0, ge=0, le=1024)
     train_subset: int = Field(0, ge=0)  # train on a seeded random subset of this size; 0: all
 
     @field_validator("dataset")
@@ -76,12 +79,13 @@ class ModelConfig(Section):
     width: int = Field(128, ge=1, le=1_000_000)  # MLP hidden units
     channels: list[int] = Field([16, 32, 64], min_length=1)  # CNN stage widths
     norm: Literal["batch", "batch_renorm", "none"] = "batch"  # batch_renorm: plainnet.nn.norms
-    act: str = "leaky_relu"
+    act: str = "leaky_relu"  # a registered activation (plainnet.nn.models.ACTIVATIONS)
     # Leaky ReLU negative slope (eq. 1); "auto": chosen from the depth so that the net's
     # correlation map takes c = 0 to eta (plainnet.nn.correlation; docs/depth.md)
     beta: float | str = "auto"
+    # TAT's target for beta = "auto": the correlation c = 0 maps to eta at the top
     eta: float = Field(0.9, gt=0, lt=1)
-    init: str = "he_uniform"
+    init: str = "he_uniform"  # a registered init (plainnet.nn.init.INITS); eq. 3: he_uniform
 
     @model_validator(mode="before")
     @classmethod
@@ -111,7 +115,7 @@ class ModelConfig(Section):
 
 
 class MaxNormConfig(Section):
-    enabled: bool = True
+    enabled: bool = True  # eq. 2, projected after every optimizer step
     c: float = Field(4.0, gt=0)  # eq. 2: ||w_j||_2 <= c; docs/defaults.md
     layers: Literal["hidden", "all"] = "hidden"  # "all" also constrains the classifier
 
@@ -122,7 +126,8 @@ class OptimConfig(Section):
     # "auto": 0.2 / depth without normalization, else 0.02 (plainnet.app.build.resolve_lr)
     lr: float | Literal["auto"] = 0.02
     momentum: float = Field(0.9, ge=0, lt=1)  # SGD and LARS only
-    nesterov: bool = False
+    nesterov: bool = False  # Nesterov momentum (SGD and LARS)
+    # L2 penalty added to the gradient by the optimizer (decoupled for adamw)
     weight_decay: float = Field(0.0, ge=0)
     betas: list[Annotated[float, Field(ge=0, lt=1)]] = Field(
         [0.9, 0.999], min_length=2, max_length=2
@@ -147,10 +152,11 @@ class OptimConfig(Section):
 
 
 class ScheduleConfig(Section):
+    # the learning rate's shape over the run, after any warm-up
     name: Literal["constant", "multistep", "cosine"] = "cosine"
     warmup_epochs: float = Field(0.0, ge=0)  # linear warm-up from 0, then the schedule
     milestones: list[float] = [0.5, 0.75]  # multistep: fractions of the run where lr *= gamma
-    gamma: float = Field(0.1, gt=0, le=1)
+    gamma: float = Field(0.1, gt=0, le=1)  # multistep: the factor at each milestone
 
     @field_validator("milestones")
     @classmethod
@@ -161,10 +167,11 @@ class ScheduleConfig(Section):
 
 
 class TrainConfig(Section):
-    epochs: int = Field(40, ge=1)
-    batch_size: int = Field(128, ge=1)
-    seed: int = Field(0, ge=0, lt=2**32)
+    epochs: int = Field(40, ge=1)  # passes over the training split
+    batch_size: int = Field(128, ge=1)  # samples per optimizer step (over all processes together)
+    seed: int = Field(0, ge=0, lt=2**32)  # seeds the init, the batches' order and the augmentation
     device: str = "auto"  # "auto": cuda if available, else cpu
+    # samples per forward pass when evaluating (memory only: results do not change)
     eval_batch_size: int = Field(1000, ge=1)
     # SyncBatchNorm under torchrun (GPUs only; see plainnet.engine.distributed)
     sync_bn: bool = True
@@ -195,7 +202,7 @@ CHECKPOINTS = ("selected", "best", "last")
 
 
 class RunConfig(Section):
-    out_dir: str = "runs"
+    out_dir: str = "runs"  # the folder that holds the run folders
     name: str = ""  # folder is <out_dir>/<timestamp>-<name>
     checkpoint_every: int = Field(1, ge=1)  # epochs; the final epoch is always saved
     # Which epoch's model is kept as best.pt, the default of eval, predict, export and
@@ -206,9 +213,8 @@ class RunConfig(Section):
     select: Literal["best", "val_loss", "final"] = "best"
     refit_of: str = ""  # what selection this run refits (plainnet sweep --refit writes it)
     probe_every: int = Field(0, ge=0)  # epochs between depth probes into probe.jsonl; 0: off
-    probe_samples: int = Field(
-        2000, ge=2
-    )  # a correlation needs two  # training samples each of those probes uses
+    # training samples each of those probes uses (at least 2: a correlation needs two)
+    probe_samples: int = Field(2000, ge=2)
     # TensorBoard events in <run>/tb: true, false, or "auto" (when the package is installed)
     tensorboard: bool | Literal["auto"] = "auto"
 
@@ -225,6 +231,27 @@ class Config(Section):
     def to_toml(self) -> str:
         return tomli_w.dumps(self.model_dump())
 
+    def annotated(self, origins: dict[str, str] | None = None, comments: bool = False) -> str:
+        """TOML as `to_toml`, with each value that is not the default followed by where it
+        was set (`origins`), and with `comments` each field's documentation above it."""
+        docs = field_comments() if comments else {}
+        default = Config().model_dump()
+        out = []
+        for section, fields in self.model_dump().items():
+            out.append(f"[{section}]")
+            for key, value in fields.items():
+                name = f"{section}.{key}"
+                out += [f"# {line}" for line in textwrap.wrap(docs.get(name, ""), 88)]
+                line = tomli_w.dumps({key: value}).strip()
+                if origins is not None and value != default[section][key]:
+                    line += f"  # {origins.get(name, 'resolved from auto')}"
+                out.append(line)
+            out.append("")
+        return "\n".join(out)
+
+
+SECTIONS: dict[str, type] = {}  # filled below Config: section name -> its class
+
 
 def import_user_module(name: Any) -> None:
     """Import the user's module `name` (dotted, on sys.path or in the current folder), which
@@ -240,6 +267,9 @@ def import_user_module(name: Any) -> None:
         importlib.import_module(name)
     except Exception as e:  # the user's code may raise anything while it is imported
         raise ValueError(f"importing {name} failed ({type(e).__name__}: {e})") from None
+
+
+SECTIONS.update({name: f.annotation for name, f in Config.model_fields.items()})
 
 
 def registry(field: str):
@@ -381,20 +411,70 @@ def resolve(
     validated. Several presets or files apply in the order given, later ones winning, as
     overrides do. Raises `ConfigError` with one line."""
     raw: dict[str, Any] = {}
+    mine: dict[str, Any] = {}  # what the user set: the files and the overrides
+    for origin, layer in layers(preset, config_file, overrides, base):
+        raw = merge(raw, layer)
+        if origin.startswith(("file ", "command line")):
+            mine = merge(mine, layer)
+    cfg = validate(raw)
+    for message in no_effect(cfg, mine):
+        warnings.warn(message, ConfigWarning, stacklevel=2)
+    return cfg
+
+
+def layers(preset=None, config_file=None, overrides=(), base=()) -> list[tuple[str, dict]]:
+    """What `resolve` merges, in order, each with where it comes from: "preset NAME",
+    "recipe" (a recipe's own settings), "file PATH", "command line"."""
+    out = []
     known = presets() if preset else {}
     for name in _several(preset):
         if name not in known:
             raise ConfigError(f"unknown preset {name!r}; choose one of {sorted(known)}")
-        raw = merge(raw, _toml(known[name], f"preset {name}"))
-    raw = apply_overrides(raw, base)
-    mine: dict[str, Any] = {}  # what the user set: the files and the overrides
-    for path in _several(config_file):
-        mine = merge(mine, read_toml(path))
-    mine = apply_overrides(mine, overrides)
-    cfg = validate(merge(raw, mine))
-    for message in no_effect(cfg, mine):
-        warnings.warn(message, ConfigWarning, stacklevel=2)
-    return cfg
+        out.append((f"preset {name}", _toml(known[name], f"preset {name}")))
+    if base:
+        out.append(("recipe", apply_overrides({}, base)))
+    out += [(f"file {path}", read_toml(path)) for path in _several(config_file)]
+    if overrides:
+        out.append(("command line", apply_overrides({}, overrides)))
+    return out
+
+
+def origins(preset=None, config_file=None, overrides=(), base=()) -> dict[str, str]:
+    """ "section.key" -> where its value was last set (`layers`); unset keys are defaults."""
+    return {
+        f"{section}.{key}": origin
+        for origin, layer in layers(preset, config_file, overrides, base)
+        for section, fields in layer.items()
+        if isinstance(fields, dict)
+        for key in fields
+    }
+
+
+def field_comments() -> dict[str, str]:
+    """ "section.key" -> the comment that documents it in this file (the lines just above the
+    field and the one after it), so that the reference (docs/config.md) and
+    `config show --comments` say what the source says, in one place."""
+    import ast
+    import inspect
+
+    source = inspect.getsource(sys.modules[__name__])
+    lines = source.splitlines()
+    sections = {c.__name__: name for name, c in SECTIONS.items()}
+    out = {}
+    for node in ast.parse(source).body:
+        if not (isinstance(node, ast.ClassDef) and node.name in sections):
+            continue
+        for item in node.body:
+            if not (isinstance(item, ast.AnnAssign) and isinstance(item.target, ast.Name)):
+                continue
+            above, i = [], item.lineno - 2
+            while i >= 0 and lines[i].strip().startswith("#"):
+                above.insert(0, lines[i].strip().lstrip("# "))
+                i -= 1
+            inline = lines[item.end_lineno - 1].partition("  # ")[2].strip()
+            text = " ".join([*above, inline]).strip()
+            out[f"{sections[node.name]}.{item.target.id}"] = text
+    return out
 
 
 def _several(value) -> list:
