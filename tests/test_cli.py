@@ -292,7 +292,7 @@ def test_sweep_trains_the_product_of_varied_fields_over_seeds(capsys, tmp_path):
     ]
     for label in labels:
         assert f"| {label} | 2 |" in text
-    runs = [RunDir.open(p) for p in (tmp_path / "runs" / "sweep").iterdir()]
+    runs = [RunDir.open(p) for p in (tmp_path / "runs").iterdir()]
     assert len(runs) == 8
     assert {tuple(r.config().model.channels) for r in runs} == {(4, 8), (8,)}
     assert {r.config().model.width for r in runs} == {8}

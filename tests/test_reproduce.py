@@ -147,7 +147,7 @@ def test_sweep_refit_retrains_the_validation_choice_and_reads_test_once(tmp_path
     plan = recipes.Plan(tmp_path, seeds=[0], log=lambda *_: None, overrides=small)
     text = recipes.sweep(plan, rows, refit=True).read_text()
     assert "Chosen on validation: **lr 0.05**" in text
-    (run,) = Path("runs/reproduce/sweep-refit").iterdir()  # the test's own folder (conftest)
+    (run,) = Path("runs/reproduce/refit").iterdir()  # the test's own folder (conftest)
     cfg = RunDir.open(run).config()
     assert cfg.data.val_fraction == 0 and cfg.run.select == "final"
     assert cfg.run.refit_of.endswith("sweep.md: lr 0.05") and cfg.optim.lr == 0.05

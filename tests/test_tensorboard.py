@@ -58,3 +58,14 @@ def test_probe_log_draws_a_runs_probes_over_epochs(small_cfg, quiet, tmp_path, c
     main(["probe", "--log", str(run.path), "--out", str(tmp_path / "log")])
     for name in ("normalized_mean_activation", "singularity", "gradient_norms", "correlation"):
         assert (tmp_path / "log" / f"{name}.png").stat().st_size > 0
+
+
+def test_an_extended_run_keeps_one_hparams_entry(small_cfg, quiet):
+    from plainnet.app.trainer import resume
+
+    run = train(small_cfg("run.tensorboard=true", "train.epochs=2"), console=quiet).run_dir
+    resume(run.path, ["train.epochs=3"], extend=True, console=quiet)
+    files = list((run.path / "tb" / "hparams").iterdir())
+    assert len(files) == 1
+    mux = events(run.path / "tb" / "hparams")
+    assert len(mux.PluginRunToTagToContent("hparams")) == 1

@@ -559,7 +559,7 @@ def sweep_cmd(preset, config_file, vary, rows, seeds, jobs, out, refit, override
     plan = recipes.Plan(
         out, False, _layer_list(seeds, "seeds"), jobs, config_file, list(overrides), log=click.echo
     )
-    plan.runs = out / "runs"
+    plan.runs = out  # its runs in <out>/runs, a refit's in <out>/refit
     click.echo(f"wrote {recipes.sweep(plan, table, refit)}")
 
 

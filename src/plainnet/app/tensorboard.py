@@ -7,6 +7,7 @@ as hparams beside the final errors, so that runs can be compared in the HPARAMS 
 """
 
 import warnings
+from pathlib import Path
 
 from plainnet.app.config import Config, ConfigError
 from plainnet.files import no_link
@@ -78,4 +79,10 @@ def log_hparams(tb, cfg: Config, summary: dict) -> None:
         for k in ("final_train_err", "final_val_err", "final_test_err", "best_test_err")
         if summary.get(k) is not None
     }
-    tb.add_hparams(hparams, metrics, run_name=".")
+    # In tb/hparams, one entry per run: a resumed or extended run replaces the one it wrote
+    # before, so the HPARAMS tab lists each run once, with its latest numbers.
+    folder = no_link(Path(tb.log_dir) / "hparams")
+    if folder.is_dir():
+        for old in folder.iterdir():
+            no_link(old).unlink()
+    tb.add_hparams(hparams, metrics, run_name="hparams")

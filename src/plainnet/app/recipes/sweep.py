@@ -17,7 +17,7 @@ def sweep(plan: Plan, rows: list[Row], refit: bool = False) -> Path:
     (`run.refit_of`).
     """
     name = plan.claim("sweep")
-    results = plan.grid(rows, [], name)
+    results = plan.grid(rows, [], "runs")
     plot = learning_curves(results, plan.out / f"{name}.png", f"sweep: {plan.settings([])}")
     body = (
         f"Settings shared by every row: `{plan.settings([]) or 'defaults'}`; seeds "
@@ -45,7 +45,7 @@ def _refit(plan: Plan, results: list[RowResult], report: Path) -> str:
         [*row.overrides, "data.val_fraction=0", "run.select=final", f"run.refit_of={selection!r}"],
         seeds=row.seeds,
     )
-    (refit,) = plan.grid([again], [], f"{report.stem}-refit")
+    (refit,) = plan.grid([again], [], "refit")
     return (
         f"\n## Refit\n\nChosen on validation: **{row.label}** (validation error "
         f"{chosen.cell('final_val_err')} %). Trained again on the training and validation "
