@@ -524,3 +524,9 @@ def test_a_model_from_the_users_module_trains_evaluates_predicts_and_exports(tmp
     assert "importing nosuchmodule failed" in one_line_error(missing.returncode, missing.stderr)
     imported = plainnet("--import", "mymodels", "model", "model.arch=tiny")
     assert imported.returncode == 0 and "Linear" in imported.stdout
+
+
+def test_probe_refuses_targets_on_different_data_sets(capsys, run, tmp_path):
+    code, _, err = run_cli(capsys, "probe", "-p", "proposed", "--dataset", "usps",
+                           "--run", str(run), "--out", str(tmp_path / "p"))  # fmt: skip
+    assert "different data sets (digits, usps)" in one_line_error(code, err)

@@ -379,6 +379,12 @@ def probe_cmd(
         targets.append((f"{run.path.name} (trained)", run.config(), run))
     if not targets:
         targets = [("proposed", resolve(None, None, items), None)]
+    data_sets = sorted({cfg.data.dataset for _, cfg, _ in targets})
+    if len(data_sets) > 1:  # shared axes would compare nets on different inputs
+        raise ConfigError(
+            f"the targets are on different data sets ({', '.join(data_sets)}); give them one "
+            f"with data.dataset=... (a run keeps its own: data.dataset={data_sets[-1]})"
+        )
     results, layers_kept = {}, set()
     for label, cfg, run in targets:
         wanted = _layer_list(keep) if keep else None

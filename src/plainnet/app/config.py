@@ -57,7 +57,10 @@ class DataConfig(Section):
     split_seed: int = Field(0, ge=0, lt=2**32)
     # resize to image_size x image_size; 0 keeps the native size
     image_size: int = Field(0, ge=0, le=1024)
-    train_subset: int = Field(0, ge=0)  # train on a seeded random subset of this size; 0: all
+    # train on a seeded random subset of this size; 0: all. The validation and test splits
+    # stay whole, so that the numbers compare with full runs (a CIFAR-10 subset still
+    # evaluates its 5,000 validation images every epoch).
+    train_subset: int = Field(0, ge=0)
 
     @field_validator("dataset")
     @classmethod
