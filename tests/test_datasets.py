@@ -63,14 +63,20 @@ def write_cifar_tarball(path, rng):
             tar.addfile(info, io.BytesIO(blob))
 
 
-def write_coil_zip(path, size=128, mode="L"):
+def write_coil_zip(path, size=128, mode="L", copies=False):
+    """Distinct images (every pose marks its own pixel), or with `copies` one image 1,440 times."""
     from PIL import Image
 
     with zipfile.ZipFile(path, "w") as z:
         for obj in range(1, 21):
             for pose in range(72):
                 buf = io.BytesIO()
-                img = Image.fromarray(np.full((size, size), obj * 10 + pose % 3, np.uint8))
+                pixels = np.full((size, size), obj * 10 + pose % 3, np.uint8)
+                if copies:
+                    pixels[:] = 7
+                else:
+                    pixels[-1, -1] = pose
+                img = Image.fromarray(pixels)
                 img.convert(mode).save(buf, "PNG")
                 z.writestr(f"coil-20-proc/obj{obj}__{pose}.png", buf.getvalue())
 
@@ -123,6 +129,12 @@ def test_a_forged_coil20_zip_is_refused(tmp_path, size, mode, message):
     """Right file names and count, wrong images (e.g. 8x8 random pictures): not COIL-20."""
     write_coil_zip(tmp_path / "coil.zip", size, mode)
     with pytest.raises(DataError, match=message):
+        parse_coil20(tmp_path / "coil.zip")
+
+
+def test_a_coil20_zip_of_copies_of_one_image_is_refused(tmp_path):
+    write_coil_zip(tmp_path / "coil.zip", copies=True)
+    with pytest.raises(DataError, match="only 1 distinct images"):
         parse_coil20(tmp_path / "coil.zip")
 
 

@@ -6,6 +6,7 @@ Inputs are raw, as a dataset stores them (uint8 images `N,H,W` or `N,H,W,C`), fr
 model and the preprocessing it was trained with.
 """
 
+import io
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -231,7 +232,11 @@ def export(model: nn.Module, preprocess: Standardize, in_shape, path: Path, fmt:
     if fmt == "pt2":
         batch = torch.export.Dim("batch", min=1)
         program = torch.export.export(net, (example,), dynamic_shapes=({0: batch},))
-        return write_atomic(path, lambda f: torch.export.save(program, f))
+        # into memory first: torch.export's zip writer aborts the process (SIGABRT) when a
+        # write into the file fails (a full disk); a failed write of bytes is one line
+        buf = io.BytesIO()
+        torch.export.save(program, buf)
+        return write_atomic(path, buf.getvalue())
     raise InputError(f"unknown export format {fmt!r}; choose pt2 or torchscript")
 
 

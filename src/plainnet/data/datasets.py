@@ -13,6 +13,7 @@ The data directory is `--data-dir` / `data.data_dir`, else `$PLAINNET_DATA`, els
 
 import bz2
 import gzip
+import hashlib
 import io
 import json
 import os
@@ -163,6 +164,12 @@ def parse_coil20(path: Path) -> dict[str, np.ndarray]:
                 items.append((int(m[1]) - 1, int(m[2]), img))
     if len(items) != 20 * 72:
         raise DataError(f"{path}: holds {len(items)} COIL-20 images, expected 1,440 (20 x 72)")
+    if len({(obj, pose) for obj, pose, _ in items}) != len(items):
+        raise DataError(f"{path}: names an object's pose twice; not the COIL-20 release")
+    # every photograph of the release differs from every other: copies mean a forged file
+    distinct = len({hashlib.sha256(img.tobytes()).digest() for *_, img in items})
+    if distinct < len(items):
+        raise DataError(f"{path}: only {distinct} distinct images of 1,440; not COIL-20")
     items.sort(key=lambda t: t[:2])
     return dict(
         x=np.stack([img for *_, img in items]),
@@ -330,7 +337,7 @@ def user_arrays(name: str) -> dict[str, np.ndarray]:
     channels = 1 if xs[0].ndim == 3 else xs[0].shape[3]
     ys = [a.get(k) for k in (("y_train", "y_test") if split else ("y",))]
     labels = np.concatenate([y for y in ys if y is not None and y.dtype.kind in "iu"] or [[0]])
-    if not all(len(x) for x in xs) or 0 in xs[0].shape[1:]:
+    if not len(xs[0]) or 0 in xs[0].shape[1:]:
         raise DataError(f"{path}: holds no images (an array of shape {xs[0].shape})")
     if labels.max() >= MAX_CLASSES:
         raise DataError(f"{path}: a label of {int(labels.max())}; labels are 0..K-1 classes")
@@ -375,6 +382,8 @@ def read_image_folder(path: Path) -> dict[str, np.ndarray]:
                         )
                     xs.append(pixels)
                     ys.append(label)
+            except DataError:
+                raise
             except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError):
                 raise DataError(f"{f}: not a readable image") from None
     return dict(x=np.stack(xs), y=np.array(ys, dtype=np.int64))
