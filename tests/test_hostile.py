@@ -201,6 +201,8 @@ def test_predict_and_export_never_overwrite_a_runs_own_files(capsys, run, tmp_pa
         ("train.calibrate_bn=1", "calibrate_bn"),
         ("data.image_size=100000000", "image_size"),
         ("model.width=1000000000000", "model.width"),
+        ("data.train_subset=1", "training split holds 1 samples"),
+        ("data.train_subset=5", "training split holds 5 samples"),
     ],
 )
 def test_values_that_would_fail_later_are_refused_up_front(capsys, tmp_path, override, needle):

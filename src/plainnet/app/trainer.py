@@ -141,6 +141,11 @@ def _train(cfg: Config, run, resume: bool, console, world: World, model, data, c
         data = DeviceData(
             data, world.device, augment=cfg.data.augment != "auto" and cfg.data.augment
         )
+    if len(data.y_train) < data.num_classes:
+        raise ConfigError(
+            f"the training split holds {len(data.y_train)} samples for {data.num_classes} "
+            "classes (data.train_subset?); a classifier needs at least one per class"
+        )
     if cfg.model.norm != "none" and min(cfg.train.batch_size, len(data.y_train)) < 2 * world.size:
         raise ConfigError(
             f"train.batch_size = {cfg.train.batch_size} gives a process fewer than 2 samples "
