@@ -194,3 +194,20 @@ def test_files_are_written(tmp_path):
     data = json.loads((tmp_path / "probe.json").read_text())
     assert len(data["a"]["layers"]) == 7
     assert len((tmp_path / "layers.csv").read_text().splitlines()) == 1 + 14
+
+
+def test_side_by_side_heatmaps_share_one_colour_scale(tmp_path, monkeypatch):
+    """Two nets whose layer outputs differ 10x in size are drawn on the larger one's scale."""
+    from plainnet.app import plots
+
+    torch.manual_seed(0)
+    small = plain_mlp((16,), 3, depth=6, width=8)
+    large = plain_mlp((16,), 3, depth=6, width=8)
+    x, y = torch.randn(60, 16), torch.arange(60) % 3
+    results = {"small": probe(small, [(x, y)], keep=[3]), "large": probe(large, [(x, y)], keep=[3])}
+    results["large"].kept[3] = results["large"].kept[3] * 10
+    seen = []
+    monkeypatch.setattr(plots, "heatmap", lambda *a, **k: seen.append(a[6]) or tmp_path / "x")
+    save_probes(results, tmp_path, keep=[3])
+    expect = plots.heatmap_limit(results["large"].kept[3])
+    assert seen == [expect, expect]

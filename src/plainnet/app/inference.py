@@ -253,9 +253,11 @@ def save_evaluation(ev: Evaluation, folder: Path, stem: str, title: str) -> list
     table = write_csv(folder / f"{stem}.csv", rows)
     fig, ax = figure(figsize=(6, 5))
     im = ax.imshow(ev.confusion, cmap="Blues")
+    dark = ev.confusion.max() / 2  # the colour map's darker half takes white numbers
     for (i, j), v in np.ndenumerate(ev.confusion):
         if v:
-            ax.text(j, i, str(v), ha="center", va="center", fontsize=7)
+            colour = "white" if v > dark else "black"
+            ax.text(j, i, str(v), ha="center", va="center", fontsize=7, color=colour)
     ax.set_xlabel("predicted class")
     ax.set_ylabel("true class")
     ax.set_xticks(range(classes))

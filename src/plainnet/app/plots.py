@@ -82,11 +82,19 @@ def gradient_norms(stats: dict, path, context: str = ""):
     return _over_depth(stats, "grad_norm", ylabel, "Gradient flow (one batch)", path, context)
 
 
-def heatmap(rep: np.ndarray, labels: np.ndarray, index: int, label: str, path, context=""):
-    """One layer's outputs for every probed sample: units x samples, samples sorted by class."""
+def heatmap_limit(rep: np.ndarray) -> float:
+    """The colour scale's half-range for `rep`: its 99.5th percentile of |output|."""
+    return float(np.percentile(np.abs(rep), 99.5)) or 1.0
+
+
+def heatmap(
+    rep: np.ndarray, labels: np.ndarray, index: int, label: str, path, context="", lim=None
+):
+    """One layer's outputs for every probed sample: units x samples, samples sorted by class.
+    `lim`: the colour scale's half-range (give figures that are compared the same one)."""
     order = np.argsort(labels, kind="stable")
     fig, ax = figure(figsize=(10, 4))
-    lim = np.percentile(np.abs(rep), 99.5) or 1.0
+    lim = lim or heatmap_limit(rep)
     im = ax.imshow(
         rep[order].T, aspect="auto", cmap="RdBu_r", vmin=-lim, vmax=lim, interpolation="nearest"
     )

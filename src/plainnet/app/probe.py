@@ -70,11 +70,15 @@ def save_probes(
         plots.gradient_norms(stats, out / "gradient_norms.png", context),
         plots.correlation(stats, out / "correlation.png", context),
     ]
+    # one colour scale for every heatmap, so that side-by-side figures compare
+    reps = [r.kept[idx] for r in results.values() for idx in keep if idx in r.kept]
+    lim = max((plots.heatmap_limit(rep) for rep in reps), default=1.0)
     for label, r in results.items():
         for idx in keep:
             if idx in r.kept:
                 name = f"heatmap_{_slug(label)}_layer{idx}.png"
-                files.append(plots.heatmap(r.kept[idx], r.labels, idx, label, out / name, context))
+                path = out / name
+                files.append(plots.heatmap(r.kept[idx], r.labels, idx, label, path, context, lim))
     return [out / "probe.json", out / "layers.csv", *files]
 
 
