@@ -40,10 +40,15 @@ def test_auto_learning_rate_scales_with_depth_without_normalization():
     from plainnet.app.build import resolve_lr, with_numbers
 
     assert resolve_lr("auto", 1000, "none") == 0.0002 and resolve_lr("auto", 50, "none") == 0.004
+    assert resolve_lr("auto", 1000, "none", clipped=True) == 0.001  # clipping: 1 / depth
     assert resolve_lr("auto", 1000, "batch") == 0.02  # BatchNorm: the default lr at any depth
     assert resolve_lr(0.3, 1000, "none") == 0.3
     cfg = with_numbers(resolve("deep", overrides=["model.depth=400"]))
-    assert cfg.optim.lr == 0.2 / 400 and cfg.model.norm == "none"
+    assert cfg.optim.lr == 1 / 400 and cfg.model.norm == "none"  # the preset clips
+    unclipped = with_numbers(
+        resolve("deep", overrides=["model.depth=400", "optim.clip_grad_norm=0"])
+    )
+    assert unclipped.optim.lr == 0.2 / 400
     assert cfg.model.init == "delta_orthogonal" and cfg.model.beta > 0.5
     with pytest.raises(ConfigError, match="optim.lr"):
         resolve(overrides=["optim.lr=0"])

@@ -51,7 +51,7 @@ def with_numbers(cfg: Config) -> Config:
             f"model.eta = {m.eta:g} makes the 'auto' slope 1.0 at depth {m.depth} (a linear "
             "net); use a larger model.eta (the default is 0.9)"
         )
-    lr = resolve_lr(cfg.optim.lr, m.depth, m.norm)
+    lr = resolve_lr(cfg.optim.lr, m.depth, m.norm, cfg.optim.clip_grad_norm > 0)
     return cfg.model_copy(
         update=dict(
             model=m.model_copy(update=dict(beta=beta)),
@@ -61,20 +61,26 @@ def with_numbers(cfg: Config) -> Config:
 
 
 # Without normalization every layer's step moves the output by about as much, so the steps
-# add up over depth: SGD's learning rate must shrink as 1 / depth. The constant was chosen on
-# USPS at 500 and 1,000 layers (docs/depth.md): 1 / depth and more diverge within a few
-# epochs, and 0.5 / depth, the best on validation when it converges, diverged in some seeds.
+# add up over depth: SGD's learning rate must shrink as 1 / depth. The constants were chosen
+# on USPS at 500 and 1,000 layers, on validation (docs/depth.md): without gradient clipping
+# 0.5 / depth and more diverged in some seeds, so 0.2 / depth; with the gradient's norm
+# clipped (optim.clip_grad_norm, the deep preset: 20) no seed diverged up to 1 / depth,
+# which had the lowest validation error over both depths.
 DEPTH_LR = 0.2
+DEPTH_LR_CLIPPED = 1.0
 NORMALIZED_LR = 0.02  # BatchNorm nets: the default, chosen on the digits data (docs/defaults.md)
 
 
-def resolve_lr(lr: float | str, depth: int, norm: str) -> float:
-    """`lr` itself, or for `"auto"`: `DEPTH_LR / depth` (0.2 / depth) for a net without
-    normalization, the default 0.02 for a BatchNorm net (whose weights' scale does not
-    matter to its output)."""
+def resolve_lr(lr: float | str, depth: int, norm: str, clipped: bool = False) -> float:
+    """`lr` itself, or for `"auto"`: for a net without normalization `DEPTH_LR / depth`
+    (0.2 / depth), or `DEPTH_LR_CLIPPED / depth` (1 / depth) when the gradient is `clipped`;
+    the default 0.02 for a BatchNorm net (whose weights' scale does not matter to its
+    output)."""
     if lr != "auto":
         return lr
-    return NORMALIZED_LR if norm != "none" else DEPTH_LR / depth
+    if norm != "none":
+        return NORMALIZED_LR
+    return (DEPTH_LR_CLIPPED if clipped else DEPTH_LR) / depth
 
 
 def make_data(cfg: Config, device: torch.device | str = "cpu") -> DeviceData:

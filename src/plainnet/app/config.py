@@ -126,7 +126,8 @@ class MaxNormConfig(Section):
 class OptimConfig(Section):
     # lars: SGD with each layer's step scaled to its weights' norm (plainnet.nn.lars)
     name: Literal["sgd", "lars", "adam", "adamw"] = "sgd"
-    # "auto": 0.2 / depth without normalization, else 0.02 (plainnet.app.build.resolve_lr)
+    # "auto": without normalization 0.2 / depth, or 1 / depth with clip_grad_norm; with it
+    # 0.02 (plainnet.app.build.resolve_lr)
     lr: float | Literal["auto"] = 0.02
     momentum: float = Field(0.9, ge=0, lt=1)  # SGD and LARS only
     nesterov: bool = False  # Nesterov momentum (SGD and LARS)
