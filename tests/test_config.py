@@ -44,11 +44,11 @@ def test_auto_learning_rate_scales_with_depth_without_normalization():
     assert resolve_lr("auto", 1000, "batch") == 0.02  # BatchNorm: the default lr at any depth
     assert resolve_lr(0.3, 1000, "none") == 0.3
     cfg = with_numbers(resolve("deep", overrides=["model.depth=400"]))
-    assert cfg.optim.lr == 1 / 400 and cfg.model.norm == "none"  # the preset clips
-    unclipped = with_numbers(
-        resolve("deep", overrides=["model.depth=400", "optim.clip_grad_norm=0"])
+    assert cfg.optim.lr == 0.2 / 400 and cfg.model.norm == "none"
+    clipped = with_numbers(
+        resolve("deep", overrides=["model.depth=400", "optim.clip_grad_norm=20"])
     )
-    assert unclipped.optim.lr == 0.2 / 400
+    assert clipped.optim.lr == 1 / 400  # with clipping, "auto" is 1 / depth
     assert cfg.model.init == "delta_orthogonal" and cfg.model.beta > 0.5
     with pytest.raises(ConfigError, match="optim.lr"):
         resolve(overrides=["optim.lr=0"])

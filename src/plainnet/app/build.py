@@ -63,9 +63,9 @@ def with_numbers(cfg: Config) -> Config:
 # Without normalization every layer's step moves the output by about as much, so the steps
 # add up over depth: SGD's learning rate must shrink as 1 / depth. The constants were chosen
 # on USPS at 500 and 1,000 layers, on validation (docs/depth.md): without gradient clipping
-# 0.5 / depth and more diverged in some seeds, so 0.2 / depth; with the gradient's norm
-# clipped (optim.clip_grad_norm, the deep preset: 20) no seed diverged up to 1 / depth,
-# which had the lowest validation error over both depths.
+# 0.5 / depth and more diverged in some seeds, so 0.2 / depth (the deep preset's); with the
+# gradient's norm clipped (optim.clip_grad_norm = 20) no seed diverged up to 1 / depth, which
+# had the lowest validation error of the clipped rules over both depths.
 DEPTH_LR = 0.2
 DEPTH_LR_CLIPPED = 1.0
 NORMALIZED_LR = 0.02  # BatchNorm nets: the default, chosen on the digits data (docs/defaults.md)
