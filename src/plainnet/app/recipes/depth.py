@@ -2,8 +2,8 @@
 
 from pathlib import Path
 
-from plainnet.app.build import resolve_lr
-from plainnet.app.config import ConfigError
+from plainnet.app.build import with_numbers
+from plainnet.app.config import ConfigError, resolve
 from plainnet.app.grid import Row, diverged_list
 from plainnet.app.recipes.plan import Plan, matrix
 from plainnet.nn.correlation import resolve_beta
@@ -21,7 +21,7 @@ DEPTHS = [10, 50, 100, 200, 500, 1000, 2000]
 def depth(plan: Plan, depths: list[int] | None = None, nets: list[str] | None = None) -> Path:
     """Error versus depth on USPS, 10 to 2,000 layers: naive, BN-only, the proposed net with
     the fixed slope 0.5 and with the depth-aware slope (`model.beta = "auto"`), and the `deep`
-    preset (no BatchNorm, delta-orthogonal init, lr 1 / depth with the gradient clipped).
+    preset (no BatchNorm, delta-orthogonal init, TAT's slope for eta 0.5, lr 0.2 / depth).
 
     Depths above 200 train with the first seed only (a 1,000-layer epoch costs 10x a 100-layer
     one). `depths` and `nets` (labels, or the start of one) pick cells, e.g. the 10,000-layer
@@ -63,10 +63,13 @@ def depth(plan: Plan, depths: list[int] | None = None, nets: list[str] | None = 
         cells = lambda n, d: by[n, d].cell(key)  # noqa: E731
         return matrix(caption, "net", list(chosen), depths, cells, heads=heads)
 
+    def deep(d: int):  # the deep preset's "auto"s as numbers at depth d
+        return with_numbers(resolve("deep", overrides=[f"model.depth={d}"]))
+
     auto = dict(
         batch=("beta auto with BatchNorm", lambda d: f"{resolve_beta('auto', d):.4f}"),
-        none=("beta auto without (deep)", lambda d: f"{resolve_beta('auto', d, norm='none'):.4f}"),
-        lr=("lr auto, deep (clipped)", lambda d: f"{resolve_lr('auto', d, 'none', True):.3g}"),
+        none=("beta auto, deep preset", lambda d: f"{deep(d).model.beta:.4f}"),
+        lr=("lr auto, deep preset", lambda d: f"{deep(d).optim.lr:.3g}"),
     )
     beta_table = matrix("", "depth", list(auto), depths, lambda k, d: auto[k][1](d),
                         [name for name, _ in auto.values()])  # fmt: skip
@@ -97,8 +100,8 @@ def depth(plan: Plan, depths: list[int] | None = None, nets: list[str] | None = 
     plot = save(fig, plan.out / f"{name}.png")
     body = (
         f"Settings: {plan.settings(base)}; seeds {seeds} up to depth 200, {seeds[:1]} above; "
-        "defaults otherwise (width 128, SGD lr 0.02 cosine (the deep preset: 1 / depth, "
-        "gradient norm clipped at 20), "
+        "defaults otherwise (width 128, SGD lr 0.02 cosine (the deep preset: 0.2 / depth, "
+        "eta 0.5), "
         "c 4, batch 128; validation split 10% of the training split). Cells: mean ± std over "
         "seeds, final model; a diverged run (NaN/inf loss) is counted in its cell, not "
         "averaged.\n\n"
