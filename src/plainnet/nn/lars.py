@@ -3,7 +3,7 @@
 You, Gitman and Ginsburg, "Large Batch Training of Convolutional Networks" (2017). For every
 weight matrix or kernel `w` with gradient `g` (weight decay `wd` included):
 
-    trust = trust_coefficient * ||w|| / (||g + wd w||)
+    trust = trust_coefficient * ||w|| / ||g + wd w||
     d = trust * (g + wd w);   buf = momentum * buf + d;   w -= lr * buf
 
 so each layer moves by about `lr * trust_coefficient` of its own norm per step, whatever the
@@ -16,7 +16,10 @@ BatchNorm's scale and shift) take the plain SGD step, as in the paper's implemen
 import torch
 
 
-class LARS(torch.optim.Optimizer):
+class LARS(torch.optim.SGD):
+    """`torch.optim.SGD` (its momentum, Nesterov and state) on gradients rescaled by the
+    trust ratio; the gradients are rescaled in place before the step."""
+
     def __init__(
         self,
         params,
@@ -26,16 +29,15 @@ class LARS(torch.optim.Optimizer):
         trust_coefficient: float = 0.001,
         nesterov: bool = False,
     ):
-        if lr <= 0 or trust_coefficient <= 0 or not 0 <= momentum < 1 or weight_decay < 0:
-            raise ValueError("LARS needs lr > 0, trust_coefficient > 0, 0 <= momentum < 1")
-        defaults = dict(
-            lr=lr,
-            momentum=momentum,
-            weight_decay=weight_decay,
-            trust_coefficient=trust_coefficient,
-            nesterov=nesterov,
-        )
-        super().__init__(params, defaults)
+        if trust_coefficient <= 0 or weight_decay < 0:
+            raise ValueError("LARS needs trust_coefficient > 0 and weight_decay >= 0")
+        # SGD's own weight decay stays 0: LARS adds it before the trust ratio, not after
+        super().__init__(params, lr=lr, momentum=momentum, nesterov=nesterov)
+        extra = dict(trust_coefficient=trust_coefficient, lars_weight_decay=weight_decay)
+        self.defaults.update(extra)
+        for group in self.param_groups:
+            for key, value in extra.items():
+                group.setdefault(key, value)
 
     @torch.no_grad()
     def step(self, closure=None):
@@ -44,24 +46,16 @@ class LARS(torch.optim.Optimizer):
             with torch.enable_grad():
                 loss = closure()
         for group in self.param_groups:
+            wd, eta = group["lars_weight_decay"], group["trust_coefficient"]
             for p in group["params"]:
                 if p.grad is None:
                     continue
-                d = p.grad.add(p, alpha=group["weight_decay"]) if group["weight_decay"] else p.grad
+                if wd:
+                    p.grad.add_(p, alpha=wd)
                 if p.dim() > 1:
-                    w_norm, d_norm = torch.linalg.vector_norm(p), torch.linalg.vector_norm(d)
+                    w_norm, g_norm = torch.linalg.vector_norm(p), torch.linalg.vector_norm(p.grad)
                     # A zero weight or gradient has no scale to match: take the plain step.
-                    ok = (w_norm > 0) & (d_norm > 0)
-                    trust = torch.where(
-                        ok, group["trust_coefficient"] * w_norm / d_norm, torch.ones_like(w_norm)
-                    )
-                    d = d * trust
-                if group["momentum"]:
-                    buf = self.state[p].get("momentum_buffer")
-                    if buf is None:
-                        buf = self.state[p]["momentum_buffer"] = d.clone()
-                    else:
-                        buf.mul_(group["momentum"]).add_(d)
-                    d = d.add(buf, alpha=group["momentum"]) if group["nesterov"] else buf
-                p.add_(d, alpha=-group["lr"])
+                    trust = torch.where((w_norm > 0) & (g_norm > 0), eta * w_norm / g_norm, 1.0)
+                    p.grad.mul_(trust)
+        super().step()
         return loss
