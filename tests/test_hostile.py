@@ -474,6 +474,15 @@ def test_load_run_preprocess_warns_on_inputs_outside_the_training_range(run):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         prep(np.full((2, 8, 8), 16, np.uint8))  # inside: no warning
+        prep(np.full((2, 8, 8), 17, np.uint8))  # within a tenth of the span beyond it: none
+
+
+def test_the_range_rule_allows_a_training_split_that_misses_the_extremes():
+    from plainnet.data.tensors import outside_range
+
+    assert not outside_range(0, 255, dict(min=0.0, max=250.0))  # a split whose top is 250
+    assert outside_range(0, 255, dict(min=0.0, max=16.0))  # another scale
+    assert outside_range(-5, 10, dict(min=0.0, max=16.0))
 
 
 # ------------------------------------------------------------------ a user's own model

@@ -20,7 +20,7 @@ from plainnet.app.build import make_model
 from plainnet.app.config import CHECKPOINTS, RULES, Config, ConfigError, validate
 from plainnet.app.runs import RunDir, RunError
 from plainnet.data.datasets import MAX_CLASSES
-from plainnet.data.tensors import Standardize
+from plainnet.data.tensors import Standardize, outside_range
 from plainnet.engine.loop import Evaluation, evaluate, first_nonfinite
 from plainnet.errors import FileError, PlainnetError
 from plainnet.files import regular_file, write_atomic, write_csv
@@ -134,8 +134,8 @@ def _array(path: Path) -> np.ndarray:
 def check_raw(x: np.ndarray, origin: str, raw: dict | None = None) -> None:
     """Refuse inputs that would give an answer without meaning: none at all, not numbers,
     NaN or inf, values outside the range of the training inputs (`raw`, recorded in every
-    checkpoint; else 0..255), or floats that look scaled to [0, 1] for a model trained on
-    larger values."""
+    checkpoint, else 0..255; `outside_range`), or floats that look scaled to [0, 1] for a
+    model trained on larger values."""
     raw = raw or DEFAULT_RAW
     if x.ndim == 0 or not len(x):
         raise InputError(f"{origin}: holds no inputs")
@@ -145,7 +145,7 @@ def check_raw(x: np.ndarray, origin: str, raw: dict | None = None) -> None:
         raise InputError(f"{origin}: {int((~np.isfinite(x)).sum())} values are NaN or inf")
     lo, hi = float(x.min()), float(x.max())
     trained = f"the model was trained on {raw['dtype']} values {raw['min']:g}..{raw['max']:g}"
-    if lo < raw["min"] or hi > raw["max"]:
+    if outside_range(lo, hi, raw):
         raise InputError(
             f"{origin}: values from {lo:g} to {hi:g}; {trained}; pass --rescale to map "
             "0..255 (or 0..1) onto that range"

@@ -48,6 +48,15 @@ class InputRangeWarning(UserWarning):
     """Inputs outside the value range of the data a model was trained on."""
 
 
+def outside_range(lo: float, hi: float, raw: dict) -> bool:
+    """Whether values from `lo` to `hi` leave the training inputs' range `raw` (min, max) by
+    more than a tenth of its span: the training split need not reach every legal value (a
+    split whose brightest pixel is 250 still takes 255), but 0..255 against 0..16 is another
+    scale."""
+    margin = 0.1 * (raw["max"] - raw["min"])
+    return lo < raw["min"] - margin or hi > raw["max"] + margin
+
+
 class Standardize:
     """Raw inputs (uint8 images `N,H,W` / `N,H,W,C`, as the dataset stores them) to the
     model's inputs: float `N,C,H,W`, standardized per channel with the training split's mean
@@ -67,7 +76,7 @@ class Standardize:
         t = to_nchw(x) if isinstance(x, np.ndarray) else x.float()
         if self.raw and len(t):
             lo, hi = t.min().item(), t.max().item()
-            if lo < self.raw["min"] or hi > self.raw["max"]:
+            if outside_range(lo, hi, self.raw):
                 warnings.warn(
                     f"inputs from {lo:g} to {hi:g}, outside the {self.raw['min']:g}.."
                     f"{self.raw['max']:g} the model was trained on: its answers mean little",
