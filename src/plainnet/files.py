@@ -61,12 +61,9 @@ def write_atomic(path: str | Path, data: bytes | str | Callable[[BinaryIO], obje
                 f.write(data.encode() if isinstance(data, str) else data)
     except PlainnetError:
         raise
-    except OSError as e:
-        raise FileError(
-            f"cannot write {path}: {e.strerror or e}; the previous file is kept"
-        ) from None
-    except RuntimeError as e:  # torch.save's writer reports a full disk this way
-        raise FileError(f"cannot write {path}: {str(e)[:200]}; the previous file is kept") from None
+    except (OSError, RuntimeError) as e:  # torch.save's writer reports a full disk as the latter
+        why = e.strerror if isinstance(e, OSError) and e.strerror else str(e)[:200]
+        raise FileError(f"cannot write {path}: {why}; the previous file is kept") from None
     return path
 
 
@@ -86,9 +83,7 @@ def append(path: str | Path, text: str) -> None:
         fd = os.open(path, flags, 0o666)
     except OSError as e:
         if e.errno == errno.ELOOP:
-            raise FileError(
-                f"{path} is a symbolic link; plainnet does not write through one"
-            ) from None
+            raise FileError(f"{path} is a symbolic link; {NO_LINK}") from None
         raise FileError(f"cannot append to {path}: {e.strerror or e}") from None
     with os.fdopen(fd, "w", newline="") as f:
         if not stat.S_ISREG(os.fstat(fd).st_mode):

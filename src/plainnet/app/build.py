@@ -84,9 +84,14 @@ def resolve_lr(lr: float | str, depth: int, norm: str, clipped: bool = False) ->
 
 
 def make_data(cfg: Config, device: torch.device | str = "cpu") -> DeviceData:
-    d = cfg.data
-    augment = spec(d.dataset).augment if d.augment == "auto" else d.augment
-    return DeviceData(load_arrays(cfg), device, augment)
+    return device_data(cfg, load_arrays(cfg), device, spec(cfg.data.dataset).augment)
+
+
+def device_data(cfg: Config, ds: ArrayDataset, device, auto: bool | str = False) -> DeviceData:
+    """`ds` on `device`, augmented as `data.augment` says (`auto`: what "auto" means for it:
+    the registered data set's own choice, none for a user's arrays)."""
+    augment = auto if cfg.data.augment == "auto" else cfg.data.augment
+    return DeviceData(ds, device, augment)
 
 
 def load_arrays(cfg: Config) -> ArrayDataset:

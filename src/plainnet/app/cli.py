@@ -18,7 +18,14 @@ import numpy as np
 # Only what every command needs is imported here; torch and the modules that use it are
 # imported by the commands that train or build a model, so `--help`, `config` and `data list`
 # answer without it.
-from plainnet.app.config import CHECKPOINTS, ConfigError, origins, presets, resolve
+from plainnet.app.config import (
+    CHECKPOINTS,
+    ConfigError,
+    import_user_module,
+    origins,
+    presets,
+    resolve,
+)
 from plainnet.data.datasets import SPECS, cache_path, prepare, spec
 from plainnet.data.datasets import arrays as dataset_arrays
 from plainnet.errors import PlainnetError, TrainingDiverged
@@ -74,8 +81,6 @@ def _overrides(overrides: tuple[str, ...], flags: dict) -> list[str]:
 )
 def cli(modules):
     """Train very deep neural networks without skip connections (PlainNets)."""
-    from plainnet.app.config import import_user_module
-
     for name in modules:
         try:
             import_user_module(name)

@@ -183,6 +183,11 @@ class TrainConfig(Section):
     # training samples (plainnet.nn.norms.recalibrate_), so eval mode matches training at any
     # depth (docs/depth.md); 0 keeps PyTorch's running averages. Training itself is unchanged.
     calibrate_bn: int = Field(2048, ge=0)
+    # Speed and memory switches (plainnet.nn.speed; measured in docs/performance.md).
+    compile: bool = False  # torch.compile, with an eager fallback
+    channels_last: bool | Literal["auto"] = "auto"  # NHWC; "auto": on for CNNs
+    amp: Literal["auto", "bf16", "off"] = "auto"  # bf16 autocast; "auto": on CUDA only
+    checkpoint_segments: int = Field(0, ge=0)  # activation checkpointing; 0: off
 
     @field_validator("calibrate_bn")
     @classmethod
@@ -190,12 +195,6 @@ class TrainConfig(Section):
         if v == 1:
             raise ValueError("must be 0 (off) or at least 2 samples (a variance needs two)")
         return v
-
-    # Speed and memory switches (plainnet.nn.speed; measured in docs/performance.md).
-    compile: bool = False  # torch.compile, with an eager fallback
-    channels_last: bool | Literal["auto"] = "auto"  # NHWC; "auto": on for CNNs
-    amp: Literal["auto", "bf16", "off"] = "auto"  # bf16 autocast; "auto": on CUDA only
-    checkpoint_segments: int = Field(0, ge=0)  # activation checkpointing; 0: off
 
 
 # What `run.select` keeps as best.pt, in words.
@@ -254,14 +253,13 @@ class Config(Section):
         return "\n".join(out)
 
 
-SECTIONS: dict[str, type] = {}  # filled below Config: section name -> its class
+SECTIONS: dict[str, type] = {name: f.annotation for name, f in Config.model_fields.items()}
 
 
 def import_user_module(name: Any) -> None:
     """Import the user's module `name` (dotted, on sys.path or in the current folder), which
     registers models, inits or activations; any failure is one line (a `ValueError`)."""
     import importlib
-    import sys
 
     if not isinstance(name, str) or not all(p.isidentifier() for p in name.split(".")):
         raise ValueError(f"model.module {name!r} is not a module name (e.g. mymodels)")
@@ -271,9 +269,6 @@ def import_user_module(name: Any) -> None:
         importlib.import_module(name)
     except Exception as e:  # the user's code may raise anything while it is imported
         raise ValueError(f"importing {name} failed ({type(e).__name__}: {e})") from None
-
-
-SECTIONS.update({name: f.annotation for name, f in Config.model_fields.items()})
 
 
 def registry(field: str):

@@ -84,5 +84,5 @@ def log_hparams(tb, cfg: Config, summary: dict) -> None:
     folder = no_link(Path(tb.log_dir) / "hparams")
     if folder.is_dir():
         for old in folder.iterdir():
-            no_link(old).unlink()
+            old.unlink()  # a link there is removed itself, not what it points at
     tb.add_hparams(hparams, metrics, run_name="hparams")

@@ -23,6 +23,7 @@ from torch import nn
 
 from plainnet.app import tensorboard
 from plainnet.app.build import (
+    device_data,
     init_model,
     make_data,
     make_optimizer,
@@ -138,9 +139,7 @@ def _train(cfg: Config, run, resume: bool, console, world: World, model, data, c
     if data is None:
         data = make_data(cfg, world.device)
     elif isinstance(data, ArrayDataset):
-        data = DeviceData(
-            data, world.device, augment=cfg.data.augment != "auto" and cfg.data.augment
-        )
+        data = device_data(cfg, data, world.device)
     if len(data.y_train) < data.num_classes:
         raise ConfigError(
             f"the training split holds {len(data.y_train)} samples for {data.num_classes} "
