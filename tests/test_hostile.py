@@ -383,6 +383,11 @@ def test_a_checkpoint_with_nan_weights_or_a_wrong_size_is_refused(capsys, run):
     torch.save(state, path)
     code, _, err = run_cli(capsys, "eval", str(run), "--checkpoint", "last")
     assert "do not fit" in one_line_error(code, err)
+    state["data"]["num_classes"] = 10
+    state["data"]["in_shape"] = [1, 100000, 100000]
+    torch.save(state, path)
+    code, _, err = run_cli(capsys, "eval", str(run), "--checkpoint", "last")
+    assert "do not fit" in one_line_error(code, err)
 
 
 def test_probe_layers_outside_the_net_and_a_malformed_log(capsys, run, tmp_path):

@@ -7,6 +7,7 @@ model and the preprocessing it was trained with.
 """
 
 import io
+import math
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +26,7 @@ from plainnet.engine.loop import Evaluation, evaluate, first_nonfinite
 from plainnet.errors import FileError, PlainnetError
 from plainnet.files import regular_file, write_atomic, write_csv
 
+MAX_INPUT_VALUES = 1 << 24  # per sample: 16M values, a 2,048 x 2,048 RGB image and more
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 
 
@@ -315,11 +317,12 @@ def load_run(
     cfg = validate(state["config"], str(path))
     try:
         classes, in_shape = int(info["num_classes"]), tuple(int(v) for v in info["in_shape"])
+        # sizes no data set has are a damaged file: refused before a model of them is built
         if not 2 <= classes <= MAX_CLASSES or len(in_shape) != 3 or min(in_shape) < 1:
             raise ValueError
+        if math.prod(in_shape) > MAX_INPUT_VALUES:
+            raise ValueError
         shape = SimpleNamespace(in_shape=in_shape, num_classes=classes)
-        with torch.device("meta"):  # the checkpoint's sizes are checked before allocating
-            make_model(cfg, shape)
         model = make_model(cfg, shape)
         model.load_state_dict(state["model"])
         prep = Standardize.from_state(info)
