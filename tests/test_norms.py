@@ -3,7 +3,13 @@ import torch
 from torch import nn
 
 from plainnet import plain_cnn, plain_mlp
-from plainnet.nn.norms import BatchRenorm1d, BatchRenorm2d, precise_bn_, recalibrate_
+from plainnet.nn.norms import (
+    BatchRenorm1d,
+    BatchRenorm2d,
+    channel_mean_var,
+    precise_bn_,
+    recalibrate_,
+)
 
 
 @pytest.mark.parametrize(
@@ -101,3 +107,14 @@ def test_training_calibrates_and_reports_the_running_average_numbers_beside(smal
     assert "final_train_err_running_stats" not in off.summary
     # calibration never changes the trajectory: train-mode BN does not read running statistics
     assert off.summary["final_running_train_err"] == s["final_running_train_err"]
+
+
+def test_channel_mean_var_is_batchnorms_unbiased_per_channel_statistics():
+    torch.manual_seed(0)
+    for shape in [(2048, 32), (64, 8, 5, 5), (3, 4)]:
+        x = (torch.randn(*shape) * 5 + 100).double()  # a large mean: one-pass sums lose digits
+        mean, var = channel_mean_var(x.float())
+        dims = [0, *range(2, x.dim())]
+        assert mean.shape == var.shape == (shape[1],)
+        assert torch.allclose(mean.double(), x.mean(dims), rtol=1e-6)
+        assert torch.allclose(var.double(), x.var(dims), rtol=1e-5)
