@@ -93,21 +93,31 @@ def plainnet(dataset: str, depth: int, epochs: int, overrides: list[str], out: s
 
 
 def measure(spec: dict) -> dict:
-    """Wall time of `spec` as its own process, from its start to its exit, and its parts."""
+    """Wall time of `spec` as its own process, from its start to its exit, and its parts.
+    Overrides `env.NAME=VALUE` set an environment variable; `{tmp}` in one is a fresh folder
+    (e.g. `env.TORCHINDUCTOR_CACHE_DIR={tmp}/cache`: compilation with a cold cache)."""
     with tempfile.TemporaryDirectory() as out:
+        env = dict(os.environ)
+        overrides = []
+        for o in spec["overrides"]:
+            if o.startswith("env."):
+                key, _, value = o[4:].partition("=")
+                env[key] = value.replace("{tmp}", out)
+            else:
+                overrides.append(o)
         if spec["name"] == "reference":
             cmd = [sys.executable, __file__, "--reference", json.dumps(spec)]
         else:
-            cmd = plainnet(spec["dataset"], spec["depth"], spec["epochs"], spec["overrides"], out)
+            cmd = plainnet(spec["dataset"], spec["depth"], spec["epochs"], overrides, out)
         t0 = time.perf_counter()
-        done = subprocess.run(cmd, capture_output=True, text=True)
+        done = subprocess.run(cmd, capture_output=True, text=True, env=env)
         total = time.perf_counter() - t0
         if done.returncode:
             raise SystemExit(f"{spec['name']} failed:\n{done.stderr[-2000:]}")
         if spec["name"] == "reference":
             result = json.loads(done.stdout.strip().splitlines()[-1])
         else:
-            (summary,) = Path(out).glob("*/summary.json")
+            (summary,) = Path(out).glob("*/summary.json")  # the one run folder
             s = json.loads(summary.read_text())
             result = dict(parts=s["seconds_by_part"], test_err=s["final_test_err"])
     parts = result["parts"]

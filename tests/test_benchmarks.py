@@ -45,3 +45,18 @@ def test_quick_benchmark_prints_every_row(tmp_path):
     ):
         assert row in text, row
     assert text.count("1.00 (1.00-1.00)") == 2  # the reference, once per model
+
+
+def test_defaults_benchmark_times_whole_runs_and_splits_them(tmp_path):
+    """bench_defaults.py --quick: the careful user's loop and `plainnet train` as processes,
+    both learning (test error far below chance: 90%), plainnet's time split into parts."""
+    script = BENCH.with_name("bench_defaults.py")
+    out = subprocess.run(
+        [sys.executable, str(script), "--quick"], capture_output=True, text=True, timeout=600
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    rows = [r for r in out.stdout.splitlines() if r.startswith(("| reference", "| plainnet"))]
+    assert len(rows) == 2 and "**1.00** (1.00-1.00)" in rows[0]
+    assert all(float(r.split("|")[-2].strip(" %")) < 50 for r in rows), rows
+    for part in ("steps", "test", "Calibration", "LastCheckpoint", "start, setup and the rest"):
+        assert part in out.stdout, part

@@ -52,7 +52,7 @@ def test_trainer_applies_max_norm_every_step(small_cfg, quiet):
 def test_resume_continues_from_the_saved_epoch_and_matches_an_unbroken_run(
     small_cfg, quiet, monkeypatch
 ):
-    cfg = small_cfg("train.epochs=4")
+    cfg = small_cfg("train.epochs=4", "run.checkpoint_every=1")
     full = train(cfg, console=quiet).run_dir
 
     save = RunDir.save_checkpoint
@@ -215,7 +215,16 @@ def test_sigterm_stops_a_run_like_ctrl_c_keeping_its_checkpoint(tmp_path):
     import sys
     import time
 
-    args = ["train", "--epochs", "200", "--out", str(tmp_path), "--name", "t"]
+    args = [
+        "train",
+        "--epochs",
+        "200",
+        "--out",
+        str(tmp_path),
+        "--name",
+        "t",
+        "run.checkpoint_every=1",
+    ]
     proc = subprocess.Popen(
         [sys.executable, "-m", "plainnet", *args], stderr=subprocess.PIPE, text=True
     )
@@ -240,7 +249,17 @@ def test_sigkill_anywhere_then_resume_is_bit_identical_to_an_unbroken_run(tmp_pa
     import subprocess
     import sys
 
-    args = ["train", "--depth", "6", "model.width=16", "--epochs", "4", "--name", "k"]
+    args = [
+        "train",
+        "--depth",
+        "6",
+        "model.width=16",
+        "--epochs",
+        "4",
+        "--name",
+        "k",
+        "run.checkpoint_every=1",
+    ]
     cmd = [sys.executable, "-m", "plainnet", *args]
     crashing = [sys.executable, str(Path(__file__).with_name("crash_worker.py")), kill_at, *args]
     killed = subprocess.run([*crashing, "--out", str(tmp_path / "a")], capture_output=True)
@@ -290,3 +309,37 @@ def test_run_files_follow_the_umask_like_metrics_csv(small_cfg, quiet):
         for p in (run.config_path, run.summary_path, run.checkpoint_path, run.metrics_path)
     }
     assert set(modes.values()) == {0o640}, modes
+
+
+def test_auto_checkpoints_save_a_minute_apart_and_always_the_last_epoch(
+    small_cfg, quiet, monkeypatch
+):
+    """run.checkpoint_every = "auto" (the default): a run shorter than a minute writes its
+    checkpoints once, after the last epoch, with best.pt naming the epoch that last.pt
+    records as best; an early stop between two saves still saves where it stopped."""
+    from plainnet.app.callbacks import LastCheckpoint
+    from plainnet.engine.callbacks import EarlyStopping
+
+    saves = []
+    real = RunDir.save_checkpoint
+
+    def counting(self, ckpt, path=None):
+        saves.append((Path(path or self.checkpoint_path).name, ckpt["epoch"]))
+        real(self, ckpt, path)
+
+    monkeypatch.setattr(RunDir, "save_checkpoint", counting)
+    result = train(small_cfg("train.epochs=4"), console=quiet)
+    last = result.run_dir.load_checkpoint()
+    assert saves == [("best.pt", last["best_epoch"]), ("last.pt", 4)]
+    assert torch.load(result.run_dir.best_path, weights_only=False)["epoch"] == last["best_epoch"]
+
+    saves.clear()  # every epoch "a minute later": the old every-epoch behaviour
+    monkeypatch.setattr(LastCheckpoint, "AUTO_SECONDS", 0.0)
+    train(small_cfg("train.epochs=3"), console=quiet)
+    assert [s for s in saves if s[0] == "last.pt"] == [("last.pt", e) for e in (1, 2, 3)]
+
+    saves.clear()  # never due: an early stop still saves the epoch it stopped at
+    monkeypatch.setattr(LastCheckpoint, "AUTO_SECONDS", 1e9)
+    stop = EarlyStopping("train_loss", patience=1, min_delta=1e9)
+    result = train(small_cfg("train.epochs=10"), console=quiet, callbacks=[stop])
+    assert result.summary["epochs"] == 2 and saves[-1] == ("last.pt", 2)

@@ -207,7 +207,9 @@ CHECKPOINTS = ("selected", "best", "last")
 class RunConfig(Section):
     out_dir: str = "runs"  # the folder that holds the run folders
     name: str = ""  # folder is <out_dir>/<timestamp>-<name>
-    checkpoint_every: int = Field(1, ge=1)  # epochs; the final epoch is always saved
+    # checkpoints/last.pt (and best.pt) every this many epochs, or "auto": after the first
+    # epoch that ends a minute or more after the last save; the final epoch is always saved
+    checkpoint_every: Annotated[int, Field(ge=1)] | Literal["auto"] = "auto"
     # Which epoch's model is kept as best.pt, the default of eval, predict, export and
     # load_run: "best": lowest validation error, ties broken by the lower validation loss
     # (without a validation split: the test split, read every epoch, an optimistic choice);
