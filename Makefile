@@ -21,9 +21,9 @@ test: $(VENV)/.installed
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/pytest
 
-# Speed: plainnet's trainer against an eager PyTorch loop and Keras (docs/performance.md).
+# Speed: plainnet train with its defaults against the loop a user writes (docs/performance.md).
 bench: $(VENV)/.installed
-	$(PY) benchmarks/bench_train.py
+	$(PY) benchmarks/bench_defaults.py
 
 keras: .venv-keras/.installed
 
