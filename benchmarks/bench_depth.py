@@ -118,10 +118,14 @@ def main():
                 f"uses {r['peak_mb'] / max(base['peak_mb'], 1e-9):.2f}x memory"
             )
     if args.plot:
-        plot(rows, args.plot)
+        plot(rows, args.plot, args.device)
 
 
-def plot(rows, path):
+def plot(rows, path, device: str):
+    import platform
+
+    import torch
+
     from plainnet.app.plots import figure, save
 
     fig, (a, b) = figure(1, 2, figsize=(11, 4.5))
@@ -138,7 +142,18 @@ def plot(rows, path):
         ax.set_ylabel(yl)
         ax.grid(True, which="both", alpha=0.3)
         ax.legend()
-    save(fig, path)
+    machine = (
+        torch.cuda.get_device_name()
+        if device == "cuda"
+        else f"{platform.machine()} CPU, {torch.get_num_threads()} threads"
+    )
+    save(
+        fig,
+        path,
+        "Time per training step (best of 3 after a warm-up) and peak memory vs depth\n"
+        "MLP width 128, batch 128; CNN 16/32/64 channels, batch 32; checkpointing: sqrt(depth) "
+        f"segments\n{machine}, torch {torch.__version__}, {time.strftime('%Y-%m-%d')}",
+    )
 
 
 if __name__ == "__main__":
