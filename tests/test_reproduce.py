@@ -156,3 +156,27 @@ def test_sweep_refit_retrains_the_validation_choice_and_reads_test_once(tmp_path
     summary = json.loads((run / "summary.json").read_text())
     assert summary["selected_on"].startswith("final") and "best_test_err" not in summary
     assert 0 <= summary["final_test_err"] < 0.9
+
+
+def test_sweep_figure_names_what_rows_vary_and_shows_small_errors_on_a_log_axis(
+    tmp_path, monkeypatch
+):
+    """The title does not claim a shared setting that rows change; errors from near chance
+    down to a few percent go on a log axis, where the low band stays readable."""
+    import plainnet.app.plots as plots
+
+    figs = []
+    real = plots.save
+    monkeypatch.setattr(plots, "save", lambda fig, *a, **k: figs.append(fig) or real(fig, *a, **k))
+    rows = [
+        Row("barely moves", None, ["train.epochs=2", "optim.lr=0.00001"]),
+        Row("learns", None, ["train.epochs=6", "optim.lr=0.1"]),
+    ]
+    small = ["model.depth=6", "model.width=32", "train.epochs=5"]
+    plan = recipes.Plan(tmp_path, seeds=[0], log=lambda *_: None, overrides=small)
+    recipes.sweep(plan, rows)
+    (ax,) = figs[0].axes
+    title = ax.get_title()
+    assert "model.depth=6 model.width=32" in title and "train.epochs=5" not in title
+    assert "varied by row: optim.lr, train.epochs" in title
+    assert ax.get_yscale() == "log" and "log scale" in ax.get_ylabel()

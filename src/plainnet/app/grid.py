@@ -232,7 +232,13 @@ def learning_curves(results: list[RowResult], path: Path, title: str) -> Path:
                 ax.plot(xs[-1], ys[-1], color=colour, marker="x", ms=9)
     ax.set_xlabel("epoch")
     ax.xaxis.get_major_locator().set_params(integer=True)
-    ax.set_ylabel(f"{'validation' if split == 'val' else 'test'} error % (line style: seed)")
+    drawn_ys = [y for line in ax.get_lines() for y in line.get_ydata() if y > 0]
+    if drawn_ys and max(drawn_ys) > 10 * min(drawn_ys):
+        # errors from chance down to a few percent: on a linear axis the band where rows
+        # are compared (2-4%) is a few pixels high
+        ax.set_yscale("log")
+    scale = ", log scale" if ax.get_yscale() == "log" else ""
+    ax.set_ylabel(f"{'validation' if split == 'val' else 'test'} error %{scale} (line style: seed)")
     cfgs = [run.config() for r in results for run in r.runs]
     data = ", ".join(sorted({c.data.dataset for c in cfgs}))
     depths = "/".join(str(d) for d in sorted({c.model.depth for c in cfgs}))

@@ -18,7 +18,7 @@ def sweep(plan: Plan, rows: list[Row], refit: bool = False) -> Path:
     """
     name = plan.claim("sweep")
     results = plan.grid(rows, [], "runs")
-    plot = learning_curves(results, plan.out / f"{name}.png", f"sweep: {plan.settings([])}")
+    plot = learning_curves(results, plan.out / f"{name}.png", _title(plan, rows))
     body = (
         f"Settings shared by every row: `{plan.settings([]) or 'defaults'}`; seeds "
         f"{plan.seeds}. Cells: mean ± std over seeds (final model, eval mode); diverged runs "
@@ -30,6 +30,16 @@ def sweep(plan: Plan, rows: list[Row], refit: bool = False) -> Path:
     if refit:
         body += _refit(plan, results, plan.out / f"{name}.md")
     return plan.report(name, "Sweep", body)
+
+
+def _title(plan: Plan, rows: list[Row]) -> str:
+    """The figure's title: the shared settings, less those a row changes, which it names
+    as varying (a title saying `train.epochs=60` over rows of 20 and 120 epochs misleads)."""
+    varied = {o.split("=", 1)[0] for r in rows for o in r.overrides}
+    mine = [f"-c {plan.config_file}"] if plan.config_file else []
+    shared = [*mine, *(o for o in plan.overrides if o.split("=", 1)[0] not in varied)]
+    vary = f"; varied by row: {', '.join(sorted(varied))}" if varied else ""
+    return f"sweep: {' '.join(shared) or 'defaults'}{vary}"
 
 
 def _refit(plan: Plan, results: list[RowResult], report: Path) -> str:
