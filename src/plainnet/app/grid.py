@@ -200,13 +200,12 @@ LINESTYLES = ["-", "--", ":", "-."]
 def learning_curves(results: list[RowResult], path: Path, title: str) -> Path:
     """Per-epoch error of every run on the selection split (validation, else test), one
     colour per row and one line style per seed; diverged runs end in an x and say so."""
-    from plainnet.app.plots import figure, save
+    from plainnet.app.plots import colours, figure, save
 
     fig, ax = figure(figsize=(9, 5.5))
     split = "test"
     drawn: dict[tuple, str] = {}  # a curve's values -> the first label drawn with them
-    for k, r in enumerate(results):
-        colour = f"C{k % 10}"
+    for r, colour in zip(results, colours([r.row.label for r in results]), strict=True):
         for j, run in enumerate(r.runs):
             rows = run.read_metrics()
             if rows and rows[0].get("val_err") is not None:

@@ -17,6 +17,40 @@ from plainnet.files import write_atomic
 COND_CAP = 1e17
 
 
+# One colour per net in every figure: the paper's component nets (the presets), the deep
+# preset and the ResNets; any other label takes the cycle's colour for its position.
+NET_COLOURS = {
+    "naive": "tab:red",
+    "lrelu": "tab:pink",
+    "maxnorm": "tab:olive",
+    "lrelu_maxnorm": "tab:brown",
+    "bn": "tab:blue",
+    "bn_lrelu": "tab:cyan",
+    "bn_maxnorm": "tab:purple",
+    "proposed": "tab:green",
+    "deep": "tab:orange",
+    "resnet": "tab:gray",
+}
+CYCLE = [
+    *("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple"),
+    *("tab:brown", "tab:pink", "tab:gray", "tab:olive", "tab:cyan"),
+]
+
+
+def colours(labels: list[str]) -> list[str]:
+    """A colour per label: the net's own when the label's first word names one (e.g.
+    "proposed (beta 0.5)"); other labels take, in order, the cycle's colours that no label of
+    this figure already has."""
+    names = []
+    for label in labels:
+        words = label.replace("(", " ").replace(",", " ").replace(":", " ").split()
+        name = words[0].lower() if words else ""
+        names.append("resnet" if name.startswith("resnet") else name)
+    cycle = [c for c in CYCLE if c not in {NET_COLOURS.get(n) for n in names}] or CYCLE
+    free = iter(cycle * len(labels))
+    return [NET_COLOURS.get(n) or next(free) for n in names]
+
+
 def figure(nrows: int = 1, ncols: int = 1, **kwargs):
     """A new `Figure` and its axes (`Figure.subplots`): pyplot's `subplots` without pyplot."""
     fig = Figure(figsize=kwargs.pop("figsize", None))
@@ -33,10 +67,10 @@ def save(fig, path, context: str = ""):
 
 
 def _per_layer(ax, stats: dict, key: str, transform=lambda v: v):
-    for label, layers in stats.items():
+    for c, (label, layers) in zip(colours(list(stats)), stats.items(), strict=True):
         xs = [s.index for s in layers if getattr(s, key) is not None]
         ys = [transform(getattr(s, key)) for s in layers if getattr(s, key) is not None]
-        ax.plot(xs, ys, marker="." if len(xs) < 40 else None, label=label)
+        ax.plot(xs, ys, marker="." if len(xs) < 40 else None, label=label, color=c)
     ax.set_xlabel("hidden layer")
     ax.grid(True, which="both", alpha=0.3)
     if len(stats) > 1:
@@ -112,18 +146,15 @@ def correlation(stats: dict, path, context: str = ""):
     """Mean pairwise cosine similarity of hidden vectors versus depth (band: +-1 std over the
     pairs), beside the wide-random-net theory f^l(c_0) for each net's slopes (dashed)."""
     fig, ax = figure(figsize=(7.5, 4.8))
-    for k, (label, layers) in enumerate(stats.items()):
-        colour = f"C{k % 10}"
+    for c, (label, layers) in zip(colours(list(stats)), stats.items(), strict=True):
         xs = [s.index for s in layers if s.cosine_mean is not None]
         mean = np.array([s.cosine_mean for s in layers if s.cosine_mean is not None])
         std = np.array([s.cosine_std for s in layers if s.cosine_mean is not None])
-        ax.plot(xs, mean, color=colour, label=f"{label}: measured")
-        ax.fill_between(xs, mean - std, mean + std, color=colour, alpha=0.15, lw=0)
+        ax.plot(xs, mean, color=c, label=f"{label}: measured")
+        ax.fill_between(xs, mean - std, mean + std, color=c, alpha=0.15, lw=0)
         theory = [(s.index, s.cosine_theory) for s in layers if s.cosine_theory is not None]
         if theory:
-            ax.plot(
-                *zip(*theory, strict=True), color=colour, ls="--", label=f"{label}: theory, no BN"
-            )
+            ax.plot(*zip(*theory, strict=True), color=c, ls="--", label=f"{label}: theory, no BN")
     ax.set_xlabel("hidden layer")
     ax.set_ylabel("pairwise cosine similarity of hidden vectors")
     ax.set_ylim(-0.2, 1.02)
