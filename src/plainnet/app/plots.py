@@ -125,20 +125,25 @@ def heatmap(
     rep: np.ndarray, labels: np.ndarray, index: int, label: str, path, context="", lim=None
 ):
     """One layer's outputs for every probed sample: units x samples, samples sorted by class.
-    `lim`: the colour scale's half-range (give figures that are compared the same one)."""
+    `lim`: the colour scale's half-range (give figures that are compared the same one).
+
+    The scale is symmetric-logarithmic, linear within lim / 1000 of zero: nets whose outputs
+    differ by orders of magnitude share one scale and each one's pattern stays visible."""
+    from matplotlib.colors import SymLogNorm
+
     order = np.argsort(labels, kind="stable")
     fig, ax = figure(figsize=(10, 4))
     lim = lim or heatmap_limit(rep)
-    im = ax.imshow(
-        rep[order].T, aspect="auto", cmap="RdBu_r", vmin=-lim, vmax=lim, interpolation="nearest"
-    )
+    norm = SymLogNorm(linthresh=lim / 1000, vmin=-lim, vmax=lim)
+    im = ax.imshow(rep[order].T, aspect="auto", cmap="RdBu_r", norm=norm, interpolation="nearest")
     bounds = np.flatnonzero(np.diff(labels[order])) + 0.5
     for b in bounds:
         ax.axvline(b, color="k", lw=0.4, alpha=0.5)
     ax.set_xlabel(f"samples ({len(labels)}, sorted by class; lines separate classes)")
     ax.set_ylabel("units")
+    ax.yaxis.get_major_locator().set_params(integer=True)
     ax.set_title(f"{label}: layer {index} outputs")
-    fig.colorbar(im, ax=ax, label="unit output")
+    fig.colorbar(im, ax=ax, label="unit output (symmetric log scale)")
     return save(fig, path, context)
 
 
