@@ -180,3 +180,18 @@ def test_sweep_figure_names_what_rows_vary_and_shows_small_errors_on_a_log_axis(
     assert "model.depth=6 model.width=32" in title and "train.epochs=5" not in title
     assert "varied by row: optim.lr, train.epochs" in title
     assert ax.get_yscale() == "log" and "log scale" in ax.get_ylabel()
+
+
+@pytest.mark.skipif(
+    not (Path(os.environ.get("PLAINNET_DATA", "")) / "cifar10.npz").exists(),
+    reason="PLAINNET_DATA has no cifar10.npz",
+)
+def test_table2_quick_says_it_is_shortened_in_its_figure_and_its_title(tmp_path, monkeypatch):
+    import plainnet.app.plots as plots
+
+    figs = []
+    real = plots.save
+    monkeypatch.setattr(plots, "save", lambda fig, *a, **k: figs.append(fig) or real(fig, *a, **k))
+    path = recipes.table2(recipes.Plan(tmp_path, quick=True, seeds=[0], log=lambda *_: None))
+    assert "SHORTENED RUN (1 epochs, 256 training images)" in path.read_text().splitlines()[0]
+    assert "SHORTENED run: 1 epochs, 256 training images" in figs[0].axes[0].get_title()

@@ -49,14 +49,14 @@ def table2(plan: Plan, epochs: int = 164, train_subset: int = 0) -> Path:
             f"{r.cell('final_test_err')} | {r.cell('best_test_err')} | "
             f"{r.cell('final_train_err')} |"
         )
-    title = "CIFAR-10" + (" (SHORTENED run)" if short else "")
+    images = f", {train_subset} training images" if train_subset else ""
+    title = "CIFAR-10" + (f", SHORTENED run: {epochs} epochs{images}" if short else "")
     plot = learning_curves(results, plan.out / f"{name}.png", title)
     label = ""
     if short:
         label = (
-            f" — SHORTENED RUN ({epochs} epochs"
-            + (f", {train_subset} training images" if train_subset else "")
-            + "): shows the pipeline and the relative order only, not the paper's protocol"
+            f" — SHORTENED RUN ({epochs} epochs{images}): shows the pipeline and the relative "
+            "order only, not the paper's protocol"
         )
     body = (
         "Protocol: the `cifar10` preset (crop + flip, SGD lr 0.1 momentum 0.9, weight decay "
