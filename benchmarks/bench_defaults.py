@@ -22,6 +22,7 @@ accounting (summary.json's `seconds_by_part`) splits its time into parts, per ep
 """
 
 import argparse
+import functools
 import json
 import math
 import os
@@ -126,14 +127,20 @@ def measure(spec: dict) -> dict:
 
 
 def bench_case(case: str, variants: dict[str, list[str]], rounds: int) -> None:
+    # imported here, not at the top: the reference's own process must not pay for it
+    from bench_train import interleaved
+
     dataset, depth, epochs = case.split(":")
     depth, epochs = int(depth), int(epochs)
     names = ["reference", *variants]
-    runs: dict[str, list[dict]] = {k: [] for k in names}
-    for r in range(rounds):
-        for name in names[r % len(names) :] + names[: r % len(names)]:
-            spec = dict(name=name, dataset=dataset, depth=depth, epochs=epochs)
-            runs[name].append(measure(spec | dict(overrides=variants.get(name, []))))
+    specs = {
+        name: dict(name=name, dataset=dataset, depth=depth, epochs=epochs)
+        | dict(overrides=variants.get(name, []))
+        for name in names
+    }
+    runs = interleaved(
+        {name: functools.partial(measure, spec) for name, spec in specs.items()}, rounds
+    )
     print(f"\n### {dataset}, MLP-{depth}, {epochs} epochs ({rounds} rounds)\n")
     print("| loop | whole run (s), median | per epoch (s) | x reference (min-max) | test error |")
     print("|---|---|---|---|---|")

@@ -134,7 +134,7 @@ class LastCheckpoint(Callback):
 
     def __init__(self, run: RunDir, every: int | str, best: Best, about: dict):
         self.run, self.every, self.best, self.about = run, every, best, about
-        self.saved_at, self.saved_epoch = time.perf_counter(), None
+        self.saved_at, self.saved_epoch = 0.0, 0  # set when training starts
 
     def on_train_start(self, state) -> None:
         self.saved_at, self.saved_epoch = time.perf_counter(), state.epoch

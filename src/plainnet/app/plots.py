@@ -5,10 +5,12 @@ Every figure is a `matplotlib.figure.Figure` drawn without pyplot, so plainnet n
 the backend of the process it runs in (a notebook keeps its own) and leaves no figure open.
 """
 
+import itertools
 import math
 from pathlib import Path
 
 import numpy as np
+from matplotlib.colors import TABLEAU_COLORS
 from matplotlib.figure import Figure
 
 from plainnet.files import write_atomic
@@ -31,10 +33,6 @@ NET_COLOURS = {
     "deep": "tab:orange",
     "resnet": "tab:gray",
 }
-CYCLE = [
-    *("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple"),
-    *("tab:brown", "tab:pink", "tab:gray", "tab:olive", "tab:cyan"),
-]
 
 
 def colours(labels: list[str]) -> list[str]:
@@ -46,8 +44,8 @@ def colours(labels: list[str]) -> list[str]:
         words = label.replace("(", " ").replace(",", " ").replace(":", " ").split()
         name = words[0].lower() if words else ""
         names.append("resnet" if name.startswith("resnet") else name)
-    cycle = [c for c in CYCLE if c not in {NET_COLOURS.get(n) for n in names}] or CYCLE
-    free = iter(cycle * len(labels))
+    taken = {NET_COLOURS.get(n) for n in names}
+    free = itertools.cycle([c for c in TABLEAU_COLORS if c not in taken] or TABLEAU_COLORS)
     return [NET_COLOURS.get(n) or next(free) for n in names]
 
 
