@@ -275,16 +275,15 @@ def test_probe_compares_presets_and_a_trained_run(capsys, tmp_path):
 
 
 def test_sweep_trains_the_product_of_varied_fields_over_seeds(capsys, tmp_path):
-    code, out, _ = run_cli(
-        capsys,
-        "sweep",
+    args = [
         "--vary", "model.beta=0.3,0.5",
         "--vary", "model.channels=[4,8],[8]",
         "--row", "narrow: model.width=8",
         "--seeds", "0,1",
         "--out", str(tmp_path),
         "model.depth=3", "train.epochs=1", "model.arch=cnn", "data.train_subset=200",
-    )  # fmt: skip
+    ]  # fmt: skip
+    code, out, _ = run_cli(capsys, "sweep", *args)
     assert code == 0, out
     text = (tmp_path / "sweep.md").read_text()
     labels = [
@@ -298,6 +297,13 @@ def test_sweep_trains_the_product_of_varied_fields_over_seeds(capsys, tmp_path):
     assert {r.config().model.width for r in runs} == {8}
     code, _, err = run_cli(capsys, "sweep", "--vary", "model.beta", "--out", str(tmp_path))
     one_line_error(code, err)
+    # the same sweep again: refused over its report, or read back with --resume
+    code, _, err = run_cli(capsys, "sweep", *args)
+    assert "--resume" in one_line_error(code, err)
+    code, out, _ = run_cli(capsys, "sweep", "--resume", *args)
+    assert code == 0 and out.count("read back") == 8, out
+    assert "8 of 8 runs read back" in (tmp_path / "sweep.md").read_text()
+    assert len(list((tmp_path / "runs").iterdir())) == 8
 
 
 def test_the_api_and_the_cli_give_the_same_numbers(capsys, tmp_path):

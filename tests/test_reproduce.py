@@ -1,5 +1,6 @@
 import json
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -47,6 +48,51 @@ def test_depth_quick(tmp_path, monkeypatch):
     # a second run into the same folder does not replace the report unless asked
     with pytest.raises(ConfigError, match="--overwrite"):
         recipes.depth(plan)
+
+
+def test_a_resumed_grid_reads_back_finished_runs_and_continues_interrupted_ones(
+    tmp_path, monkeypatch
+):
+    """`resume`: finished and diverged runs are read back, not trained again; a grid stopped
+    in a run continues it from its last checkpoint to the numbers of an unbroken grid; a run
+    whose config changed is trained in a new folder."""
+    from plainnet.app.runs import RunDir
+
+    rows = [Row("blows up", "naive", ["optim.lr=1e30"]), Row("ok", "proposed", [])]
+    base = ["model.depth=4", "model.width=8", "train.epochs=3", "run.checkpoint_every=1"]
+    quiet = lambda *_: None  # noqa: E731
+    unbroken = run_grid(rows, [0, 1], base, str(tmp_path / "unbroken"), quiet)
+    save = RunDir.save_checkpoint
+
+    def stop_in_epoch_3(self, state, path=None):
+        if state["epoch"] == 3 and "ok-s1" in self.path.name:  # Ctrl-C in the last run
+            raise KeyboardInterrupt
+        save(self, state, path)
+
+    out = tmp_path / "stopped"
+    monkeypatch.setattr(RunDir, "save_checkpoint", stop_in_epoch_3)
+    with pytest.raises(KeyboardInterrupt):
+        run_grid(rows, [0, 1], base, str(out), quiet)
+    monkeypatch.setattr(RunDir, "save_checkpoint", save)
+    folders = sorted(p.name for p in out.iterdir())
+    logs = []
+    again = run_grid(rows, [0, 1], base, str(out), logs.append, resume=True)
+    assert sorted(p.name for p in out.iterdir()) == folders  # no new folder
+    assert [r.reused for r in again] == [2, 1]  # both diverged runs, seed 0 of "ok"
+    assert sum(line.startswith("read back") for line in logs) == 3
+    assert again[0].diverged == 2 and again[0].reasons[0].startswith("diverged")
+    keys = ("final_train_err", "final_test_err", "hidden_unit_norm_max")
+    for a, b in zip(unbroken[1].summaries, again[1].summaries, strict=True):
+        assert [a[k] for k in keys] == [b[k] for k in keys]
+    assert [m["epoch"] for m in again[1].runs[1].read_metrics()] == [1, 2, 3]
+    moved = tmp_path / "moved"  # e.g. copied into docs/: still read back, not retrained
+    shutil.copytree(out, moved)
+    assert [r.reused for r in run_grid(rows, [0, 1], base, str(moved), quiet, resume=True)] == [
+        2,
+        2,
+    ]
+    changed = run_grid(rows[1:], [0], [*base, "model.width=6"], str(out), quiet, resume=True)
+    assert changed[0].reused == 0 and changed[0].runs[0].path.name not in folders
 
 
 def test_recipe_settings_layer_under_each_row(tmp_path, monkeypatch):

@@ -435,6 +435,14 @@ def _layer_list(text: str, what: str = "layer numbers") -> list[int]:
     return values
 
 
+resume_option = click.option(
+    "--resume",
+    is_flag=True,
+    help="Read back the runs already finished with the same config, continue interrupted "
+    "ones, train the rest; rewrite the report.",
+)
+
+
 @cli.group("reproduce")
 def reproduce_group():
     """The paper's experiments, written as Markdown + PNG under --out."""
@@ -443,7 +451,7 @@ def reproduce_group():
 def _recipe(name: str, doc: str, *extra):
     """`plainnet reproduce NAME`: runs `plainnet.app.recipes.NAME` and says where it wrote."""
 
-    def command(quick, seeds, out, jobs, config_file, overrides, overwrite, **kwargs):
+    def command(quick, seeds, out, jobs, config_file, overrides, overwrite, resume, **kwargs):
         from plainnet.app import recipes
 
         out = Path(out or Path("runs/reports") / time.strftime("%Y%m%d-%H%M%S"))
@@ -456,6 +464,7 @@ def _recipe(name: str, doc: str, *extra):
             list(overrides),
             overwrite,
             log=click.echo,
+            resume=resume,
         )
         path = recipes.RECIPES[name](plan, **kwargs)
         click.echo(f"wrote {path}")
@@ -472,6 +481,7 @@ def _recipe(name: str, doc: str, *extra):
             "--out", type=click.Path(), help="Report folder (default: runs/reports/<timestamp>)."
         ),
         click.option("--overwrite", is_flag=True, help="Replace an existing report in --out."),
+        resume_option,
         click.option("--seeds", default="0,1,2", show_default=True, help="Comma-separated."),
         click.option("--quick", is_flag=True, help="A tiny smoke-test variant (first seed only)."),
         click.option(
@@ -539,8 +549,9 @@ _recipe(
     is_flag=True,
     help="Retrain the row best on validation on train + validation; read test once per run.",
 )
+@resume_option
 @click.argument("overrides", nargs=-1, metavar="[SECTION.KEY=VALUE]...")
-def sweep_cmd(preset, config_file, vary, rows, seeds, jobs, out, refit, overrides):
+def sweep_cmd(preset, config_file, vary, rows, seeds, jobs, out, refit, resume, overrides):
     """Train a grid of configs x seeds and write a Markdown table and learning curves.
 
     `plainnet sweep --vary model.beta=0.3,0.5 --vary max_norm.c=2.0,4.0 --seeds 0,1
@@ -568,7 +579,14 @@ def sweep_cmd(preset, config_file, vary, rows, seeds, jobs, out, refit, override
     ]
     out = Path(out or Path("runs/sweeps") / time.strftime("%Y%m%d-%H%M%S"))
     plan = recipes.Plan(
-        out, False, _layer_list(seeds, "seeds"), jobs, config_file, list(overrides), log=click.echo
+        out,
+        False,
+        _layer_list(seeds, "seeds"),
+        jobs,
+        config_file,
+        list(overrides),
+        log=click.echo,
+        resume=resume,
     )
     plan.runs = out  # its runs in <out>/runs, a refit's in <out>/refit
     click.echo(f"wrote {recipes.sweep(plan, table, refit)}")

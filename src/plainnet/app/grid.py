@@ -16,8 +16,9 @@ from typing import Any
 import torch
 from rich.console import Console
 
-from plainnet.app.config import ConfigError, resolve
-from plainnet.app.runs import RunDir
+from plainnet.app.build import with_numbers
+from plainnet.app.config import Config, ConfigError, resolve
+from plainnet.app.runs import RunDir, RunError
 from plainnet.app.trainer import TrainingDiverged, train
 from plainnet.errors import PlainnetError
 
@@ -43,6 +44,7 @@ class RowResult:
     # runs stopped by a NaN/inf loss or unable to train (counted as failures, not averaged)
     diverged: int = 0
     reasons: list[str] = field(default_factory=list)  # why each of them stopped
+    reused: int = 0  # runs found finished (or failed) in the folder by a resumed grid
 
     @property
     def failure(self) -> str:
@@ -83,6 +85,7 @@ def run_grid(
     jobs: int = 1,
     config_file: str | None = None,
     overrides: list[str] = (),
+    resume: bool = False,
 ) -> list[RowResult]:
     """Train every row for every seed; each run is an ordinary run folder under `out`.
 
@@ -93,6 +96,11 @@ def run_grid(
     threads out between them (docs/performance.md), costliest first so that no long run is
     left alone at the end. A run's numbers depend on its thread count (kernels sum in another
     order), not on `jobs` itself: the same threads give the same results.
+
+    With `resume`, a run whose folder in `out` holds exactly its config is not trained
+    again: a finished one (or one that diverged) is read back, an interrupted one continues
+    from its last checkpoint, as `plainnet train --resume` would. So a grid stopped halfway,
+    or rerun to redraw its report with newer code, trains only what is missing.
     """
     results = [RowResult(row, [], []) for row in rows]
     planned = []  # (row result, seed, config), in table order
@@ -107,13 +115,16 @@ def run_grid(
             except ConfigError as e:
                 raise ConfigError(f"row {row.label!r}: {e}") from None
             planned.append((result, seed, cfg))
-    work = []  # (row result, seed, config, run folder): folders only once every row is valid
-    for result, seed, cfg in planned:
-        run = RunDir.create(cfg)
-        result.runs.append(run)
-        work.append((result, seed, cfg, run))
-
     outcomes: dict[int, dict | str] = {}
+    earlier = _earlier_runs(Path(out)) if resume else {}
+    work = []  # (row result, seed, config, run folder, resumed): once every row is valid
+    for result, seed, cfg in planned:
+        run, outcome = earlier.get(_key(cfg), (None, None))
+        if outcome is not None:  # finished or failed before: read back, not trained
+            result.reused += 1
+            outcomes[len(work)] = outcome
+        work.append((result, seed, cfg, run or RunDir.create(cfg), run is not None))
+        result.runs.append(work[-1][3])
 
     def done(i: int, outcome: dict | str) -> None:
         outcomes[i] = outcome
@@ -128,15 +139,19 @@ def run_grid(
                 + f" test {outcome['final_test_err']:.2%} ({outcome['train_time_s']:.0f} s)"
             )
 
+    for i in sorted(outcomes):
+        log(f"read back {work[i][3].path}")
+        done(i, outcomes[i])
+    todo = [i for i in range(len(work)) if i not in outcomes]
     if jobs <= 1:
-        for i, (_, _, cfg, run) in enumerate(work):
-            done(i, _train_one(cfg, run.path))
+        for i in todo:
+            done(i, _train_one(*work[i][2:]))
     else:
         threads = max(1, torch.get_num_threads() // jobs)
         spawn = multiprocessing.get_context("spawn")  # no fork of a process holding torch
-        order = sorted(range(len(work)), key=lambda i: -work[i][0].row.cost)
+        order = sorted(todo, key=lambda i: -work[i][0].row.cost)
         with ProcessPoolExecutor(jobs, spawn, _init_worker, (threads,)) as pool:
-            futures = {pool.submit(_train_one, work[i][2], work[i][3].path): i for i in order}
+            futures = {pool.submit(_train_one, *work[i][2:]): i for i in order}
             try:
                 for f in as_completed(futures):
                     done(futures[f], f.result())
@@ -155,15 +170,49 @@ def run_grid(
     return results
 
 
-def _train_one(cfg, path: Path) -> dict | str:
+def _train_one(cfg, run: RunDir, resume: bool = False) -> dict | str:
     """One grid run: its summary, or why it failed ("diverged: ..." or "failed: ...": a
-    run that cannot train, e.g. its data split is empty, is a result of the grid too)."""
+    run that cannot train, e.g. its data split is empty, is a result of the grid too),
+    which its folder keeps (`failed.txt`) for a resumed grid."""
     try:
-        return train(cfg, RunDir(path), console=Console(file=io.StringIO())).summary
+        return train(cfg, run, resume, console=Console(file=io.StringIO())).summary
     except TrainingDiverged as e:
-        return f"diverged: {e}"
+        reason = f"diverged: {e}"
     except PlainnetError as e:
-        return f"failed: {e}"
+        reason = f"failed: {e}"
+    run.write_failure(reason)
+    return reason
+
+
+def _key(cfg: Config) -> str:
+    """What identifies a run: its resolved config ("auto"s as numbers, as its folder has it),
+    less `run.out_dir`: a grid's folder may have been moved or copied (e.g. into docs/)."""
+    cfg = with_numbers(cfg)
+    return cfg.model_copy(update=dict(run=cfg.run.model_copy(update=dict(out_dir="")))).to_toml()
+
+
+def _earlier_runs(out: Path) -> dict[str, tuple[RunDir, dict | str | None]]:
+    """The run folders in `out` by config: each with its summary, its failure, or None when
+    it was interrupted and has a checkpoint to continue from. Of several folders with one
+    config the most advanced wins (finished, then failed, then the newest interrupted)."""
+    found: dict[str, tuple[int, str, RunDir, dict | str | None]] = {}
+    for path in sorted(out.glob("*/config.toml")):
+        run = RunDir(path.parent)
+        try:
+            key = _key(run.config())
+            if run.summary_path.is_file():
+                rank, outcome = 3, run.read_summary()
+            elif run.failure_path.is_file():
+                rank, outcome = 2, run.failure_path.read_text().strip()
+            elif run.checkpoint_path.is_file():
+                rank, outcome = 1, None
+            else:
+                continue  # stopped before its first checkpoint: trained again, in a new folder
+        except (RunError, ConfigError):
+            continue  # not a run of this grid's making: left alone
+        if key not in found or (rank, path.parent.name) > found[key][:2]:
+            found[key] = (rank, path.parent.name, run, outcome)
+    return {key: (run, outcome) for key, (_, _, run, outcome) in found.items()}
 
 
 def _init_worker(threads: int) -> None:

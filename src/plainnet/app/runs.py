@@ -6,6 +6,7 @@ runs/20261129-141500-proposed/
     checkpoints/last.pt  model + optimizer + epoch, written atomically
     checkpoints/best.pt  the model at the epoch of lowest validation error
     summary.json         final numbers, written when the run ends
+    failed.txt           why it stopped, when a grid run diverged or could not train
     tb/                  TensorBoard events (`run.tensorboard`, plainnet.app.tensorboard)
 """
 
@@ -63,6 +64,7 @@ class RunDir:
         self.checkpoint_path = self.path / "checkpoints" / "last.pt"
         self.best_path = self.path / "checkpoints" / "best.pt"
         self.summary_path = self.path / "summary.json"
+        self.failure_path = self.path / "failed.txt"
         self.probe_path = self.path / "probe.jsonl"
         self.tb_path = self.path / "tb"
 
@@ -74,6 +76,7 @@ class RunDir:
             self.metrics_path,
             self.checkpoint_path.parent,
             self.summary_path,
+            self.failure_path,
             self.probe_path,
             self.tb_path,
         )
@@ -264,6 +267,17 @@ class RunDir:
     def write_summary(self, summary: dict) -> None:
         if self.writable:
             write_atomic(self.summary_path, (json.dumps(summary, indent=2) + "\n").encode())
+
+    def read_summary(self) -> dict:
+        try:
+            return json.loads(self.summary_path.read_text())
+        except (OSError, json.JSONDecodeError) as e:
+            raise RunError(f"{self.summary_path} is not readable ({type(e).__name__})") from None
+
+    def write_failure(self, reason: str) -> None:
+        """Why the run stopped for good (diverged, could not train), for a grid's resume."""
+        if self.writable:
+            write_atomic(self.failure_path, (reason + "\n").encode())
 
 
 def not_a_run_file(path: str | Path) -> Path:

@@ -32,10 +32,14 @@ class Plan:
     overrides: list[str] = field(default_factory=list)
     overwrite: bool = False
     log: Callable[[str], None] = print
+    # reuse the grid's finished runs and continue its interrupted ones (`run_grid`'s resume)
+    resume: bool = False
     # where the grid's run folders (checkpoints) go, out of the report folder; default:
     # runs/reproduce under the current folder, resolved when the plan is made
     runs: Path | None = None
     started: float = field(default_factory=time.perf_counter)
+    reused: int = 0  # runs read back from earlier, not trained by this invocation
+    total: int = 0
 
     def __post_init__(self):
         self.runs = Path(self.runs or Path("runs") / "reproduce")
@@ -44,14 +48,18 @@ class Plan:
 
     def claim(self, name: str) -> str:
         """`name` (with "-quick" for the smoke variant), refusing to replace a report that
-        exists unless asked, before any training starts."""
+        exists unless asked (`overwrite`, or `resume`: the report of the same grid, redrawn),
+        before any training starts."""
         name = f"{name}-quick" if self.quick else name
-        if (self.out / f"{name}.md").exists() and not self.overwrite:
-            raise ConfigError(f"{self.out / name}.md exists; pass --overwrite or another --out")
+        if (self.out / f"{name}.md").exists() and not (self.overwrite or self.resume):
+            raise ConfigError(
+                f"{self.out / name}.md exists; pass --resume (reuse its finished runs), "
+                "--overwrite or another --out"
+            )
         return name
 
     def grid(self, rows: list[Row], base: list[str], folder: str) -> list[RowResult]:
-        return run_grid(
+        results = run_grid(
             rows,
             self.seeds,
             base,
@@ -60,7 +68,11 @@ class Plan:
             self.jobs,
             self.config_file,
             self.overrides,
+            self.resume,
         )
+        self.reused += sum(r.reused for r in results)
+        self.total += sum(len(r.runs) for r in results)
+        return results
 
     def settings(self, base: list[str]) -> str:
         """The settings every run shares, as the report states them."""
@@ -75,7 +87,14 @@ class Plan:
             f"Command: `{shlex.join(['plainnet', *sys.argv[1:]])}`\n\n"
             f"Machine: {platform.machine()}, {torch.get_num_threads()} CPU threads, {gpu}; "
             f"torch {torch.__version__}. Date: {time.strftime('%Y-%m-%d')}. "
-            f"Wall time: {(time.perf_counter() - self.started) / 60:.1f} min.\n\n{body}"
+            f"Wall time: {(time.perf_counter() - self.started) / 60:.1f} min"
+            + (
+                f" ({self.reused} of {self.total} runs read back from an earlier invocation "
+                "with --resume, not trained again; each run's summary.json has its own time)"
+                if self.reused
+                else ""
+            )
+            + f".\n\n{body}"
         )
         self.out.mkdir(parents=True, exist_ok=True)
         path = self.out / f"{name}.md"
