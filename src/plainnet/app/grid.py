@@ -249,7 +249,7 @@ LINESTYLES = ["-", "--", ":", "-."]
 def learning_curves(results: list[RowResult], path: Path, title: str) -> Path:
     """Per-epoch error of every run on the selection split (validation, else test), one
     colour per row and one line style per seed; diverged runs end in an x and say so."""
-    from plainnet.app.plots import colours, figure, save
+    from plainnet.app.plots import colours, figure, log_if_wide, save
 
     fig, ax = figure(figsize=(9, 5.5))
     split = "test"
@@ -280,12 +280,7 @@ def learning_curves(results: list[RowResult], path: Path, title: str) -> Path:
                 ax.plot(xs[-1], ys[-1], color=colour, marker="x", ms=9)
     ax.set_xlabel("epoch")
     ax.xaxis.get_major_locator().set_params(integer=True)
-    drawn_ys = [y for line in ax.get_lines() for y in line.get_ydata() if y > 0]
-    if drawn_ys and max(drawn_ys) > 10 * min(drawn_ys):
-        # errors from chance down to a few percent: on a linear axis the band where rows
-        # are compared (2-4%) is a few pixels high
-        ax.set_yscale("log")
-    scale = ", log scale" if ax.get_yscale() == "log" else ""
+    scale = log_if_wide(ax)
     ax.set_ylabel(f"{'validation' if split == 'val' else 'test'} error %{scale} (line style: seed)")
     cfgs = [run.config() for r in results for run in r.runs]
     data = ", ".join(sorted({c.data.dataset for c in cfgs}))

@@ -49,6 +49,17 @@ def colours(labels: list[str]) -> list[str]:
     return [NET_COLOURS.get(n) or next(free) for n in names]
 
 
+def log_if_wide(ax) -> str:
+    """A log y axis when the drawn values span more than 10x (errors from chance down to a
+    few percent: on a linear axis the band where nets are compared is a few pixels high);
+    ", log scale" for the axis label, else ""."""
+    ys = [y for line in ax.get_lines() for y in line.get_ydata() if y > 0]
+    if ys and max(ys) > 10 * min(ys):
+        ax.set_yscale("log")
+        return ", log scale"
+    return ""
+
+
 def figure(nrows: int = 1, ncols: int = 1, **kwargs):
     """A new `Figure` and its axes (`Figure.subplots`): pyplot's `subplots` without pyplot."""
     fig = Figure(figsize=kwargs.pop("figsize", None))

@@ -27,7 +27,7 @@ def depth(plan: Plan, depths: list[int] | None = None, nets: list[str] | None = 
     one). `depths` and `nets` (labels, or the start of one) pick cells, e.g. the 10,000-layer
     one. Diverged runs are shown in the tables and figure, never dropped.
     """
-    from plainnet.app.plots import figure, save
+    from plainnet.app.plots import colours, figure, log_if_wide, save
 
     quick, seeds = plan.quick, plan.seeds
     depths = [3, 5] if quick else sorted(depths or DEPTHS)
@@ -79,22 +79,32 @@ def depth(plan: Plan, depths: list[int] | None = None, nets: list[str] | None = 
         ("final_train_err", "train error % (final model, eval mode)"),
         ("final_running_train_err", "train error % (last epoch, train-mode BN)"),
     ]
-    for k, net in enumerate(chosen):
+    seen: set[str] = set()
+    drawn: dict[tuple, str] = {}  # a curve's points -> the first net drawn with them
+    for net, colour in zip(chosen, colours(list(chosen)), strict=True):
+        # two variants of one net (proposed, beta 0.5 and auto) share its colour: the second
+        # is dashed, with open markers
+        twin = colour in seen
+        seen.add(colour)
+        style = dict(color=colour, ls="--" if twin else "-", mfc="none" if twin else colour)
         for ax, (key, _) in zip(axes, panels, strict=True):
             pts = [(d, by[net, d].stat(key)[0]) for d in depths if by[net, d].values(key)]
             if pts:
-                ax.plot(*zip(*pts, strict=True), marker="o", color=f"C{k}", label=net)
+                same = drawn.setdefault((key, *pts), net)
+                label = net if same == net else f"{net} (identical to {same})"
+                ax.plot(*zip(*pts, strict=True), marker="o", label=label, **style)
             failed = [d for d in depths if by[net, d].diverged]
-            ax.plot(failed, [100] * len(failed), "x", color=f"C{k}", ms=10, mew=2)
+            ax.plot(failed, [100] * len(failed), "x", color=colour, ms=10, mew=2)
     for ax, (_, title) in zip(axes, panels, strict=True):
         ax.set_xscale("log")
-        ax.set_ylim(0, 102)
+        ax.set_xticks(depths, [f"{d:,}" for d in depths], minor=False)
+        ax.minorticks_off()
         ax.set_xlabel("depth (weight layers)")
-        ax.set_ylabel(title)
-        ax.grid(True, alpha=0.3)
+        ax.set_ylabel(title + log_if_wide(ax))
+        ax.grid(True, alpha=0.3, which="both")
     axes[0].legend(fontsize=8)
     fig.suptitle(
-        f"USPS, trained {epochs} epochs{' (quick smoke variant)' if quick else ''}; "
+        f"USPS, trained {epochs} epoch{'s' * (epochs > 1)}{' (quick smoke variant)' * quick}; "
         "x at 100%: a run that diverged (NaN/inf)"
     )
     plot = save(fig, plan.out / f"{name}.png")
