@@ -211,3 +211,17 @@ def test_side_by_side_heatmaps_share_one_colour_scale(tmp_path, monkeypatch):
     save_probes(results, tmp_path, keep=[3])
     expect = plots.heatmap_limit(results["large"].kept[3])
     assert seen == [expect, expect]
+
+
+def test_a_net_keeps_its_colour_in_every_figure_and_its_variants_are_told_apart():
+    from matplotlib.colors import to_rgb
+
+    from plainnet.app.plots import NET_COLOURS, colours
+
+    one = colours(["naive", "proposed (beta 0.5)", "deep"])
+    other = colours(["deep: 1000 layers", "proposed, beta auto", "my net", "your net"])
+    assert to_rgb(one[1]) == to_rgb(other[1]) == to_rgb(NET_COLOURS["proposed"])
+    assert to_rgb(one[2]) == to_rgb(other[0])
+    assert len({to_rgb(c) for c in other}) == 4  # labels naming no net take free colours
+    variants = [to_rgb(c) for c in colours(["proposed, beta 0.5", "proposed, beta auto"] * 2)]
+    assert len(set(variants)) == 4 and variants[0] == to_rgb(NET_COLOURS["proposed"])

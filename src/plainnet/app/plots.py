@@ -5,12 +5,13 @@ Every figure is a `matplotlib.figure.Figure` drawn without pyplot, so plainnet n
 the backend of the process it runs in (a notebook keeps its own) and leaves no figure open.
 """
 
+import collections
 import itertools
 import math
 from pathlib import Path
 
 import numpy as np
-from matplotlib.colors import TABLEAU_COLORS
+from matplotlib.colors import TABLEAU_COLORS, to_rgb
 from matplotlib.figure import Figure
 
 from plainnet.files import write_atomic
@@ -35,10 +36,11 @@ NET_COLOURS = {
 }
 
 
-def colours(labels: list[str]) -> list[str]:
+def colours(labels: list[str]) -> list:
     """A colour per label: the net's own when the label's first word names one (e.g.
-    "proposed (beta 0.5)"); other labels take, in order, the cycle's colours that no label of
-    this figure already has."""
+    "proposed (beta 0.5)"; a second variant of that net in the same figure gets a darker
+    shade of it, a third a lighter one); other labels take, in order, the cycle's colours
+    that no label of this figure already has."""
     names = []
     for label in labels:
         words = label.replace("(", " ").replace(",", " ").replace(":", " ").split()
@@ -46,7 +48,17 @@ def colours(labels: list[str]) -> list[str]:
         names.append("resnet" if name.startswith("resnet") else name)
     taken = {NET_COLOURS.get(n) for n in names}
     free = itertools.cycle([c for c in TABLEAU_COLORS if c not in taken] or TABLEAU_COLORS)
-    return [NET_COLOURS.get(n) or next(free) for n in names]
+    variants = collections.Counter()
+    out = []
+    for n in names:
+        if n not in NET_COLOURS:
+            out.append(next(free))
+            continue
+        rgb, k = np.array(to_rgb(NET_COLOURS[n])), variants[n]
+        variants[n] += 1
+        shade = (0.0, -0.45, 0.45, -0.7, 0.7)[k % 5]  # towards black (< 0) or white (> 0)
+        out.append(tuple(rgb * (1 + shade) if shade <= 0 else rgb + (1 - rgb) * shade))
+    return out
 
 
 def log_if_wide(ax) -> str:

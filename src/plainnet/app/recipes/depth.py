@@ -79,20 +79,15 @@ def depth(plan: Plan, depths: list[int] | None = None, nets: list[str] | None = 
         ("final_train_err", "train error % (final model, eval mode)"),
         ("final_running_train_err", "train error % (last epoch, train-mode BN)"),
     ]
-    seen: set[str] = set()
     drawn: dict[tuple, str] = {}  # a curve's points -> the first net drawn with them
     for net, colour in zip(chosen, colours(list(chosen)), strict=True):
-        # two variants of one net (proposed, beta 0.5 and auto) share its colour: the second
-        # is dashed, with open markers
-        twin = colour in seen
-        seen.add(colour)
-        style = dict(color=colour, ls="--" if twin else "-", mfc="none" if twin else colour)
         for ax, (key, _) in zip(axes, panels, strict=True):
             pts = [(d, by[net, d].stat(key)[0]) for d in depths if by[net, d].values(key)]
             if pts:
                 same = drawn.setdefault((key, *pts), net)
-                label = net if same == net else f"{net} (identical to {same})"
-                ax.plot(*zip(*pts, strict=True), marker="o", label=label, **style)
+                twin = dict(label=f"{net} (identical to {same})", ls="--", mfc="none")
+                style = dict(label=net) if same == net else twin  # drawn over it: dashed
+                ax.plot(*zip(*pts, strict=True), marker="o", color=colour, **style)
             failed = [d for d in depths if by[net, d].diverged]
             ax.plot(failed, [100] * len(failed), "x", color=colour, ms=10, mew=2)
     for ax, (_, title) in zip(axes, panels, strict=True):
