@@ -45,6 +45,7 @@ class RowResult:
     diverged: int = 0
     reasons: list[str] = field(default_factory=list)  # why each of them stopped
     reused: int = 0  # runs found finished (or failed) in the folder by a resumed grid
+    reused_s: float = 0.0  # the training time those of them that finished took
 
     @property
     def failure(self) -> str:
@@ -122,6 +123,7 @@ def run_grid(
         run, outcome = earlier.get(_key(cfg), (None, None))
         if outcome is not None:  # finished or failed before: read back, not trained
             result.reused += 1
+            result.reused_s += outcome.get("train_time_s", 0.0) if isinstance(outcome, dict) else 0
             outcomes[len(work)] = outcome
         work.append((result, seed, cfg, run or RunDir.create(cfg), run is not None))
         result.runs.append(work[-1][3])

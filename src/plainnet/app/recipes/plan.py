@@ -39,6 +39,7 @@ class Plan:
     runs: Path | None = None
     started: float = field(default_factory=time.perf_counter)
     reused: int = 0  # runs read back from earlier, not trained by this invocation
+    reused_s: float = 0.0  # their training time, when they ran
     total: int = 0
 
     def __post_init__(self):
@@ -71,6 +72,7 @@ class Plan:
             self.resume,
         )
         self.reused += sum(r.reused for r in results)
+        self.reused_s += sum(r.reused_s for r in results)
         self.total += sum(len(r.runs) for r in results)
         return results
 
@@ -90,7 +92,8 @@ class Plan:
             f"Wall time: {(time.perf_counter() - self.started) / 60:.1f} min"
             + (
                 f" ({self.reused} of {self.total} runs read back from an earlier invocation "
-                "with --resume, not trained again; each run's summary.json has its own time)"
+                f"with --resume, not trained again; their training took "
+                f"{self.reused_s / 60:.1f} min when they ran)"
                 if self.reused
                 else ""
             )
