@@ -254,6 +254,8 @@ def learning_curves(results: list[RowResult], path: Path, title: str) -> Path:
     from plainnet.app.plots import colours, figure, log_if_wide, save
 
     fig, ax = figure(figsize=(9, 5.5))
+    cfgs = [run.config() for r in results for run in r.runs]
+    seeds = sorted({c.train.seed for c in cfgs})
     split = "test"
     drawn: dict[tuple, str] = {}  # a curve's values -> the first label drawn with them
     for r, colour in zip(results, colours([r.row.label for r in results]), strict=True):
@@ -276,18 +278,20 @@ def learning_curves(results: list[RowResult], path: Path, title: str) -> Path:
             marker = None
             if twin != r.row.label:  # drawn over an identical curve: say so, and show both
                 label, marker = f"{label or r.row.label} (identical to {twin})", "o"
-            ax.plot(xs, ys, color=colour, ls=LINESTYLES[j % 4], lw=1.2, label=label,
+            style = LINESTYLES[seeds.index(run.config().train.seed) % 4]
+            ax.plot(xs, ys, color=colour, ls=style, lw=1.2, label=label,
                     marker=marker, ms=4, mfc="none")  # fmt: skip
             if failed:
                 ax.plot(xs[-1], ys[-1], color=colour, marker="x", ms=9)
     ax.set_xlabel("epoch")
     ax.xaxis.get_major_locator().set_params(integer=True)
     scale = log_if_wide(ax)
-    ax.set_ylabel(f"{'validation' if split == 'val' else 'test'} error %{scale} (line style: seed)")
-    cfgs = [run.config() for r in results for run in r.runs]
+    ax.set_ylabel(f"{'validation' if split == 'val' else 'test'} error %{scale}")
     data = ", ".join(sorted({c.data.dataset for c in cfgs}))
     depths = "/".join(str(d) for d in sorted({c.model.depth for c in cfgs}))
     ax.set_title(f"{title}\n{data}, {depths} layers, trained", fontsize=9)
     ax.grid(True, alpha=0.3)
+    for j, seed in enumerate(seeds if len(seeds) > 1 else []):  # which line style is which
+        ax.plot([], [], color="0.4", ls=LINESTYLES[j % 4], label=f"seed {seed}")
     ax.legend(fontsize=7, ncol=2)
     return save(fig, path)
