@@ -164,7 +164,10 @@ def heatmap(
     ax.set_ylabel("units")
     ax.yaxis.get_major_locator().set_params(integer=True)
     ax.set_title(f"{label}: layer {index} outputs")
-    fig.colorbar(im, ax=ax, label="unit output (symmetric log scale)")
+    # decades from lim / 100 up and 0: the default ticks crowd around the linear band
+    ticks = [-lim, -lim / 10, -lim / 100, 0, lim / 100, lim / 10, lim]
+    bar = fig.colorbar(im, ax=ax, ticks=ticks, label="unit output (symmetric log scale)")
+    bar.ax.set_yticklabels([f"{t:.2g}" for t in ticks])
     return save(fig, path, context)
 
 
