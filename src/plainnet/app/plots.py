@@ -8,6 +8,7 @@ the backend of the process it runs in (a notebook keeps its own) and leaves no f
 import collections
 import itertools
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -37,15 +38,14 @@ NET_COLOURS = {
 
 
 def colours(labels: list[str]) -> list:
-    """A colour per label: the net's own when the label's first word names one (e.g.
-    "proposed (beta 0.5)"; a second variant of that net in the same figure gets a darker
-    shade of it, a third a lighter one); other labels take, in order, the cycle's colours
-    that no label of this figure already has."""
+    """A colour per label: the net's own when a word of the label names one (the first such
+    word: "proposed (beta 0.5)"; "PlainNet-BN-56" is bn), a second variant of that net in the
+    same figure a darker shade of it, a third a lighter one; other labels take, in order, the
+    cycle's colours that no label of this figure already has."""
     names = []
-    for label in labels:
-        words = label.replace("(", " ").replace(",", " ").replace(":", " ").split()
-        name = words[0].lower() if words else ""
-        names.append("resnet" if name.startswith("resnet") else name)
+    for label in labels:  # the first word naming a net: "PlainNet-BN-56" is "bn"
+        words = ["resnet" if w.startswith("resnet") else w for w in re.split(r"\W+", label.lower())]
+        names.append(next((w for w in words if w in NET_COLOURS), label))
     taken = {NET_COLOURS.get(n) for n in names}
     free = itertools.cycle([c for c in TABLEAU_COLORS if c not in taken] or TABLEAU_COLORS)
     variants = collections.Counter()
