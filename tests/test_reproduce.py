@@ -85,7 +85,7 @@ def test_a_resumed_grid_reads_back_finished_runs_and_continues_interrupted_ones(
     logs = []
     again = run_grid(rows, [0, 1], base, str(out), logs.append, resume=True)
     assert sorted(p.name for p in out.iterdir()) == folders  # no new folder
-    assert [r.reused for r in again] == [2, 1]  # both diverged runs, seed 0 of "ok"
+    assert [len(r.read_back) for r in again] == [2, 1]  # both diverged runs, seed 0 of "ok"
     assert sum(line.startswith("read back") for line in logs) == 3
     assert again[0].diverged == 2 and again[0].reasons[0].startswith("diverged")
     keys = ("final_train_err", "final_test_err", "hidden_unit_norm_max")
@@ -94,12 +94,10 @@ def test_a_resumed_grid_reads_back_finished_runs_and_continues_interrupted_ones(
     assert [m["epoch"] for m in again[1].runs[1].read_metrics()] == [1, 2, 3]
     moved = tmp_path / "moved"  # e.g. copied into docs/: still read back, not retrained
     shutil.copytree(out, moved)
-    assert [r.reused for r in run_grid(rows, [0, 1], base, str(moved), quiet, resume=True)] == [
-        2,
-        2,
-    ]
+    from_copy = run_grid(rows, [0, 1], base, str(moved), quiet, resume=True)
+    assert [len(r.read_back) for r in from_copy] == [2, 2]
     changed = run_grid(rows[1:], [0], [*base, "model.width=6"], str(out), quiet, resume=True)
-    assert changed[0].reused == 0 and changed[0].runs[0].path.name not in folders
+    assert not changed[0].read_back and changed[0].runs[0].path.name not in folders
 
 
 def test_recipe_settings_layer_under_each_row(tmp_path, monkeypatch):

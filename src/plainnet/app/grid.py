@@ -44,8 +44,8 @@ class RowResult:
     # runs stopped by a NaN/inf loss or unable to train (counted as failures, not averaged)
     diverged: int = 0
     reasons: list[str] = field(default_factory=list)  # why each of them stopped
-    reused: int = 0  # runs found finished (or failed) in the folder by a resumed grid
-    reused_s: float = 0.0  # the training time those of them that finished took
+    # outcomes (summary, or why it failed) of runs a resumed grid found in its folder
+    read_back: list[dict | str] = field(default_factory=list)
 
     @property
     def failure(self) -> str:
@@ -120,13 +120,13 @@ def run_grid(
     earlier = _earlier_runs(Path(out)) if resume else {}
     work = []  # (row result, seed, config, run folder, resumed): once every row is valid
     for result, seed, cfg in planned:
-        run, outcome = earlier.get(_key(cfg), (None, None))
+        found, outcome = earlier.get(_key(cfg), (None, None))
         if outcome is not None:  # finished or failed before: read back, not trained
-            result.reused += 1
-            result.reused_s += outcome.get("train_time_s", 0.0) if isinstance(outcome, dict) else 0
+            result.read_back.append(outcome)
             outcomes[len(work)] = outcome
-        work.append((result, seed, cfg, run or RunDir.create(cfg), run is not None))
-        result.runs.append(work[-1][3])
+        run = found or RunDir.create(cfg)
+        result.runs.append(run)
+        work.append((result, seed, cfg, run, found is not None))
 
     def done(i: int, outcome: dict | str) -> None:
         outcomes[i] = outcome
@@ -251,11 +251,11 @@ LINESTYLES = ["-", "--", ":", "-."]
 def learning_curves(results: list[RowResult], path: Path, title: str) -> Path:
     """Per-epoch error of every run on the selection split (validation, else test), one
     colour per row and one line style per seed; diverged runs end in an x and say so."""
-    from plainnet.app.plots import colours, figure, log_if_wide, save
+    from plainnet.app.plots import colours, drawn_before, figure, log_if_wide, save
 
     fig, ax = figure(figsize=(9, 5.5))
-    cfgs = [run.config() for r in results for run in r.runs]
-    seeds = sorted({c.train.seed for c in cfgs})
+    cfgs = {run.path: run.config() for r in results for run in r.runs}
+    seeds = sorted({c.train.seed for c in cfgs.values()})
     split = "test"
     drawn: dict[tuple, str] = {}  # a curve's values -> the first label drawn with them
     for r, colour in zip(results, colours([r.row.label for r in results]), strict=True):
@@ -267,18 +267,17 @@ def learning_curves(results: list[RowResult], path: Path, title: str) -> Path:
             failed = not run.summary_path.exists()
             label = r.row.label if j == 0 else None
             if failed:
-                seed = run.config().train.seed
+                seed = cfgs[run.path].train.seed
                 when = f"after {len(ys)} epochs" if ys else "in epoch 1, drawn at 100%"
                 label = f"{r.row.label} (seed {seed}: diverged {when})"
             if not ys:  # diverged before its first evaluation: an x at the top of epoch 1
                 ax.plot([1], [100], color=colour, marker="x", ms=9, ls="none", label=label)
                 continue
             xs = range(1, len(ys) + 1)
-            twin = drawn.setdefault(tuple(ys), r.row.label)
             marker = None
-            if twin != r.row.label:  # drawn over an identical curve: say so, and show both
+            if twin := drawn_before(drawn, ys, r.row.label):  # say so, and show both
                 label, marker = f"{label or r.row.label} (identical to {twin})", "o"
-            style = LINESTYLES[seeds.index(run.config().train.seed) % 4]
+            style = LINESTYLES[seeds.index(cfgs[run.path].train.seed) % 4]
             ax.plot(xs, ys, color=colour, ls=style, lw=1.2, label=label,
                     marker=marker, ms=4, mfc="none")  # fmt: skip
             if failed:
@@ -287,8 +286,8 @@ def learning_curves(results: list[RowResult], path: Path, title: str) -> Path:
     ax.xaxis.get_major_locator().set_params(integer=True)
     scale = log_if_wide(ax)
     ax.set_ylabel(f"{'validation' if split == 'val' else 'test'} error %{scale}")
-    data = ", ".join(sorted({c.data.dataset for c in cfgs}))
-    depths = "/".join(str(d) for d in sorted({c.model.depth for c in cfgs}))
+    data = ", ".join(sorted({c.data.dataset for c in cfgs.values()}))
+    depths = "/".join(str(d) for d in sorted({c.model.depth for c in cfgs.values()}))
     ax.set_title(f"{title}\n{data}, {depths} layers, trained", fontsize=9)
     ax.grid(True, alpha=0.3)
     for j, seed in enumerate(seeds if len(seeds) > 1 else []):  # which line style is which

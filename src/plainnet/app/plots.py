@@ -61,6 +61,14 @@ def colours(labels: list[str]) -> list:
     return out
 
 
+def drawn_before(drawn: dict, values, label: str) -> str | None:
+    """The label a curve with exactly these `values` was first drawn with, when that was
+    another label (this one would hide it: the caller names the twin and restyles); `drawn`
+    is the figure's record of curves, values -> first label."""
+    first = drawn.setdefault(tuple(values), label)
+    return first if first != label else None
+
+
 def log_if_wide(ax) -> str:
     """A log y axis when the drawn values span more than 10x (errors from chance down to a
     few percent: on a linear axis the band where nets are compared is a few pixels high);

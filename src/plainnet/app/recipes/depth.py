@@ -27,7 +27,7 @@ def depth(plan: Plan, depths: list[int] | None = None, nets: list[str] | None = 
     one). `depths` and `nets` (labels, or the start of one) pick cells, e.g. the 10,000-layer
     one. Diverged runs are shown in the tables and figure, never dropped.
     """
-    from plainnet.app.plots import colours, figure, log_if_wide, save
+    from plainnet.app.plots import colours, drawn_before, figure, log_if_wide, save
 
     quick, seeds = plan.quick, plan.seeds
     depths = [3, 5] if quick else sorted(depths or DEPTHS)
@@ -84,9 +84,9 @@ def depth(plan: Plan, depths: list[int] | None = None, nets: list[str] | None = 
         for ax, (key, _) in zip(axes, panels, strict=True):
             pts = [(d, by[net, d].stat(key)[0]) for d in depths if by[net, d].values(key)]
             if pts:
-                same = drawn.setdefault((key, *pts), net)
-                twin = dict(label=f"{net} (identical to {same})", ls="--", mfc="none")
-                style = dict(label=net) if same == net else twin  # drawn over it: dashed
+                style = dict(label=net)
+                if twin := drawn_before(drawn, (key, *pts), net):  # drawn over it: dashed
+                    style = dict(label=f"{net} (identical to {twin})", ls="--", mfc="none")
                 ax.plot(*zip(*pts, strict=True), marker="o", color=colour, **style)
             failed = [d for d in depths if by[net, d].diverged]
             ax.plot(failed, [100] * len(failed), "x", color=colour, ms=10, mew=2)

@@ -71,8 +71,9 @@ class Plan:
             self.overrides,
             self.resume,
         )
-        self.reused += sum(r.reused for r in results)
-        self.reused_s += sum(r.reused_s for r in results)
+        outcomes = [o for r in results for o in r.read_back]
+        self.reused += len(outcomes)
+        self.reused_s += sum(o["train_time_s"] for o in outcomes if isinstance(o, dict))
         self.total += sum(len(r.runs) for r in results)
         return results
 
