@@ -8,6 +8,7 @@ run folders are kept. With `jobs` > 1 several runs train at once in worker proce
 import io
 import multiprocessing
 import statistics
+import textwrap
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -288,7 +289,8 @@ def learning_curves(results: list[RowResult], path: Path, title: str) -> Path:
     ax.set_ylabel(f"{'validation' if split == 'val' else 'test'} error %{scale}")
     data = ", ".join(sorted({c.data.dataset for c in cfgs.values()}))
     depths = "/".join(str(d) for d in sorted({c.model.depth for c in cfgs.values()}))
-    ax.set_title(f"{title}\n{data}, {depths} layers, trained", fontsize=9)
+    # a long settings line wraps rather than running off the figure's edge
+    ax.set_title(f"{textwrap.fill(title, 110)}\n{data}, {depths} layers, trained", fontsize=9)
     ax.grid(True, alpha=0.3)
     for j, seed in enumerate(seeds if len(seeds) > 1 else []):  # which line style is which
         ax.plot([], [], color="0.4", ls=LINESTYLES[j % 4], label=f"seed {seed}")
