@@ -62,7 +62,7 @@ def test_a_resumed_grid_reads_back_finished_runs_and_continues_interrupted_ones(
 ):
     """`resume`: finished and diverged runs are read back, not trained again; a grid stopped
     in a run continues it from its last checkpoint to the numbers of an unbroken grid; a run
-    whose config changed is trained in a new folder."""
+    whose config changed is trained in a new folder; a relabelled row's runs are read back."""
     from plainnet.app.runs import RunDir
 
     rows = [Row("blows up", "naive", ["optim.lr=1e30"]), Row("ok", "proposed", [])]
@@ -96,6 +96,8 @@ def test_a_resumed_grid_reads_back_finished_runs_and_continues_interrupted_ones(
     shutil.copytree(out, moved)
     from_copy = run_grid(rows, [0, 1], base, str(moved), quiet, resume=True)
     assert [len(r.read_back) for r in from_copy] == [2, 2]
+    renamed = [Row("ok, relabelled", "proposed", [])]  # a run's name is not what it trained
+    assert len(run_grid(renamed, [0, 1], base, str(moved), quiet, resume=True)[0].read_back) == 2
     changed = run_grid(rows[1:], [0], [*base, "model.width=6"], str(out), quiet, resume=True)
     assert not changed[0].read_back and changed[0].runs[0].path.name not in folders
 

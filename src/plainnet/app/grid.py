@@ -99,7 +99,7 @@ def run_grid(
     left alone at the end. A run's numbers depend on its thread count (kernels sum in another
     order), not on `jobs` itself: the same threads give the same results.
 
-    With `resume`, a run whose folder in `out` holds exactly its config is not trained
+    With `resume`, a run whose folder in `out` holds its config (whatever its name) is not trained
     again: a finished one (or one that diverged) is read back, an interrupted one continues
     from its last checkpoint, as `plainnet train --resume` would. So a grid stopped halfway,
     or rerun to redraw its report with newer code, trains only what is missing.
@@ -189,9 +189,12 @@ def _train_one(cfg, run: RunDir, resume: bool = False) -> dict | str:
 
 def _key(cfg: Config) -> str:
     """What identifies a run: its resolved config ("auto"s as numbers, as its folder has it),
-    less `run.out_dir`: a grid's folder may have been moved or copied (e.g. into docs/)."""
+    less where it lives and what it is called (`run.out_dir`, `run.name`): a grid's folder
+    may have been moved or copied (e.g. into docs/), a row relabelled, or a run made by
+    `plainnet train` gathered into a grid to be drawn with others."""
     cfg = with_numbers(cfg)
-    return cfg.model_copy(update=dict(run=cfg.run.model_copy(update=dict(out_dir="")))).to_toml()
+    where = dict(out_dir="", name="")
+    return cfg.model_copy(update=dict(run=cfg.run.model_copy(update=where))).to_toml()
 
 
 def _earlier_runs(out: Path) -> dict[str, tuple[RunDir, dict | str | None]]:

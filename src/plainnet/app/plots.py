@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib.colors import TABLEAU_COLORS, to_rgb
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter
 
 from plainnet.files import write_atomic
 
@@ -76,6 +77,9 @@ def log_if_wide(ax) -> str:
     ys = [y for line in ax.get_lines() for y in line.get_ydata() if y > 0]
     if ys and max(ys) > 10 * min(ys):
         ax.set_yscale("log")
+        plain = FuncFormatter(lambda v, _: f"{v:g}")  # 40, not 4 x 10^1
+        ax.yaxis.set_major_formatter(plain)
+        ax.yaxis.set_minor_formatter(plain)
         return ", log scale"
     return ""
 
