@@ -225,3 +225,14 @@ def test_a_net_keeps_its_colour_in_every_figure_and_its_variants_are_told_apart(
     assert len({to_rgb(c) for c in other}) == 4  # labels naming no net take free colours
     variants = [to_rgb(c) for c in colours(["proposed, beta 0.5", "proposed, beta auto"] * 2)]
     assert len(set(variants)) == 4 and variants[0] == to_rgb(NET_COLOURS["proposed"])
+
+
+def test_error_axes_are_log_when_the_values_span_decades_and_start_at_zero_otherwise():
+    from plainnet.app.plots import figure, log_if_wide
+
+    _, (wide, narrow) = figure(1, 2)
+    wide.plot([1, 2, 3], [83.0, 20.0, 2.5])
+    narrow.plot([10_000], [6.73], marker="o")  # one point: not blown up to fill the panel
+    assert log_if_wide(wide) == ", log scale" and wide.get_yscale() == "log"
+    assert log_if_wide(narrow) == "" and narrow.get_yscale() == "linear"
+    assert narrow.get_ylim()[0] == 0 and narrow.get_ylim()[1] > 6.73

@@ -73,7 +73,8 @@ def drawn_before(drawn: dict, values, label: str) -> str | None:
 def log_if_wide(ax) -> str:
     """A log y axis when the drawn values span more than 10x (errors from chance down to a
     few percent: on a linear axis the band where nets are compared is a few pixels high);
-    ", log scale" for the axis label, else ""."""
+    ", log scale" for the axis label, else "". A linear axis starts at 0, so that a lone point
+    or a flat line is not blown up to fill the panel."""
     ys = [y for line in ax.get_lines() for y in line.get_ydata() if y > 0]
     if ys and max(ys) > 10 * min(ys):
         ax.set_yscale("log")
@@ -81,6 +82,7 @@ def log_if_wide(ax) -> str:
         ax.yaxis.set_major_formatter(plain)
         ax.yaxis.set_minor_formatter(plain)
         return ", log scale"
+    ax.set_ylim(bottom=0)
     return ""
 
 
