@@ -60,3 +60,20 @@ def test_defaults_benchmark_times_whole_runs_and_splits_them(tmp_path):
     assert all(float(r.split("|")[-2].strip(" %")) < 50 for r in rows), rows
     for part in ("steps", "test", "Calibration", "LastCheckpoint", "start, setup and the rest"):
         assert part in out.stdout, part
+
+
+def test_gpu_probe_times_every_table2_model_and_sizes_a_schedule():
+    probe = Path(__file__).parent.parent / "benchmarks" / "gpu_probe.py"
+    args = ["--device", "cpu", "--batch", "4", "--steps", "1", "--depth", "5", "--no-compile"]
+    out = subprocess.run(
+        [sys.executable, str(probe), *args, "--epochs-per-minute"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    rates = dict(line.split("\t") for line in out.stdout.splitlines() if "\t" in line)
+    names = ["PlainNet-50 (proposed)", "PlainNet-BN-56", "ResNet-56", "ResNet-110", "plain CNN-5"]
+    assert list(rates) == names
+    assert all(float(r) > 0 for r in rates.values())
+    assert out.stdout.count("| eager fp32 | bf16 + channels_last |") == 1

@@ -13,6 +13,14 @@ PAPER_TABLE2 = {
     "ResNet-110": 6.43,
 }
 
+# He et al.'s CIFAR protocol (the cifar10 preset) under every row's component preset
+ROWS = [
+    Row("PlainNet-50 (proposed)", ["proposed", "cifar10"], ["model.arch=cnn", "model.depth=50"]),
+    Row("PlainNet-BN-56", ["bn", "cifar10"], ["model.arch=cnn", "model.depth=56"]),
+    Row("ResNet-56", ["bn", "cifar10"], ["model.arch=resnet", "model.depth=56"]),
+    Row("ResNet-110", ["bn", "cifar10"], ["model.arch=resnet", "model.depth=110"]),
+]
+
 
 def table2(plan: Plan, epochs: int = 164, train_subset: int = 0) -> Path:
     """CIFAR-10: the 50-layer PlainNet against PlainNet-BN-56 and ResNet-56/110.
@@ -20,15 +28,7 @@ def table2(plan: Plan, epochs: int = 164, train_subset: int = 0) -> Path:
     The full protocol is a GPU job (bf16 autocast and channels_last switch on by themselves on
     CUDA); on CPU, `epochs` and `train_subset` give a clearly labelled shortened run.
     """
-    # He et al.'s CIFAR protocol (the cifar10 preset) under every row's component preset
-    rows = [
-        Row(
-            "PlainNet-50 (proposed)", ["proposed", "cifar10"], ["model.arch=cnn", "model.depth=50"]
-        ),
-        Row("PlainNet-BN-56", ["bn", "cifar10"], ["model.arch=cnn", "model.depth=56"]),
-        Row("ResNet-56", ["bn", "cifar10"], ["model.arch=resnet", "model.depth=56"]),
-        Row("ResNet-110", ["bn", "cifar10"], ["model.arch=resnet", "model.depth=110"]),
-    ]
+    rows = ROWS
     if plan.quick:
         epochs, train_subset = 1, 256
         rows = [replace_depth(r) for r in rows]
