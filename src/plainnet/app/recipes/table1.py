@@ -56,12 +56,12 @@ def table1(plan: Plan) -> Path:
             f"{r.cell('best_test_err')} | {r.max_unit_norm()} |"
         )
     c = resolve(None, plan.config_file, plan.overrides, base).max_norm.c
-    title = f"Table 1 ablation{QUICK_TITLE * plan.quick}: {protocol or plan.settings(base)}"
+    chosen = "the usps100 preset (USPS, 100 layers, 60 epochs, SGD lr 0.05)" if protocol else ""
+    settings = ", ".join(s for s in (chosen, plan.settings(base)) if s)
+    title = f"Table 1 ablation{QUICK_TITLE * plan.quick}: {settings}"
     plot = learning_curves(results, plan.out / f"{name}.png", title)
     body = (
-        "Settings: "
-        + "the usps100 preset (USPS, 100 layers, 60 epochs, SGD lr 0.05), " * bool(protocol)
-        + f"{plan.settings(base)}, seeds {plan.seeds}; everything else is the default "
+        f"Settings: {settings}, seeds {plan.seeds}; everything else is the default "
         "config (`plainnet config show`). Ours: mean ± std over seeds of the final model "
         "(eval mode). "
         "Max unit norm: the largest hidden-unit ||w_j|| after training over all seeds; the "
