@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib.colors import TABLEAU_COLORS, to_rgb
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from plainnet.files import write_atomic
 
@@ -78,9 +78,11 @@ def log_if_wide(ax) -> str:
     ys = [y for line in ax.get_lines() for y in line.get_ydata() if y > 0]
     if ys and max(ys) > 10 * min(ys):
         ax.set_yscale("log")
-        plain = FuncFormatter(lambda v, _: f"{v:g}")  # 40, not 4 x 10^1
-        ax.yaxis.set_major_formatter(plain)
-        ax.yaxis.set_minor_formatter(plain)
+        # labels at 1, 2 and 5 of each decade, written 40 rather than 4 x 10^1: every minor
+        # tick labelled crowds an axis that spans several decades
+        ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.yaxis.set_minor_formatter(NullFormatter())
         return ", log scale"
     ax.set_ylim(bottom=0)
     return ""

@@ -73,14 +73,15 @@ def depth(plan: Plan, depths: list[int] | None = None, nets: list[str] | None = 
     )
     beta_table = matrix("", "depth", list(auto), depths, lambda k, d: auto[k][1](d),
                         [name for name, _ in auto.values()])  # fmt: skip
-    fig, axes = figure(1, 3, figsize=(16, 4.8))
+    fig, axes = figure(1, 3, figsize=(18, 4.8))
     panels = [
         ("final_test_err", "test error % (final model, eval mode)"),
         ("final_train_err", "train error % (final model, eval mode)"),
         ("final_running_train_err", "train error % (last epoch, train-mode BN)"),
     ]
     drawn: dict[tuple, str] = {}  # a curve's points -> the first net drawn with them
-    for net, colour in zip(chosen, colours(list(chosen)), strict=True):
+    for k, (net, colour) in enumerate(zip(chosen, colours(list(chosen)), strict=True)):
+        nudge = 1.06 ** (k - (len(chosen) - 1) / 2)  # side by side, not on top of each other
         for ax, (key, _) in zip(axes, panels, strict=True):
             pts = [(d, by[net, d].stat(key)[0]) for d in depths if by[net, d].values(key)]
             if pts:
@@ -89,7 +90,9 @@ def depth(plan: Plan, depths: list[int] | None = None, nets: list[str] | None = 
                     style = dict(label=f"{net} (identical to {twin})", ls="--", mfc="none")
                 ax.plot(*zip(*pts, strict=True), marker="o", color=colour, **style)
             failed = [d for d in depths if by[net, d].diverged]
-            ax.plot(failed, [100] * len(failed), "x", color=colour, ms=10, mew=2)
+            ax.plot(
+                [d * nudge for d in failed], [100] * len(failed), "x", color=colour, ms=9, mew=2
+            )
     for ax, (_, title) in zip(axes, panels, strict=True):
         ax.set_xscale("log")
         ax.set_xticks(depths, [f"{d:,}" for d in depths], minor=False)
@@ -97,7 +100,7 @@ def depth(plan: Plan, depths: list[int] | None = None, nets: list[str] | None = 
         ax.set_xlabel("depth (weight layers)")
         ax.set_ylabel(title + log_if_wide(ax))
         ax.grid(True, alpha=0.3, which="both")
-    axes[0].legend(fontsize=8)
+    axes[-1].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1))  # off the curves
     fig.suptitle(
         f"USPS, trained {epochs} epoch{'s' * (epochs > 1)}{' (quick smoke variant)' * quick}; "
         "x at 100%: a run that diverged (NaN/inf)"
