@@ -108,6 +108,17 @@ def flops_per_sample(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> floa
     return fc.get_total_flops() / len(x)
 
 
+def user_step(model, opt, hidden, x, y, c) -> None:
+    """One step as a careful user writes it: autograd, torch's SGD, a `renorm` loop."""
+    loss = F.cross_entropy(model(x), y)
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    with torch.no_grad():
+        for w in hidden:
+            w.copy_(torch.renorm(w, 2, 0, c))
+
+
 def reference(build, x, y, x_test, y_test, bs, epochs, lr, c, device) -> float:
     """The eager loop; returns training samples/s over epochs 2.. (epoch 1 is warm-up)."""
     torch.manual_seed(0)
@@ -120,14 +131,7 @@ def reference(build, x, y, x_test, y_test, bs, epochs, lr, c, device) -> float:
         t0 = time.perf_counter()
         model.train()
         for xb, yb in loader:
-            xb, yb = xb.to(device), yb.to(device)
-            loss = F.cross_entropy(model(xb), yb)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            with torch.no_grad():
-                for w in hidden:
-                    w.copy_(torch.renorm(w, 2, 0, c))
+            user_step(model, opt, hidden, xb.to(device), yb.to(device), c)
         model.eval()
         with torch.no_grad():
             model(x_test.to(device)).argmax(1)

@@ -77,3 +77,52 @@ def test_gpu_probe_times_every_table2_model_and_sizes_a_schedule():
     assert list(rates) == names
     assert all(float(r) > 0 for r in rates.values())
     assert out.stdout.count("| eager fp32 | bf16 + channels_last |") == 1
+
+
+def test_floor_step_is_the_autograd_step_by_direct_kernel_calls():
+    """bench_floor.py's floor runs the step's kernels without autograd: it must train the
+    net exactly as `backward()` + SGD do, or the floor would time a different computation."""
+    import torch
+    import torch.nn.functional as F
+
+    from plainnet.nn.models import plain_mlp
+
+    sys.path.insert(0, str(BENCH.parent))
+    try:
+        spec = importlib.util.spec_from_file_location(
+            "bench_floor", BENCH.parent / "bench_floor.py"
+        )
+        floor = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(floor)
+    finally:
+        sys.path.remove(str(BENCH.parent))
+    torch.manual_seed(0)
+    x, y = torch.randn(32, 256), torch.randint(0, 10, (32,))
+    nets = [plain_mlp((256,), 10, depth=10) for _ in range(2)]
+    nets[1].load_state_dict(nets[0].state_dict())
+    start = nets[0].layer1.weight.weight.detach().clone()
+    opts = [torch.optim.SGD(n.parameters(), lr=0.1, momentum=0.9, fused=True) for n in nets]
+    for _ in range(3):
+        opts[0].zero_grad()
+        F.cross_entropy(nets[0](x), y).backward()
+        opts[0].step()
+        floor.floor_step(nets[1], opts[1], x, y)
+    a, b = nets[0].state_dict(), nets[1].state_dict()
+    assert not torch.equal(a["layer1.weight.weight"], start)  # the steps moved the weights
+    for k in a:
+        if "num_batches_tracked" not in k:  # a counter the kernels do not keep
+            torch.testing.assert_close(a[k], b[k], rtol=1e-5, atol=1e-6, msg=k)
+
+
+def test_floor_benchmark_prints_every_contender():
+    script = BENCH.with_name("bench_floor.py")
+    out = subprocess.run(
+        [sys.executable, str(script), "--depth", "4", "--rounds", "1"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    for row in ("| reference (user's loop) |", "| plainnet |", "| floor (kernels only) |"):
+        assert row in out.stdout, row
+    assert "**1.00** (1.00-1.00)" in out.stdout

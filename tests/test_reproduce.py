@@ -1,6 +1,8 @@
 import json
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -158,6 +160,18 @@ def test_parallel_grid_reports_a_run_that_fails_by_its_row(tmp_path):
     assert len(fine.summaries) == 1 and not fine.diverged
     assert missing.diverged == 1 and missing.failure == "failed"
     assert "downloads are off" in missing.reasons[0] and "failed (1/1)" in missing.cell("x")
+
+
+def test_a_worker_prints_warnings_as_one_line_notes():
+    """Under --jobs, a warning raised in a worker (e.g. a data file that is not the official
+    release) reads as the command's note, once, without Python's source line."""
+    code = (
+        "import warnings; from plainnet.app import grid; grid._init_worker(1)\n"
+        "for _ in range(2): warnings.warn('usps.npz is not the official release')"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stderr == "plainnet: note: usps.npz is not the official release\n"
 
 
 @needs_usps

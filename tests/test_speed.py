@@ -42,6 +42,21 @@ def test_compile_failure_falls_back_to_eager_with_one_warning(monkeypatch):
         assert torch.equal(m(x), out)
 
 
+def test_compiled_model_runs_other_batch_shapes_eagerly(monkeypatch):
+    """Only the first input shape is compiled; a short last batch runs eagerly instead of
+    costing a second (dynamic-shape) compilation."""
+    seen = []
+
+    def recording(model):
+        return lambda x: seen.append(tuple(x.shape)) or model(x)
+
+    monkeypatch.setattr(torch, "compile", recording)
+    m = speed.CompiledOrEager(plain_mlp((16,), 4, depth=3, width=8))
+    for n in (8, 8, 3, 8):
+        assert m(torch.randn(n, 16)).shape == (n, 4)
+    assert seen == [(8, 16)] * 3
+
+
 def test_channels_last_conv_weights_stay_channels_last_under_max_norm():
     torch.manual_seed(0)
     net = plain_cnn((3, 8, 8), 4, depth=6).to(memory_format=torch.channels_last)

@@ -9,6 +9,7 @@ import io
 import multiprocessing
 import statistics
 import textwrap
+import warnings
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -223,6 +224,11 @@ def _earlier_runs(out: Path) -> dict[str, tuple[RunDir, dict | str | None]]:
 
 def _init_worker(threads: int) -> None:
     torch.set_num_threads(threads)
+    # A worker's warnings (e.g. that a data file is not the official release) read as the
+    # command's own one-line notes, once per worker, not as Python's two-line warnings.
+    warnings.simplefilter("once")
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    warnings.formatwarning = lambda message, *_, **__: f"plainnet: note: {message}\n"
 
 
 def grid_table(results: list[RowResult]) -> str:

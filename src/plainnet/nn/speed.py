@@ -40,16 +40,24 @@ class Checkpointed(nn.Module):
 
 
 class CompiledOrEager(nn.Module):
-    """`torch.compile(model)`, or `model` itself after one warning if compiling fails."""
+    """`torch.compile(model)`, or `model` itself after one warning if compiling fails.
+
+    Only inputs shaped like the first one run compiled; others (an epoch's short last batch)
+    run eagerly, the same computation: a second shape would make torch.compile build a
+    dynamic-shape graph, which on CPU took as long again as the first compilation
+    (docs/performance.md).
+    """
 
     def __init__(self, model: nn.Module):
         super().__init__()
         self.eager = model
         self.compiled = torch.compile(model)
         self.failed = False
+        self.shape: torch.Size | None = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.failed:
+        self.shape = self.shape or x.shape
+        if not self.failed and x.shape == self.shape:
             try:
                 return self.compiled(x)
             except Exception as e:  # dynamo/inductor raise many types; all mean "use eager"
