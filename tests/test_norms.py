@@ -98,9 +98,15 @@ def test_recalibrated_bns_standardize_exactly_what_eval_mode_feeds_them():
 def test_training_calibrates_and_reports_the_running_average_numbers_beside(small_cfg, quiet):
     from plainnet.app.trainer import train
 
-    s = train(small_cfg("model.depth=30", "train.epochs=2"), console=quiet).summary
+    result = train(small_cfg("model.depth=30", "train.epochs=2"), console=quiet)
+    s = result.summary
     for split in ("train", "val", "test"):
         assert 0 <= s[f"final_{split}_err_running_stats"] <= 1
+    # the check's time is its own, in the last epoch only, apart from the calibration's
+    rows = result.run_dir.read_metrics()
+    assert rows[0]["running_stats_check_s"] == 0 < rows[1]["running_stats_check_s"]
+    assert all(r["calibration_s"] > 0 for r in rows)
+    assert {"RunningStatsCheck", "Calibration"} <= set(s["seconds_by_part"])
     off = train(
         small_cfg("model.depth=30", "train.epochs=2", "train.calibrate_bn=0"), console=quiet
     )

@@ -1,9 +1,9 @@
 """The trainer's callbacks (`plainnet.engine.Callback`): everything a run does around the loop.
 
-BatchNorm calibration, the best-epoch checkpoint, metrics.csv, the probe log, TensorBoard,
-the last checkpoint, the console line and the progress bar, each in its own class. The
-trainer (`plainnet.app.trainer`) passes them to `plainnet.engine.fit` in this order, followed
-by the user's own callbacks.
+The running-statistics check and BatchNorm calibration, the best-epoch checkpoint, metrics.csv,
+the probe log, TensorBoard, the last checkpoint, the console line and the progress bar, each
+in its own class. The trainer (`plainnet.app.trainer`) passes them to `plainnet.engine.fit`
+in this order, followed by the user's own callbacks.
 """
 
 import math
@@ -19,20 +19,29 @@ from plainnet.engine.callbacks import Callback
 from plainnet.nn.norms import recalibrate_
 
 
-class Calibration(Callback):
-    """After every epoch's steps, set BatchNorm's population statistics layer by layer from a
-    fixed sample of training inputs (`plainnet.nn.norms.recalibrate_`), so that evaluation in
-    eval mode matches training. Before the last epoch's calibration, `measure` records what
-    PyTorch's running averages would give, as `<split>_err_running_stats` in the epoch's
-    metrics (and so in the summary)."""
+class RunningStatsCheck(Callback):
+    """Before the last epoch's BatchNorm calibration: what PyTorch's running averages give,
+    as `<split>_err_running_stats` in the epoch's metrics (and so in the summary). A callback
+    of its own so that its time (one pass over every split) is not counted as calibration."""
 
-    def __init__(self, sample: torch.Tensor, splits: list[str], measure):
-        self.sample, self.splits, self.measure = sample, splits, measure
+    def __init__(self, splits: list[str], measure):
+        self.splits, self.measure = splits, measure
 
     def on_train_epoch_end(self, state) -> None:
         if state.epoch == state.epochs:
             for s in self.splits:
                 state.metrics[f"{s}_err_running_stats"] = self.measure(s).error
+
+
+class Calibration(Callback):
+    """After every epoch's steps, set BatchNorm's population statistics layer by layer from a
+    fixed sample of training inputs (`plainnet.nn.norms.recalibrate_`), so that evaluation in
+    eval mode matches training."""
+
+    def __init__(self, sample: torch.Tensor):
+        self.sample = sample
+
+    def on_train_epoch_end(self, state) -> None:
         recalibrate_(state.model, self.sample)
 
 
@@ -83,6 +92,7 @@ class Metrics(Callback):
         t = state.timings
         parts = dict(steps_s=t.get("steps"), evaluation_s=t.get("evaluation"))
         parts["calibration_s"] = t.get("Calibration")
+        parts["running_stats_check_s"] = t.get("RunningStatsCheck")
         row = state.metrics | {k: round(v, 3) for k, v in parts.items() if v is not None}
         self.run.append_metrics(row)
 

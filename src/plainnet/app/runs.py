@@ -47,9 +47,17 @@ METRICS = [
     "steps_s",
     "evaluation_s",
     "calibration_s",
+    "running_stats_check_s",
 ]
 # The columns that measure time: they differ between two runs that compute the same numbers.
-TIMING = ("epoch_time_s", "elapsed_s", "steps_s", "evaluation_s", "calibration_s")
+TIMING = (
+    "epoch_time_s",
+    "elapsed_s",
+    "steps_s",
+    "evaluation_s",
+    "calibration_s",
+    "running_stats_check_s",
+)
 
 
 class RunDir:

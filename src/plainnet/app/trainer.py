@@ -39,6 +39,7 @@ from plainnet.app.callbacks import (
     Metrics,
     ProbeLog,
     ProgressBar,
+    RunningStatsCheck,
     TensorBoard,
 )
 from plainnet.app.config import (
@@ -186,10 +187,10 @@ def _train_locked(cfg: Config, run: RunDir, resume, console, world, data, model,
     if tb:
         tensorboard.log_config(tb, cfg)
     steps = data.steps_per_epoch(cfg.train.batch_size, world.size)
-    calibration = _calibration(cfg, data, measure)
+    calibration = _calibration(cfg, data, measure)  # the check first, then the calibration
     progress = ProgressBar(console)
     own = [
-        *([calibration] if calibration else []),
+        *calibration,
         *([best] if cfg.run.select != "final" else []),
         Metrics(run),
         *([_probe_log(run, data, cfg, tb)] if cfg.run.probe_every else []),
@@ -262,15 +263,17 @@ def _lr(cfg: Config, steps: int):
     return lambda step: cfg.optim.lr * lr_factor(step, total, warmup, s.name, s.milestones, s.gamma)
 
 
-def _calibration(cfg: Config, data: DeviceData, measure) -> Calibration | None:
-    """BatchNorm calibration on fixed, seeded training samples (None: no calibration).
-    Batch Renormalization trains on its running statistics, so they are left to it."""
+def _calibration(cfg: Config, data: DeviceData, measure) -> list:
+    """BatchNorm calibration on fixed, seeded training samples, after the check of the running
+    statistics it replaces (none: no calibration). Batch Renormalization trains on its
+    running statistics, so they are left to it."""
     if not cfg.train.calibrate_bn or cfg.model.norm != "batch":
-        return None
+        return []
     gen = torch.Generator().manual_seed(cfg.train.seed)
     idx = torch.randperm(len(data.y_train), generator=gen)[: cfg.train.calibrate_bn]
     sample = data.x_train[idx.sort().values.to(data.x_train.device)]
-    return Calibration(sample, [s for s in data.SPLITS if len(data.split(s)[1])], measure)
+    splits = [s for s in data.SPLITS if len(data.split(s)[1])]
+    return [RunningStatsCheck(splits, measure), Calibration(sample)]
 
 
 def _probe_log(run: RunDir, data: DeviceData, cfg: Config, tb) -> ProbeLog:
