@@ -1,6 +1,6 @@
 """How fast can an eager training step of the plain MLP be? Its kernels alone, against the loops.
 
-    python benchmarks/bench_floor.py                      # MLP-100 and MLP-1000, ~4 min on 2 cores
+    python benchmarks/bench_floor.py                      # MLP-100 and MLP-1000, ~3 min on 2 cores
     python benchmarks/bench_floor.py --depth 100 --rounds 9
     python benchmarks/bench_floor.py --compile            # + plainnet compiled (steady state)
 
@@ -27,7 +27,8 @@ import time
 from statistics import median
 
 import torch
-from bench_train import interleaved, user_step
+from bench_train import interleaved
+from user_loop import user_step
 
 from plainnet import MaxNorm
 from plainnet.engine.callbacks import Callbacks
@@ -101,18 +102,17 @@ def contenders(depth: int, steps: int, compiled: bool) -> dict:
         for x, y in batches:
             user_step(ref, ref_opt, ref_hidden, x, y, C)
 
-    def plainnet(net, train_model=None):
+    def plainnet(net, train_model):
         opt = torch.optim.SGD(net.parameters(), lr=LR, momentum=0.9, fused=True)
         project = MaxNorm(hidden_weights(net), C)
         state, call = State(net, opt, epochs=1), Callbacks([])
-        model = train_model or net
-        return lambda: train_epoch(state, model, batches, None, project, call, SINGLE, False)
+        return lambda: train_epoch(state, train_model, batches, None, project, call, SINGLE, False)
 
     low = model()
     low_opt = torch.optim.SGD(low.parameters(), lr=LR, momentum=0.9, fused=True)
     found = {
         "reference (user's loop)": timed(reference),
-        "plainnet": timed(plainnet(model())),
+        "plainnet": timed(plainnet(net := model(), net)),
         "floor (kernels only)": timed(lambda: [floor_step(low, low_opt, x, y) for x, y in batches]),
     }
     if compiled:

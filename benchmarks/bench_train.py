@@ -39,6 +39,7 @@ from rich.console import Console
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 from torch.utils.flop_counter import FlopCounterMode
+from user_loop import user_step
 
 from plainnet.app.config import resolve
 from plainnet.app.trainer import train
@@ -106,17 +107,6 @@ def flops_per_sample(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> floa
         F.cross_entropy(model(x), y).backward()
     model.zero_grad(set_to_none=True)
     return fc.get_total_flops() / len(x)
-
-
-def user_step(model, opt, hidden, x, y, c) -> None:
-    """One step as a careful user writes it: autograd, torch's SGD, a `renorm` loop."""
-    loss = F.cross_entropy(model(x), y)
-    opt.zero_grad()
-    loss.backward()
-    opt.step()
-    with torch.no_grad():
-        for w in hidden:
-            w.copy_(torch.renorm(w, 2, 0, c))
 
 
 def reference(build, x, y, x_test, y_test, bs, epochs, lr, c, device) -> float:

@@ -19,7 +19,17 @@ def test_the_readme_has_python_examples():
 
 @pytest.mark.parametrize("code", BLOCKS, ids=[f"block{i}" for i in range(len(BLOCKS))])
 def test_readme_python_block_runs(code, capsys):
-    exec(compile(code, str(README), "exec"), {})
+    from plainnet.nn import models
+
+    # a block may register a model: the registry is put back, so later tests see the built-ins
+    registered, conv = dict(models.MODELS), set(models.CONV_MODELS)
+    try:
+        exec(compile(code, str(README), "exec"), {})
+    finally:
+        models.MODELS.clear()
+        models.MODELS.update(registered)
+        models.CONV_MODELS.clear()
+        models.CONV_MODELS.update(conv)
     out = capsys.readouterr().out
     if "test error" in code:
         error = float(re.search(r"test error (?:after \d+ epochs: )?([\d.]+)%", out).group(1))

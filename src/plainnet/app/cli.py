@@ -26,6 +26,7 @@ from plainnet.app.config import (
     presets,
     resolve,
 )
+from plainnet.app.notes import show_warnings_as_notes
 from plainnet.data.datasets import SPECS, cache_path, prepare, spec
 from plainnet.data.datasets import arrays as dataset_arrays
 from plainnet.errors import PlainnetError, TrainingDiverged
@@ -658,19 +659,10 @@ def main(argv: list[str] | None = None) -> None:
         click.echo(f"plainnet: {message}", err=True)
         sys.exit(code)
 
-    seen: set[str] = set()
-
-    def note(message, category, *_):
-        if str(message) not in seen:  # a note once per command, however often it is raised
-            seen.add(str(message))
-            click.echo(f"plainnet: note: {message}", err=True)
-
     # The handlers are this command's only: a caller (a test, a notebook calling main) gets
     # its own back when main returns.
     with warnings.catch_warnings(), _sigterm_as_interrupt():
-        warnings.simplefilter("always")
-        warnings.filterwarnings("ignore", category=DeprecationWarning)
-        warnings.showwarning = note
+        show_warnings_as_notes()
         _main(argv, fail)
 
 

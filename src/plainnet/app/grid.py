@@ -9,7 +9,6 @@ import io
 import multiprocessing
 import statistics
 import textwrap
-import warnings
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +19,7 @@ from rich.console import Console
 
 from plainnet.app.build import with_numbers
 from plainnet.app.config import Config, ConfigError, resolve
+from plainnet.app.notes import show_warnings_as_notes
 from plainnet.app.runs import RunDir, RunError
 from plainnet.app.trainer import TrainingDiverged, train
 from plainnet.errors import PlainnetError
@@ -224,11 +224,8 @@ def _earlier_runs(out: Path) -> dict[str, tuple[RunDir, dict | str | None]]:
 
 def _init_worker(threads: int) -> None:
     torch.set_num_threads(threads)
-    # A worker's warnings (e.g. that a data file is not the official release) read as the
-    # command's own one-line notes, once per worker, not as Python's two-line warnings.
-    warnings.simplefilter("once")
-    warnings.filterwarnings("ignore", category=DeprecationWarning)
-    warnings.formatwarning = lambda message, *_, **__: f"plainnet: note: {message}\n"
+    # a spawned worker starts without the command's handling of warnings
+    show_warnings_as_notes()
 
 
 def grid_table(results: list[RowResult]) -> str:
