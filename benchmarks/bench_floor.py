@@ -31,9 +31,7 @@ from bench_train import interleaved
 from user_loop import user_step
 
 from plainnet import MaxNorm
-from plainnet.engine.callbacks import Callbacks
-from plainnet.engine.distributed import SINGLE
-from plainnet.engine.loop import State, train_epoch
+from plainnet.engine.loop import State, Steps, train_epoch
 from plainnet.nn.models import PlainNet, hidden_weights, plain_mlp
 from plainnet.nn.speed import CompiledOrEager
 
@@ -105,8 +103,8 @@ def contenders(depth: int, steps: int, compiled: bool) -> dict:
     def plainnet(net, train_model):
         opt = torch.optim.SGD(net.parameters(), lr=LR, momentum=0.9, fused=True)
         project = MaxNorm(hidden_weights(net), C)
-        state, call = State(net, opt, epochs=1), Callbacks([])
-        return lambda: train_epoch(state, train_model, batches, None, project, call, SINGLE, False)
+        state, steps = State(net, opt, epochs=1), Steps(project=project, train_model=train_model)
+        return lambda: train_epoch(state, batches, steps)
 
     low = model()
     low_opt = torch.optim.SGD(low.parameters(), lr=LR, momentum=0.9, fused=True)
@@ -126,13 +124,14 @@ def main() -> None:
     p.add_argument("--depth", type=int, action="append", help="MLP depth (repeatable)")
     p.add_argument("--rounds", type=int, default=7)
     p.add_argument("--compile", action="store_true", help="also plainnet with torch.compile")
+    p.add_argument("--steps", type=int, help="steps a round (default: max(6, 2000 / depth))")
     args = p.parse_args()
     print(
         f"# bench_floor, {time.strftime('%Y-%m-%d %H:%M')}: {platform.machine()}, "
         f"{os.cpu_count()} CPUs, {torch.get_num_threads()} threads; torch {torch.__version__}"
     )
     for depth in args.depth or [100, 1000]:
-        steps = max(6, 2000 // depth)
+        steps = args.steps or max(6, 2000 // depth)
         runs = contenders(depth, steps, args.compile)
         for run in runs.values():
             run()  # warm-up (and compilation)

@@ -20,9 +20,8 @@ import torch
 from plainnet.app.build import init_model, make_optimizer, with_numbers
 from plainnet.app.config import resolve
 from plainnet.app.recipes.table2 import ROWS
-from plainnet.engine.callbacks import Callbacks
 from plainnet.engine.distributed import World
-from plainnet.engine.loop import State, train_epoch
+from plainnet.engine.loop import State, Steps, train_epoch
 from plainnet.nn.speed import CompiledOrEager
 
 OPTIONS = {  # config overrides
@@ -43,7 +42,7 @@ def models(deep: int) -> dict[str, tuple[list[str], list[str]]]:
     return {**{r.label: (r.preset, r.overrides) for r in ROWS}, f"plain CNN-{deep}": deep_cnn}
 
 
-def probe(presets, overrides, device, batch, steps) -> tuple[float, float]:
+def probe(presets, overrides, device, batch, steps, warmup=3) -> tuple[float, float]:
     """(steps per second, seconds before the first timed step: build, warm-up, compile)."""
     t0 = time.perf_counter()
     cfg = with_numbers(resolve(presets, overrides=overrides))
@@ -55,22 +54,14 @@ def probe(presets, overrides, device, batch, steps) -> tuple[float, float]:
         x = x.contiguous(memory_format=torch.channels_last)
     y = torch.randint(0, 10, (batch,), device=device)
     state = State(net, opt, epochs=1)
+    how = Steps(project=project, amp=cfg.train.amp, train_model=model, world=World(device=device))
 
     def run(n):
-        train_epoch(
-            state,
-            model,
-            [(x, y)] * n,
-            None,
-            project,
-            Callbacks([]),
-            World(device=device),
-            cfg.train.amp,
-        )
+        train_epoch(state, [(x, y)] * n, how)
         if device.type == "cuda":
             torch.cuda.synchronize()
 
-    run(3)  # warm-up: cuDNN autotuning, compilation
+    run(warmup)  # cuDNN autotuning, compilation
     ready = time.perf_counter() - t0
     t1 = time.perf_counter()
     run(steps)
@@ -84,6 +75,7 @@ def main():
     p.add_argument("--steps", type=int, default=30, help="timed steps per model and option")
     p.add_argument("--depth", type=int, default=1000, help="the deep plain CNN's depth")
     p.add_argument("--no-compile", action="store_true", help="skip the compiled option")
+    p.add_argument("--warmup", type=int, default=3, help="untimed steps first (cuDNN, compile)")
     p.add_argument(
         "--compile-first",
         type=int,
@@ -103,8 +95,8 @@ def main():
     name = torch.cuda.get_device_name() if device.type == "cuda" else "CPU"
     lines = [
         f"Steps/s at batch {args.batch}, {name}, torch {torch.__version__} "
-        f"({args.steps} timed steps after 3 warm-up steps; in brackets: seconds to build, "
-        "warm up and compile)",
+        f"({args.steps} timed steps after {args.warmup} warm-up steps; in brackets: seconds to "
+        "build, warm up and compile)",
         "",
         "| model | " + " | ".join(options) + " |",
         "|---|" + "---|" * len(options),
@@ -116,7 +108,9 @@ def main():
             if "compiled" in key and i >= min(args.compile_first, len(ROWS)):
                 cells.append("not measured")  # the deep CNN's compilation alone would outlast it
                 continue
-            rate, ready = probe(presets, overrides + option, device, args.batch, args.steps)
+            rate, ready = probe(
+                presets, overrides + option, device, args.batch, args.steps, args.warmup
+            )
             rates[label, key] = rate
             cells.append(f"{rate:.1f} ({ready:.0f} s)")
         lines.append(f"| {label} | " + " | ".join(cells) + " |")

@@ -1,4 +1,8 @@
 import io
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from rich.console import Console
@@ -28,3 +32,23 @@ def small_cfg(tmp_path):
         return resolve(overrides=base + list(overrides))
 
     return make
+
+
+TABLE1_QUICK = "plainnet reproduce table1 --quick"
+
+
+def run_line(line: str, cwd: Path) -> subprocess.CompletedProcess:
+    """A command line run by bash in `cwd`, as a user types it, this Python's `plainnet`
+    first on the PATH."""
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    return subprocess.run(["bash", "-c", line], cwd=cwd, env=env, capture_output=True, text=True)
+
+
+@pytest.fixture(scope="session")
+def table1_quick(tmp_path_factory):
+    """`plainnet reproduce table1 --quick` as the README shows it, run once for the tests that
+    read it (the README's line and the table's contents): its process and report folder."""
+    where = tmp_path_factory.mktemp("table1-quick")
+    done = run_line(TABLE1_QUICK, where)
+    reports = sorted(where.glob("runs/reports/*/table1-quick.md"))
+    return done, reports[0].parent if reports else None

@@ -74,6 +74,7 @@ def test_defaults_benchmark_times_whole_runs_and_splits_them(tmp_path):
 def test_gpu_probe_times_every_table2_model_and_sizes_a_schedule():
     probe = Path(__file__).parent.parent / "benchmarks" / "gpu_probe.py"
     args = ["--device", "cpu", "--batch", "4", "--steps", "1", "--depth", "5", "--no-compile"]
+    args += ["--warmup", "1"]
     out = subprocess.run(
         [sys.executable, str(probe), *args, "--epochs-per-minute"],
         capture_output=True,
@@ -118,7 +119,7 @@ def test_floor_step_is_the_autograd_step_by_direct_kernel_calls():
 def test_floor_benchmark_prints_every_contender():
     script = BENCH.with_name("bench_floor.py")
     out = subprocess.run(
-        [sys.executable, str(script), "--depth", "4", "--rounds", "1"],
+        [sys.executable, str(script), "--depth", "4", "--rounds", "1", "--steps", "3"],
         capture_output=True,
         text=True,
         timeout=600,

@@ -154,3 +154,35 @@ def test_config_show_says_where_each_value_came_from(tmp_path):
     assert f"lr = 0.05  # file {a}" in text and "depth = 30  # command line" in text
     assert "# weight layers, classifier included" in text
     assert tomllib.loads(text)["model"]["width"] == 32  # still a config file
+
+
+def test_validating_a_config_imports_nothing_and_building_its_model_restores_sys_path(
+    tmp_path, monkeypatch
+):
+    """A config naming a module is checked without importing it (reading a grid back, showing
+    a config run no code); the model's builder imports it, once, and `sys.path` is as before."""
+    import sys
+
+    from plainnet.app.build import data_shape, make_model
+
+    (tmp_path / "planted_models.py").write_text(
+        "from plainnet.nn.models import register_model, plain_mlp\n"
+        "@register_model\n"
+        "def planted(in_shape, num_classes, depth=3):\n"
+        "    return plain_mlp(in_shape, num_classes, depth=depth, width=4)\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delitem(sys.modules, "planted_models", raising=False)
+    before = list(sys.path)
+    cfg = resolve(overrides=["model.module=planted_models", "model.arch=planted"])
+    assert "planted_models" not in sys.modules and sys.path == before
+    model = make_model(cfg, data_shape(cfg))
+    assert "planted_models" in sys.modules and sys.path == before
+    assert model.head.in_features == 4  # the planted builder's net
+    from plainnet.nn import models
+
+    monkeypatch.delitem(models.MODELS, "planted")
+    with pytest.raises(ConfigError, match="is a file name; give the module's name"):
+        resolve(overrides=["model.module=planted_models.py"])
+    with pytest.raises(ConfigError, match="not a module name"):
+        resolve(overrides=["model.module=my-models"])

@@ -13,7 +13,7 @@ from torch import nn
 
 import plainnet
 from plainnet.data import ArrayDataset
-from plainnet.engine.loop import evaluate, fit
+from plainnet.engine.loop import Steps, evaluate, fit
 
 
 @pytest.fixture(autouse=True)
@@ -98,8 +98,8 @@ def test_fit_projects_after_every_step_and_follows_the_lr_function():
         def on_step_end(self, state):
             seen.append((opt.param_groups[0]["lr"], plainnet.unit_norms(model[0].weight).max()))
 
-    fit(model, opt, lambda e: [(x, y)] * 3, 1, lr=lambda s: 0.5 / (s + 1), project=project,
-        callbacks=[Check()])  # fmt: skip
+    steps = Steps(lr=lambda s: 0.5 / (s + 1), project=project)
+    fit(model, opt, lambda e: [(x, y)] * 3, 1, steps, callbacks=[Check()])
     assert [lr for lr, _ in seen] == [0.5, 0.25, 0.5 / 3]
     assert all(norm <= 0.3 * (1 + 1e-6) for _, norm in seen)
 
@@ -124,7 +124,7 @@ def test_fit_clips_the_global_gradient_norm_before_each_step():
             moves.append((now - self.before).norm().item())
             self.before = now.clone()
 
-    fit(model, opt, lambda e: [(x, y)] * 3, 1, callbacks=[Move()], clip=0.01)
+    fit(model, opt, lambda e: [(x, y)] * 3, 1, Steps(clip=0.01), callbacks=[Move()])
     assert moves[0] == pytest.approx(0.01, rel=1e-4)
     assert all(m <= 0.01 * (1 + 1e-4) for m in moves)
 
@@ -223,3 +223,32 @@ def test_a_callback_need_not_subclass_callback():
     fit(model, torch.optim.SGD(model.parameters(), lr=0.1), lambda e: [(x, y)], 3,
         callbacks=[Plain()])  # fmt: skip
     assert seen == [1, 2, 3]
+
+
+def test_subpackages_export_their_public_names():
+    import plainnet.app
+    import plainnet.engine
+    import plainnet.nn
+
+    assert plainnet.engine.fit is fit and plainnet.engine.Steps is Steps
+    assert plainnet.nn.MaxNorm is plainnet.MaxNorm and plainnet.app.load_run is plainnet.load_run
+    for package in (plainnet.nn, plainnet.engine, plainnet.app):
+        assert all(getattr(package, name) is not None for name in package.__all__)
+
+
+def test_calibration_and_the_running_statistics_check_work_from_fit():
+    """The trainer's BatchNorm callbacks are the engine's: a user of `fit` has them too."""
+    x, y = _blobs()
+    model = nn.Sequential(nn.Linear(8, 16), nn.BatchNorm1d(16), nn.ReLU(), nn.Linear(16, 2))
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+
+    def measure(split):
+        return evaluate(model, [(x, y)])
+
+    check, calibration = plainnet.RunningStatsCheck(["train"], measure), plainnet.Calibration(x)
+    state = fit(model, opt, lambda e: [(x, y)], 2, callbacks=[check, calibration])
+    assert 0 <= state.metrics["train_err_running_stats"] <= 1  # measured in the last epoch
+    bn = model[1]
+    with torch.no_grad():  # calibrated: the population statistics are those of the sample
+        z = model[0](x)
+    torch.testing.assert_close(bn.running_mean, z.mean(0))

@@ -3,11 +3,10 @@ cannot drift from the code."""
 
 import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from conftest import TABLE1_QUICK, run_line
 
 README = Path(__file__).parents[1] / "README.md"
 BLOCKS = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
@@ -54,14 +53,15 @@ def test_the_readme_marks_quick_command_lines():
 
 
 @pytest.mark.parametrize("line", QUICK)
-def test_readme_quick_command_line_runs(line, tmp_path):
+def test_readme_quick_command_line_runs(line, tmp_path, request):
     if (
         "reproduce" in line
         and not (Path(os.environ.get("PLAINNET_DATA", "")) / "usps.npz").exists()
     ):
         pytest.skip("PLAINNET_DATA has no usps.npz")
-    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
-    p = subprocess.run(["bash", "-c", line], cwd=tmp_path, env=env, capture_output=True, text=True)
+    # Table 1's quick run is also what test_reproduce reads: run once for both.
+    done = request.getfixturevalue("table1_quick")[0] if line == TABLE1_QUICK else None
+    p = done or run_line(line, tmp_path)
     assert p.returncode == 0, p.stderr[-2000:]
 
 

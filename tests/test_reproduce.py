@@ -29,9 +29,10 @@ def test_grid_counts_diverged_runs_as_failures(tmp_path):
 
 
 @needs_usps
-def test_table1_quick_writes_the_table_beside_the_papers(tmp_path, monkeypatch):
-    path = recipes.table1(recipes.Plan(tmp_path, quick=True, seeds=[0], log=lambda *_: None))
-    text = path.read_text()
+def test_table1_quick_writes_the_table_beside_the_papers(table1_quick):
+    done, folder = table1_quick  # `plainnet reproduce table1 --quick`, as the README has it
+    assert done.returncode == 0, done.stderr[-2000:]
+    text = (folder / "table1-quick.md").read_text()
     results = {}  # row -> (test error cell, max unit norm)
     for row, paper in PAPER_TABLE1.items():
         line = next(x for x in text.splitlines() if x.startswith(f"| {row} |"))
@@ -44,7 +45,7 @@ def test_table1_quick_writes_the_table_beside_the_papers(tmp_path, monkeypatch):
     assert len({test for test, _ in results.values()}) == len(PAPER_TABLE1)
     assert results["proposed"][1] == results["bn_maxnorm"][1] == "1.50"
     assert "quick smoke variant" in text and "Wall time" in text
-    assert (tmp_path / "table1-quick.png").stat().st_size > 0
+    assert (folder / "table1-quick.png").stat().st_size > 0
 
 
 @needs_usps
@@ -262,3 +263,16 @@ def test_table2_quick_says_it_is_shortened_in_its_figure_and_its_title(tmp_path,
     path = recipes.table2(recipes.Plan(tmp_path, quick=True, seeds=[0], log=lambda *_: None))
     assert "SHORTENED RUN (1 epochs, 256 training images)" in path.read_text().splitlines()[0]
     assert "SHORTENED run: 1 epochs, 256 training images" in figs[0].axes[0].get_title()
+
+
+@needs_usps
+def test_cnn_quick_compares_plain_cnns_with_a_resnet_of_each_depth(tmp_path):
+    plan = recipes.Plan(tmp_path, quick=True, seeds=[0], log=lambda *_: None)
+    text = recipes.cnn(plan, nets=["proposed", "resnet"]).read_text()
+    assert "| net | depth 8 | depth 14 |" in text  # 6n + 2: a ResNet at every depth
+    for net in ("proposed", "resnet"):
+        assert text.count(f"| {net} |") == 5  # test, val, train, parameters, seconds
+    assert "model.channels [16, 32, 64]" in text  # settings read from the resolved config
+    assert (tmp_path / "cnn-quick.png").stat().st_size > 0
+    with pytest.raises(ConfigError, match="choose among"):
+        recipes.cnn(recipes.Plan(tmp_path / "x", quick=True), nets=["vgg"])

@@ -110,3 +110,26 @@ def test_training_flushes_denormals_and_restores_the_callers_setting(small_cfg, 
     torch.set_flush_denormal(False)
     train(small_cfg("train.epochs=1"), console=quiet)
     assert not flushed()
+
+
+def test_the_memory_estimate_counts_checkpointed_activations_and_suggests_them(monkeypatch):
+    """Activation checkpointing keeps the segments' inputs and one segment at a time: the
+    estimate of a deep CNN falls accordingly, and a run too large says to use it."""
+    from types import SimpleNamespace
+
+    from plainnet.app import memory
+    from plainnet.app.config import ConfigError, resolve
+
+    data = SimpleNamespace(in_shape=(1, 16, 16), num_classes=10, train_size=1000)
+
+    def need(segments):
+        overrides = ["model.arch=cnn", "model.depth=400", f"train.checkpoint_segments={segments}"]
+        return memory.memory_estimate(resolve("deep", overrides=overrides), data)
+
+    plain, recomputed = need(0), need(20)
+    assert plain["activations"] > 5 * recomputed["activations"] > 0
+    assert plain["parameters"] == recomputed["parameters"]
+    monkeypatch.setattr(memory, "free_memory", lambda device: plain["activations"] // 2)
+    cfg = resolve("deep", overrides=["model.arch=cnn", "model.depth=400"])
+    with pytest.raises(ConfigError, match=r"train.checkpoint_segments=20\)"):
+        memory.check_memory(cfg, data, torch.device("cpu"))

@@ -239,39 +239,47 @@ def test_sigterm_stops_a_run_like_ctrl_c_keeping_its_checkpoint(tmp_path):
     assert RunDir.open(run).load_checkpoint()["epoch"] >= 1
 
 
+# The crash tests' run: 4 epochs of a small net, a checkpoint after every epoch.
+CRASH_RUN = ["train", "--depth", "6", "model.width=16", "--epochs", "4", "--name", "k",
+             "run.checkpoint_every=1"]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def unbroken_run(tmp_path_factory):
+    """The crash tests' reference: the same run, never interrupted (trained once for all)."""
+    import subprocess
+    import sys
+
+    out = tmp_path_factory.mktemp("unbroken")
+    clean = subprocess.run([sys.executable, "-m", "plainnet", *CRASH_RUN, "--out", str(out)],
+                           capture_output=True)  # fmt: skip
+    assert clean.returncode == 0
+    (ref,) = out.iterdir()
+    return ref
+
+
 @pytest.mark.parametrize(
     "kill_at",
     ["last.pt:2", "metrics.csv:3", "best.pt:2", "summary.json:1"],
 )
-def test_sigkill_anywhere_then_resume_is_bit_identical_to_an_unbroken_run(tmp_path, kill_at):
+def test_sigkill_anywhere_then_resume_is_bit_identical_to_an_unbroken_run(
+    tmp_path, kill_at, unbroken_run
+):
     """SIGKILL (no cleanup) while writing a checkpoint, a metrics row, the summary...: a
     resume ends with the same metrics and weights as a run that was never interrupted."""
     import subprocess
     import sys
 
-    args = [
-        "train",
-        "--depth",
-        "6",
-        "model.width=16",
-        "--epochs",
-        "4",
-        "--name",
-        "k",
-        "run.checkpoint_every=1",
-    ]
-    cmd = [sys.executable, "-m", "plainnet", *args]
-    crashing = [sys.executable, str(Path(__file__).with_name("crash_worker.py")), kill_at, *args]
-    killed = subprocess.run([*crashing, "--out", str(tmp_path / "a")], capture_output=True)
+    crashing = [sys.executable, str(Path(__file__).with_name("crash_worker.py")), kill_at]
+    killed = subprocess.run([*crashing, *CRASH_RUN, "--out", str(tmp_path / "a")],
+                            capture_output=True)  # fmt: skip
     assert killed.returncode == -9, killed.stderr[-500:]
     (run,) = (tmp_path / "a").iterdir()
     # every kill point here lands after the first checkpoint: the run must resume
     assert (run / "config.toml").exists() and (run / "checkpoints/last.pt").exists()
-    resumed = subprocess.run([*cmd[:4], "--resume", str(run)], capture_output=True, text=True)
+    resume = [sys.executable, "-m", "plainnet", "train", "--resume", str(run)]
+    resumed = subprocess.run(resume, capture_output=True, text=True)
     assert resumed.returncode == 0, resumed.stderr[-500:]
-    clean = subprocess.run([*cmd, "--out", str(tmp_path / "b")], capture_output=True)
-    assert clean.returncode == 0
-    (ref,) = (tmp_path / "b").iterdir()
     from plainnet.app.runs import TIMING as timing
 
     def numbers(path):
@@ -279,8 +287,9 @@ def test_sigkill_anywhere_then_resume_is_bit_identical_to_an_unbroken_run(tmp_pa
             {k: v for k, v in r.items() if k not in timing} for r in RunDir(path).read_metrics()
         ]
 
-    assert numbers(run) == numbers(ref)
-    a, b = (torch.load(p / "checkpoints/last.pt", weights_only=True)["model"] for p in (run, ref))
+    assert numbers(run) == numbers(unbroken_run)
+    a, b = (torch.load(p / "checkpoints/last.pt", weights_only=True)["model"]
+            for p in (run, unbroken_run))  # fmt: skip
     assert all(torch.equal(a[k], b[k]) for k in b)
     assert not list(run.rglob("*.tmp"))
 
@@ -343,3 +352,30 @@ def test_auto_checkpoints_save_a_minute_apart_and_always_the_last_epoch(
     stop = EarlyStopping("train_loss", patience=1, min_delta=1e9)
     result = train(small_cfg("train.epochs=10"), console=quiet, callbacks=[stop])
     assert result.summary["epochs"] == 2 and saves[-1] == ("last.pt", 2)
+
+
+def test_a_callback_with_state_is_saved_in_checkpoints_and_restored_on_resume(small_cfg, quiet):
+    """A user's callback with `state_dict`/`load_state_dict` continues where it stopped, as
+    the trainer's own best-epoch tracker does."""
+    from plainnet.engine.callbacks import Callback
+
+    class Epochs(Callback):
+        def __init__(self):
+            self.seen = []
+
+        def on_epoch_end(self, state):
+            self.seen.append(state.epoch)
+
+        def state_dict(self):
+            return dict(seen=list(self.seen))
+
+        def load_state_dict(self, saved):
+            self.seen = saved["seen"]
+
+    first = Epochs()
+    result = train(small_cfg("train.epochs=2"), console=quiet, callbacks=[first])
+    assert first.seen == [1, 2]
+    again = Epochs()  # a fresh process's callback: its state comes from the checkpoint
+    train(small_cfg("train.epochs=3"), result.run_dir, resume=True, console=quiet,
+          callbacks=[again])  # fmt: skip
+    assert again.seen == [1, 2, 3]

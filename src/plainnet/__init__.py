@@ -15,39 +15,15 @@ Four layers, each importing only the ones above it in this list:
 """
 
 import importlib
-import importlib.abc
-import importlib.util
 import sys
-import warnings
 
-# Public name -> the module that defines it. Imported on first use (PEP 562), so that
-# `import plainnet` and the command line's `--help` do not wait for torch.
-_WHERE = {
-    "Callback": "engine.callbacks",
-    "EarlyStopping": "engine.callbacks",
-    "LARS": "nn.lars",
-    "MaxNorm": "nn.constraints",
-    "PlainBlock": "nn.models",
-    "PlainNet": "nn.models",
-    "build_model": "nn.models",
-    "delta_orthogonal_": "nn.init",
-    "fit": "engine.loop",
-    "flush_denormals": "nn.speed",
-    "he_uniform_": "nn.init",
-    "hidden_weights": "nn.models",
-    "init_weights_": "nn.init",
-    "load_run": "app.inference",
-    "max_norm_": "nn.constraints",
-    "plain_cnn": "nn.models",
-    "plain_mlp": "nn.models",
-    "unit_norms": "nn.constraints",
-}
-__all__ = sorted(_WHERE)
+from plainnet import compat
 
 
-def lazy_exports(package: str, where: dict[str, str]):
-    """`__getattr__` and `__dir__` for a package whose public names (name -> module, relative
-    to the package) are imported on first use (PEP 562)."""
+def lazy_exports(package: str, modules: dict[str, str]):
+    """`__getattr__`, `__dir__` and `__all__` for a package whose public names are imported
+    on first use (PEP 562); `modules`: module (relative to the package) -> its names."""
+    where = {name: module for module, names in modules.items() for name in names.split()}
 
     def getattr_(name: str):
         if name in where:
@@ -57,71 +33,22 @@ def lazy_exports(package: str, where: dict[str, str]):
     def dir_() -> list[str]:
         return sorted([*vars(sys.modules[package]), *where])
 
-    return getattr_, dir_
+    return getattr_, dir_, sorted(where)
 
 
-__getattr__, __dir__ = lazy_exports(__name__, _WHERE)
+# Imported on first use, so that `import plainnet` and `plainnet --help` do not wait for torch.
+__getattr__, __dir__, __all__ = lazy_exports(
+    __name__,
+    {
+        "nn.models": "PlainBlock PlainNet build_model hidden_weights plain_cnn plain_mlp",
+        "nn.init": "he_uniform_ delta_orthogonal_ init_weights_",
+        "nn.constraints": "MaxNorm max_norm_ unit_norms",
+        "nn.lars": "LARS",
+        "nn.speed": "flush_denormals",
+        "engine.loop": "fit Steps evaluate",
+        "engine.callbacks": "Callback EarlyStopping Calibration RunningStatsCheck",
+        "app.inference": "load_run",
+    },
+)
 
-
-# Where the modules of plainnet 0.1's flat layout live now. `import plainnet.norms` and
-# `from plainnet.train import resume` keep working for one release, with a DeprecationWarning.
-MOVED = {
-    "build": "app.build",
-    "cli": "app.cli",
-    "config": "app.config",
-    "constraints": "nn.constraints",
-    "correlation": "nn.correlation",
-    "datasets": "data.datasets",
-    "distributed": "engine.distributed",
-    "download": "data.download",
-    "evaluation": "app.inference",
-    "grid": "app.grid",
-    "inference": "app.inference",
-    "init": "nn.init",
-    "models": "nn.models",
-    "norms": "nn.norms",
-    "plots": "app.plots",
-    "probe": "app.probe",
-    "reproduce": "app.recipes",
-    "runs": "app.runs",
-    "speed": "nn.speed",
-    "tensorboard": "app.tensorboard",
-    "train": "app.trainer",
-}
-
-
-class _Moved(importlib.abc.MetaPathFinder, importlib.abc.Loader):
-    """Answers an old module path with the module at its new place (the same object)."""
-
-    def find_spec(self, fullname, path=None, target=None):
-        old = fullname.removeprefix("plainnet.")
-        if fullname.startswith("plainnet.") and old in MOVED:
-            return importlib.util.spec_from_loader(fullname, self)
-        return None
-
-    def create_module(self, spec):
-        new = f"plainnet.{MOVED[spec.name.removeprefix('plainnet.')]}"
-        warnings.warn(
-            f"{spec.name} moved to {new}; the old path goes in the next release",
-            DeprecationWarning,
-            stacklevel=2,
-        )
-        return _Alias(spec.name, importlib.import_module(new))
-
-    def exec_module(self, module):
-        pass
-
-
-class _Alias(type(sys)):
-    """A module whose attributes are those of the module it stands for."""
-
-    def __init__(self, name: str, target):
-        super().__init__(name, target.__doc__)
-        self._target = target
-
-    def __getattr__(self, attr: str):
-        return getattr(self._target, attr)
-
-
-if not any(isinstance(f, _Moved) for f in sys.meta_path):
-    sys.meta_path.append(_Moved())
+compat.install()  # the old flat layout's module paths, until compat.REMOVED_IN

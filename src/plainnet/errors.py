@@ -10,6 +10,10 @@ class PlainnetError(Exception):
     """Base of every error plainnet raises on purpose."""
 
 
+class ConfigError(PlainnetError, ValueError):
+    """A config, preset, override or flag that cannot be used; its message is one line."""
+
+
 class TrainingDiverged(PlainnetError, RuntimeError):
     """The loss or the model became NaN or infinite; the last finite checkpoint is kept."""
 

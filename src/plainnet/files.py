@@ -5,7 +5,6 @@ import csv
 import errno
 import io
 import os
-import signal
 import stat
 import tempfile
 from collections.abc import Callable
@@ -13,11 +12,6 @@ from pathlib import Path
 from typing import BinaryIO
 
 from plainnet.errors import FileError, PlainnetError
-
-# The crash tests' one seam: None in normal use. A test process sets it to a function of the
-# point a write has reached (a file's name between writing and renaming it, "metrics.csv" in the
-# middle of a row) that says whether to SIGKILL the process there (tests/crash_worker.py).
-crash_at: Callable[[str], bool] | None = None
 
 NO_LINK = "plainnet does not write through one (remove it or choose another name)"
 
@@ -34,8 +28,6 @@ def replacing(path: Path):
             yield f, Path(tmp)
             f.flush()
             os.fsync(f.fileno())
-        if fault_point(path.name):  # a test's kill between writing and renaming
-            die()
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -88,10 +80,6 @@ def append(path: str | Path, text: str) -> None:
     with os.fdopen(fd, "w", newline="") as f:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             raise FileError(f"{path} is not a regular file; plainnet does not write into it")
-        if fault_point(path.name):  # a test's kill in the middle of the line
-            f.write(text[: len(text) // 2])
-            f.flush()
-            die()
         f.write(text)
         f.flush()
         os.fsync(f.fileno())
@@ -127,13 +115,3 @@ def _umask() -> int:
     mask = os.umask(0o022)
     os.umask(mask)
     return mask
-
-
-def fault_point(where: str) -> bool:
-    """Whether a crash test wants this process killed at `where` (`crash_at`)."""
-    return crash_at is not None and crash_at(where)
-
-
-def die() -> None:
-    """SIGKILL this process: no cleanup, no flushing, as a power cut or the OOM killer."""
-    os.kill(os.getpid(), signal.SIGKILL)

@@ -10,7 +10,7 @@ from types import SimpleNamespace
 import torch
 from torch import nn
 
-from plainnet.app.config import Config, ConfigError, OptimConfig
+from plainnet.app.config import Config, ConfigError, OptimConfig, import_user_module
 from plainnet.data.datasets import ArrayDataset, is_user_dataset, load_dataset, spec
 from plainnet.data.tensors import DeviceData
 from plainnet.nn import speed
@@ -123,8 +123,11 @@ def data_shape(cfg: Config) -> SimpleNamespace:
 
 
 def make_model(cfg: Config, data) -> nn.Module:
-    """The model of `cfg` for `data` (anything with `in_shape` and `num_classes`)."""
+    """The model of `cfg` for `data` (anything with `in_shape` and `num_classes`); the module
+    `model.module` names, which registers it, is imported here, the first time it is needed."""
     try:
+        if cfg.model.module:
+            import_user_module(cfg.model.module)
         return build_model(
             **cfg.model.model_dump(), in_shape=data.in_shape, num_classes=data.num_classes
         )

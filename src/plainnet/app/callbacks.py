@@ -1,48 +1,21 @@
 """The trainer's callbacks (`plainnet.engine.Callback`): everything a run does around the loop.
 
-The running-statistics check and BatchNorm calibration, the best-epoch checkpoint, metrics.csv,
-the probe log, TensorBoard, the last checkpoint, the console line and the progress bar, each
-in its own class. The trainer (`plainnet.app.trainer`) passes them to `plainnet.engine.fit`
-in this order, followed by the user's own callbacks.
+The best-epoch checkpoint, metrics.csv, the probe log, TensorBoard, the last checkpoint, the
+console line and the progress bar, each in its own class (BatchNorm calibration and the
+running-statistics check are the engine's: `plainnet.engine.callbacks`). The trainer
+(`plainnet.app.trainer`) passes them to `plainnet.engine.fit` in this order, followed by the
+user's own callbacks.
 """
 
 import math
 import time
 from dataclasses import dataclass
 
-import torch
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from plainnet.app import tensorboard
 from plainnet.app.runs import RunDir
 from plainnet.engine.callbacks import Callback
-from plainnet.nn.norms import recalibrate_
-
-
-class RunningStatsCheck(Callback):
-    """Before the last epoch's BatchNorm calibration: what PyTorch's running averages give,
-    as `<split>_err_running_stats` in the epoch's metrics (and so in the summary). A callback
-    of its own so that its time (one pass over every split) is not counted as calibration."""
-
-    def __init__(self, splits: list[str], measure):
-        self.splits, self.measure = splits, measure
-
-    def on_train_epoch_end(self, state) -> None:
-        if state.epoch == state.epochs:
-            for s in self.splits:
-                state.metrics[f"{s}_err_running_stats"] = self.measure(s).error
-
-
-class Calibration(Callback):
-    """After every epoch's steps, set BatchNorm's population statistics layer by layer from a
-    fixed sample of training inputs (`plainnet.nn.norms.recalibrate_`), so that evaluation in
-    eval mode matches training."""
-
-    def __init__(self, sample: torch.Tensor):
-        self.sample = sample
-
-    def on_train_epoch_end(self, state) -> None:
-        recalibrate_(state.model, self.sample)
 
 
 @dataclass
@@ -64,6 +37,19 @@ class Best(Callback):
         # Equal errors are common on a small split (144 digits: steps of 0.7%); the lower
         # loss is the more confident model, so it wins a tie instead of the earlier epoch.
         return (loss,) if self.rule == "val_loss" else (err, loss)
+
+    def state_dict(self) -> dict:
+        return dict(best_epoch=self.epoch, best_err=self.err, best_loss=self.loss)
+
+    def load_state_dict(self, saved: dict) -> None:
+        """From a checkpoint (its weights from best.pt). Checkpoints written before the
+        validation split kept only the best test error."""
+        self.epoch = saved.get("best_epoch", 0)
+        self.err = saved.get("best_err", saved.get("best_test_err"))
+        self.loss = saved.get("best_loss", math.inf)
+        if self.split == "val" and self.epoch:
+            self.state = self.run.load_checkpoint("cpu", self.run.best_path, optimizer=False)
+            self.state = self.state["model"]
 
     def on_epoch_end(self, state) -> None:
         err, loss = state.metrics[f"{self.split}_err"], state.metrics[f"{self.split}_loss"]
@@ -142,8 +128,10 @@ class LastCheckpoint(Callback):
 
     AUTO_SECONDS = 60.0
 
-    def __init__(self, run: RunDir, every: int | str, best: Best, about: dict):
+    def __init__(self, run: RunDir, every: int | str, best: Best, about: dict, others=()):
         self.run, self.every, self.best, self.about = run, every, best, about
+        # the other callbacks with state (`state_dict`), saved in order as "callbacks"
+        self.others = [c for c in others if hasattr(c, "state_dict")]
         self.saved_at, self.saved_epoch = 0.0, 0  # set when training starts
 
     def on_train_start(self, state) -> None:
@@ -169,10 +157,9 @@ class LastCheckpoint(Callback):
                 optimizer=state.optimizer.state_dict(),
                 epoch=state.epoch,
                 elapsed_s=state.elapsed,
-                best_epoch=self.best.epoch,
-                best_err=self.best.err,
-                best_loss=self.best.loss,
+                **self.best.state_dict(),
                 last_row=dict(state.metrics),  # what a resume with no epoch left reports
+                **({"callbacks": [c.state_dict() for c in self.others]} if self.others else {}),
                 **self.about,
             )
         )

@@ -1,49 +1,46 @@
 """The `plainnet` command: a thin layer over the application (`plainnet.app`) and the library.
 
-Every error a user can cause (flags, config files, run folders, checkpoints) ends as one line
-on stderr and a non-zero exit status.
+Option parsing and calls, nothing a library user would also want. Every error a user can
+cause (flags, config files, run folders, checkpoints) ends as one line on stderr and a
+non-zero exit status. Each command imports what it needs when it runs, so `--help` answers
+without torch, numpy or pydantic.
 """
 
-import contextlib
-import os
-import signal
-import sys
 import time
-import warnings
 from pathlib import Path
 
 import click
-import numpy as np
 
-# Only what every command needs is imported here; torch and the modules that use it are
-# imported by the commands that train or build a model, so `--help`, `config` and `data list`
-# answer without it.
-from plainnet.app.config import (
-    CHECKPOINTS,
-    ConfigError,
-    import_user_module,
-    origins,
-    presets,
-    resolve,
-)
-from plainnet.app.notes import show_warnings_as_notes
-from plainnet.data.datasets import SPECS, cache_path, prepare, spec
-from plainnet.data.datasets import arrays as dataset_arrays
-from plainnet.errors import PlainnetError, TrainingDiverged
-from plainnet.files import write_atomic, write_csv
+from plainnet.app.cli_grids import int_list, reproduce_group, sweep_cmd
+from plainnet.app.notes import spoken_as_a_command
+from plainnet.errors import ConfigError
 
-# Flags that are shortcuts for `section.key=value` overrides.
+# Flags that are shortcuts for `section.key=value` overrides: flag -> (field, its help's hint).
 SHORTCUTS = {
-    "dataset": "data.dataset",
-    "model": "model.arch",
-    "depth": "model.depth",
-    "epochs": "train.epochs",
-    "seed": "train.seed",
-    "device": "train.device",
-    "out": "run.out_dir",
-    "name": "run.name",
-    "data_dir": "data.data_dir",
+    "dataset": ("data.dataset", ""),
+    "model": ("model.arch", " (mlp, cnn, resnet)"),
+    "depth": ("model.depth", " (weight layers)"),
+    "epochs": ("train.epochs", ""),
+    "seed": ("train.seed", ""),
+    "device": ("train.device", " (auto, cpu, cuda, cuda:1 ...)"),
+    "out": ("run.out_dir", " (default: runs)"),
+    "name": ("run.name", ""),
+    "data_dir": ("data.data_dir", " (default: $PLAINNET_DATA)"),
 }
+
+
+def shortcuts(*names: str):
+    """The `--NAME` shortcut flags of `SHORTCUTS`, each the same in every command."""
+
+    def add(fn):
+        for name in reversed(names):
+            field, hint = SHORTCUTS[name]
+            kind = int if name in ("depth", "epochs", "seed") else None
+            flag = f"--{name.replace('_', '-')}"
+            fn = click.option(flag, type=kind, help=f"Shortcut for {field}{hint}.")(fn)
+        return fn
+
+    return add
 
 
 def config_options(fn):
@@ -66,8 +63,14 @@ def config_options(fn):
 
 
 def _overrides(overrides: tuple[str, ...], flags: dict) -> list[str]:
-    shortcut = [f"{SHORTCUTS[k]}={v}" for k, v in flags.items() if v is not None]
+    shortcut = [f"{SHORTCUTS[k][0]}={v}" for k, v in flags.items() if v is not None]
     return shortcut + list(overrides)
+
+
+def _resolve(preset, config_file, items):
+    from plainnet.app.config import resolve
+
+    return resolve(preset, config_file, items)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -82,24 +85,19 @@ def _overrides(overrides: tuple[str, ...], flags: dict) -> list[str]:
 )
 def cli(modules):
     """Train very deep neural networks without skip connections (PlainNets)."""
-    for name in modules:
-        try:
-            import_user_module(name)
-        except ValueError as e:
-            raise ConfigError(f"--import: {e}") from None
+    if modules:
+        from plainnet.app.config import import_user_module
+
+        for name in modules:
+            try:
+                import_user_module(name)
+            except ValueError as e:
+                raise ConfigError(f"--import: {e}") from None
 
 
 @cli.command("train")
 @config_options
-@click.option("--dataset", help="Shortcut for data.dataset.")
-@click.option("--model", help="Shortcut for model.arch (mlp, cnn, resnet).")
-@click.option("--depth", type=int, help="Shortcut for model.depth (weight layers).")
-@click.option("--epochs", type=int, help="Shortcut for train.epochs.")
-@click.option("--seed", type=int, help="Shortcut for train.seed.")
-@click.option("--device", help="Shortcut for train.device (auto, cpu, cuda, cuda:1 ...).")
-@click.option("--out", help="Shortcut for run.out_dir (default: runs).")
-@click.option("--name", help="Shortcut for run.name.")
-@click.option("--data-dir", help="Shortcut for data.data_dir (default: $PLAINNET_DATA).")
+@shortcuts("dataset", "model", "depth", "epochs", "seed", "device", "out", "name", "data_dir")
 @click.option("--resume", type=click.Path(), help="Continue the run in this folder.")
 @click.option(
     "--extend", is_flag=True, help="With --resume: allow more epochs (stretches the schedule)."
@@ -116,7 +114,7 @@ def train_cmd(preset, config_file, overrides, resume, extend, **flags):
     if extend and not resume:
         raise ConfigError("--extend goes with --resume RUN_DIR")
     if not resume:
-        train(resolve(preset, config_file, items))
+        train(_resolve(preset, config_file, items))
         return
     if preset or config_file:
         raise ConfigError("--resume takes its config from the run folder; drop --preset/--config")
@@ -125,8 +123,8 @@ def train_cmd(preset, config_file, overrides, resume, extend, **flags):
 
 checkpoint_option = click.option(
     "--checkpoint",
-    type=click.Choice(CHECKPOINTS),
     default="selected",
+    metavar="[selected|best|last]",
     help="selected: what the run's run.select kept (best.pt, else last.pt), as the training "
     "summary's first line; best: best.pt; last: last.pt.",
 )
@@ -142,26 +140,19 @@ def eval_cmd(run_dir, split, checkpoint, device):
 
     Writes eval-<checkpoint>-<split>.csv and .png into the run folder.
     """
-    from plainnet.app.build import load_arrays, resolve_device
-    from plainnet.app.inference import check_fits, evaluate_raw, load_run, save_evaluation
+    from rich.console import Console
 
-    loaded = load_run(run_dir, checkpoint, resolve_device(device))
-    arrays = load_arrays(loaded.config)
-    x, y = getattr(arrays, f"x_{split}"), getattr(arrays, f"y_{split}")
-    if not len(y):
-        raise ConfigError(f"the run has no {split} split (data.val_fraction = 0)")
-    check_fits(loaded, x, y, f"{loaded.config.data.dataset} ({split} split)")
-    ev = evaluate_raw(loaded.model, loaded.preprocess, x, y, loaded.classes)
+    from plainnet.app import tables
+    from plainnet.app.build import resolve_device
+    from plainnet.app.inference import evaluate_run
+
+    loaded, ev, files = evaluate_run(run_dir, split, checkpoint, resolve_device(device))
     click.echo(
-        f"{loaded.describe()}, {split} split, {len(y)} samples: "
+        f"{loaded.describe()}, {split} split, {int(ev.confusion.sum())} samples: "
         f"loss {ev.loss:.4f}, error {ev.error:.2%}"
     )
-    width = max(5, *map(len, loaded.class_names))
-    click.echo(f"{'class':>{width}}  samples  error")
-    for name, row, e in zip(loaded.class_names, ev.confusion, ev.per_class_error, strict=True):
-        click.echo(f"{name:>{width}}  {int(row.sum()):>7}  {e:6.2%}")
-    stem = f"eval-{loaded.checkpoint}-{split}"
-    for f in save_evaluation(ev, Path(run_dir), stem, f"{Path(run_dir).name}, {split}"):
+    Console(highlight=False).print(tables.per_class(ev, loaded.class_names))
+    for f in files:
         click.echo(f"wrote {f}")
 
 
@@ -184,25 +175,17 @@ def predict_cmd(run_dir, inputs, checkpoint, device, out, rescale):
     0..255 onto it). Images are converted to the model's channels and resized to its input
     size, with a note.
     """
-
     from plainnet.app.build import resolve_device
-    from plainnet.app.inference import load_run, predict, read_inputs
+    from plainnet.app.inference import load_run, predict, read_inputs, write_predictions
     from plainnet.app.runs import not_a_run_file
 
     loaded = load_run(run_dir, checkpoint, resolve_device(device))
     click.echo(f"model: {loaded.describe()}")
     names, x = read_inputs(inputs, loaded.in_shape, loaded.raw, rescale)
     probs = predict(loaded.model, loaded.preprocess, x)
-    out = not_a_run_file(out or "predictions.csv")
-    if out.suffix == ".npz":
-        arrays = dict(names=np.array(names), predicted=probs.argmax(1), probabilities=probs)
-        write_atomic(out, lambda f: np.savez(f, **arrays))
-    else:
-        labels = loaded.class_names
-        rows = [["input", "predicted", "class", *[f"p_{c}" for c in labels]]]
-        for name, p in zip(names, probs, strict=True):
-            rows.append([name, int(p.argmax()), labels[p.argmax()], *[f"{v:.6f}" for v in p]])
-        write_csv(out, rows)
+    out = write_predictions(
+        not_a_run_file(out or "predictions.csv"), names, probs, loaded.class_names
+    )
     click.echo(f"{len(names)} inputs -> {out}")
 
 
@@ -243,7 +226,9 @@ def config_show(preset, config_file, overrides, comments):
     Each value that is not the default says where it was set (a preset, a file, the command
     line); the reference of every field: docs/config.md.
     """
-    cfg = resolve(preset, config_file, overrides)
+    from plainnet.app.config import origins
+
+    cfg = _resolve(preset, config_file, overrides)
     where = origins(preset, config_file, overrides)
     click.echo(cfg.annotated(where, comments), nl=False)
 
@@ -251,6 +236,8 @@ def config_show(preset, config_file, overrides, comments):
 @config_group.command("presets")
 def config_presets():
     """List the built-in presets (the paper's Table 1 ablation rows)."""
+    from plainnet.app.config import presets
+
     for name, text in sorted(presets().items()):
         first = text.splitlines()[0].lstrip("# ")
         click.echo(f"{name:<14} {first}")
@@ -258,9 +245,7 @@ def config_presets():
 
 @cli.command("model")
 @config_options
-@click.option("--dataset", help="Shortcut for data.dataset (gives the input shape).")
-@click.option("--model", help="Shortcut for model.arch (mlp, cnn, resnet).")
-@click.option("--depth", type=int, help="Shortcut for model.depth (weight layers).")
+@shortcuts("dataset", "model", "depth")
 @click.option("--verbose", "-v", is_flag=True, help="Also print the full PyTorch repr.")
 def model_cmd(preset, config_file, overrides, verbose, **flags):
     """A table of the layers a config builds: output shape, parameters, FLOPs per sample.
@@ -270,42 +255,23 @@ def model_cmd(preset, config_file, overrides, verbose, **flags):
     """
     import torch
     from rich.console import Console
-    from rich.table import Table
 
+    from plainnet.app import tables
     from plainnet.app.build import data_shape, make_model, model_name
-    from plainnet.nn.models import layer_table
+    from plainnet.nn.models import layer_groups, layer_table
 
-    cfg = resolve(preset, config_file, _overrides(overrides, flags))
+    cfg = _resolve(preset, config_file, _overrides(overrides, flags))
     shape = data_shape(cfg)
     with torch.device("meta"):
         model = make_model(cfg, shape)
     rows = layer_table(model, shape.in_shape)
-    table = Table(title=f"{model_name(cfg)} on {cfg.data.dataset}, input {shape.in_shape}")
-    for col in ("layer", "type", "output", "parameters", "FLOPs"):
-        table.add_column(col, justify="right" if col in ("parameters", "FLOPs") else "left")
-    groups: list[list[dict]] = []
-    for r in rows:
-        same = groups and all(groups[-1][0][k] == r[k] for k in ("type", "output", "parameters"))
-        groups[-1].append(r) if same else groups.append([r])
-    for g in groups:
-        name = g[0]["name"] if len(g) == 1 else f"{g[0]['name']}..{g[-1]['name']} (x{len(g)})"
-        table.add_row(name, g[0]["type"], str(g[0]["output"]), f"{g[0]['parameters']:,}",
-                      _si(g[0]["flops"]))  # fmt: skip
+    title = f"{model_name(cfg)} on {cfg.data.dataset}, input {shape.in_shape}"
     params, flops = sum(r["parameters"] for r in rows), sum(r["flops"] for r in rows)
-    table.add_section()
-    table.add_row("total", f"{len(rows)} modules", "", f"{params:,}", _si(flops))
     console = Console(highlight=False)
-    console.print(table)
-    console.print(f"{model_name(cfg)}: {params:,} parameters, {_si(flops)} FLOPs per sample")
+    console.print(tables.layers(title, rows, layer_groups(rows)))
+    console.print(f"{model_name(cfg)}: {params:,} parameters, {tables.si(flops)} FLOPs per sample")
     if verbose:
         click.echo(model)
-
-
-def _si(n: float) -> str:
-    for unit, size in (("T", 1e12), ("G", 1e9), ("M", 1e6), ("k", 1e3)):
-        if n >= size:
-            return f"{n / size:.2f}{unit}"
-    return f"{n:.0f}"
 
 
 @cli.command("probe")
@@ -319,22 +285,15 @@ def _si(n: float) -> str:
     multiple=True,
     help='A labelled set of overrides on the defaults, e.g. "beta auto: model.beta=auto".',
 )
-@click.option("--dataset", help="Shortcut for data.dataset (presets and configs).")
-@click.option("--depth", type=int, help="Shortcut for model.depth (presets and configs).")
-@click.option("--data-dir", help="Shortcut for data.data_dir.")
+@shortcuts("dataset", "depth", "data_dir")
 @click.option("--split", type=click.Choice(["train", "test"]), default="train", show_default=True)
 @click.option(
     "--layers",
     "keep",
     help="Hidden layers to draw as heatmaps, e.g. 50,99 (default: middle and last).",
 )
-@click.option(
-    "--max-samples",
-    type=click.IntRange(1),
-    default=10_000,
-    show_default=True,
-    help="Seeded sample cap.",
-)
+@click.option("--max-samples", type=click.IntRange(1), default=10_000, show_default=True,
+              help="Seeded sample cap.")  # fmt: skip
 @click.option(
     "--eval-mode", is_flag=True, help="Probe BatchNorm in inference mode (running statistics)."
 )
@@ -346,264 +305,32 @@ def _si(n: float) -> str:
 )
 @click.option("--out", type=click.Path(), help="Output folder (default: runs/probes/<timestamp>).")
 @click.argument("overrides", nargs=-1, metavar="[SECTION.KEY=VALUE]...")
-def probe_cmd(
-    presets_,
-    configs,
-    runs,
-    labelled,
-    split,
-    keep,
-    max_samples,
-    eval_mode,
-    log_run,
-    out,
-    overrides,
-    **flags,
-):
+def probe_cmd(presets_, configs, runs, labelled, split, keep, max_samples, eval_mode, log_run,
+              out, overrides, **flags):  # fmt: skip
     """Per-layer depth diagnostics of networks at init (presets, configs) or trained (runs).
 
     All targets are drawn on shared axes: `plainnet probe -p naive -p bn -p proposed`.
     `plainnet probe --log RUN_DIR` draws what a run logged during training, one line per epoch.
     """
-    from plainnet.app.probe import probe_config, save_probes
+    from plainnet.app import probe
+    from plainnet.app.grid import labelled_overrides
     from plainnet.app.runs import RunDir
 
     out = Path(out or Path("runs/probes") / time.strftime("%Y%m%d-%H%M%S"))
     if log_run:
-        from plainnet.app.probe import plot_log
-
-        for f in plot_log(RunDir.open(log_run), out):
-            click.echo(f"wrote {f}")
-        return
-    items = _overrides(overrides, flags)
-    targets = [(p, resolve(p, None, items), None) for p in presets_]
-    targets += [(Path(c).stem, resolve(None, c, items), None) for c in configs]
-    for label, more in map(labelled_overrides, labelled):
-        targets.append((label, resolve(None, None, [*items, *more]), None))
-    for r in runs:
-        run = RunDir.open(r)
-        targets.append((f"{run.path.name} (trained)", run.config(), run))
-    if not targets:
-        targets = [("proposed", resolve(None, None, items), None)]
-    data_sets = sorted({cfg.data.dataset for _, cfg, _ in targets})
-    if len(data_sets) > 1:  # shared axes would compare nets on different inputs
-        raise ConfigError(
-            f"the targets are on different data sets ({', '.join(data_sets)}); give them one "
-            f"with data.dataset=... (a run keeps its own: data.dataset={data_sets[-1]})"
-        )
-    results, layers_kept = {}, set()
-    for label, cfg, run in targets:
-        wanted = _layer_list(keep) if keep else None
-        r = results[label] = probe_config(cfg, run, split, wanted, max_samples, not eval_mode)
-        outside = [n for n in wanted or [] if not 1 <= n <= len(r.layers)]
-        if outside:
-            raise ConfigError(f"--layers {outside}: {label} has hidden layers 1..{len(r.layers)}")
-        layers_kept.update(r.kept)
-        last = r.layers[-1]
-        click.echo(
-            f"{label}: {len(r.layers)} hidden layers, {len(r.labels)} {split} samples; last "
-            f"layer: NMA {last.normalized_mean_activation:.3g}, condition number "
-            f"{last.condition_number:.3g}, effective rank {last.effective_rank:.3g}"
-        )
-    data_sets = sorted({cfg.data.dataset for _, cfg, _ in targets})
-    depths = sorted({cfg.model.depth for _, cfg, _ in targets})
-    state = "trained" if all(run for *_, run in targets) else ("at init" if not runs else "")
-    context = (
-        f"{', '.join(data_sets)}, {'/'.join(map(str, depths))} layers"
-        + (f", {state}" if state else ", trained (runs) and at init")
-        + f", {split} split"
-        + (", BN in eval mode" if eval_mode else "")
-    )
-    for f in save_probes(results, out, sorted(layers_kept), context):
+        files = probe.plot_log(RunDir.open(log_run), out)
+    else:
+        items, wanted = _overrides(overrides, flags), int_list(keep) if keep else None
+        labelled = [labelled_overrides(t) for t in labelled]
+        targets = probe.probe_targets(presets_, configs, runs, labelled, items)
+        found = probe.probe_all(targets, split, wanted, max_samples, not eval_mode, click.echo)
+        files = probe.save_probes(found[0], out, *found[1:])
+    for f in files:
         click.echo(f"wrote {f}")
 
 
-def labelled_overrides(text: str) -> tuple[str, list[str]]:
-    """`"LABEL: section.key=value ..."` -> (LABEL, overrides)."""
-    label, colon, rest = text.partition(":")
-    if not colon or not label.strip():
-        raise click.BadParameter(f"{text!r} must look like 'LABEL: section.key=value ...'")
-    return label.strip(), rest.split()
-
-
-def _layer_list(text: str, what: str = "layer numbers") -> list[int]:
-    try:
-        values = [int(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        values = []
-    if not values:
-        raise click.BadParameter(f"{text!r} is not a comma-separated list of {what}")
-    return values
-
-
-resume_option = click.option(
-    "--resume",
-    is_flag=True,
-    help="Read back the runs already finished with the same config, continue interrupted "
-    "ones, train the rest; rewrite the report.",
-)
-
-
-@cli.group("reproduce")
-def reproduce_group():
-    """The paper's experiments, written as Markdown + PNG under --out."""
-
-
-def _recipe(name: str, doc: str, *extra):
-    """`plainnet reproduce NAME`: runs `plainnet.app.recipes.NAME` and says where it wrote."""
-
-    def command(quick, seeds, out, jobs, config_file, overrides, overwrite, resume, **kwargs):
-        from plainnet.app import recipes
-
-        out = Path(out or Path("runs/reports") / time.strftime("%Y%m%d-%H%M%S"))
-        plan = recipes.Plan(
-            out,
-            quick,
-            _layer_list(seeds, "seeds"),
-            jobs,
-            config_file,
-            list(overrides),
-            overwrite,
-            log=click.echo,
-            resume=resume,
-        )
-        path = recipes.RECIPES[name](plan, **kwargs)
-        click.echo(f"wrote {path}")
-
-    command.__doc__ = doc + (
-        "\n\nYour own settings (-c FILE, SECTION.KEY=VALUE) apply on top of the recipe's and "
-        "under what each row varies."
-    )
-    for option in (
-        *extra,
-        click.argument("overrides", nargs=-1, metavar="[SECTION.KEY=VALUE]..."),
-        click.option("--config", "-c", "config_file", type=click.Path(), help="A TOML config."),
-        click.option(
-            "--out", type=click.Path(), help="Report folder (default: runs/reports/<timestamp>)."
-        ),
-        click.option("--overwrite", is_flag=True, help="Replace an existing report in --out."),
-        resume_option,
-        click.option("--seeds", default="0,1,2", show_default=True, help="Comma-separated."),
-        click.option("--quick", is_flag=True, help="A tiny smoke-test variant (first seed only)."),
-        click.option(
-            "--jobs",
-            type=click.IntRange(1),
-            default=1,
-            show_default=True,
-            help="Runs trained at once (CPU threads are shared out between them).",
-        ),
-    ):
-        command = option(command)
-    reproduce_group.command(name)(command)
-
-
-_recipe("table1", "Table 1: the 100-layer USPS ablation (8 rows x seeds).")
-_recipe(
-    "components",
-    "Where each component matters: BN + LReLU at 100 layers over beta x max-norm c (heatmap).",
-)
-_recipe("activations", "Activation figures: naive / BN / proposed, 100 layers.")
-_recipe(
-    "depth",
-    "Error versus depth 10..2,000 on USPS: naive / BN / proposed (beta 0.5, beta auto) / deep.",
-    click.option(
-        "--depths",
-        callback=lambda ctx, param, v: _layer_list(v) if v else None,
-        help="Comma-separated depths instead of 10,...,2000 (e.g. 10000).",
-    ),
-    click.option(
-        "--nets",
-        callback=lambda ctx, param, v: [n.strip() for n in v.split(",")] if v else None,
-        help="Comma-separated nets (the start of a label: naive, bn, proposed, deep).",
-    ),
-)
-_recipe(
-    "evalgap",
-    "Eval mode against training at depth 100-500: BatchNorm's population statistics four "
-    "ways, and Batch Renormalization.",
-)
-_recipe(
-    "table2",
-    "Table 2: CIFAR-10 PlainNet-50 vs PlainNet-BN-56 vs ResNet-56/110 (a GPU job).",
-    click.option("--epochs", type=int, default=164, show_default=True),
-    click.option("--train-subset", type=int, default=0, help="Train on N images (CPU runs)."),
-)
-
-
-@cli.command("sweep")
-@click.option("--preset", "-p", help="A built-in preset under every row.")
-@click.option("--config", "-c", "config_file", type=click.Path(), help="A TOML config.")
-@click.option(
-    "--vary",
-    multiple=True,
-    metavar="KEY=V1,V2,...",
-    help="A field and its values; several --vary make their cartesian product.",
-)
-@click.option(
-    "--row", "rows", multiple=True, help='A labelled row: "LABEL: section.key=value ...".'
-)
-@click.option("--seeds", default="0,1,2", show_default=True, help="Comma-separated.")
-@click.option("--jobs", type=click.IntRange(1), default=1, show_default=True)
-@click.option("--out", type=click.Path(), help="Folder (default: runs/sweeps/<timestamp>).")
-@click.option(
-    "--refit",
-    is_flag=True,
-    help="Retrain the row best on validation on train + validation; read test once per run.",
-)
-@resume_option
-@click.argument("overrides", nargs=-1, metavar="[SECTION.KEY=VALUE]...")
-def sweep_cmd(preset, config_file, vary, rows, seeds, jobs, out, refit, resume, overrides):
-    """Train a grid of configs x seeds and write a Markdown table and learning curves.
-
-    `plainnet sweep --vary model.beta=0.3,0.5 --vary max_norm.c=2.0,4.0 --seeds 0,1
-    data.dataset=usps train.epochs=20` trains 4 rows x 2 seeds. Runs and the report go to
-    --out; failed runs are counted in the table, not dropped.
-    """
-    from plainnet.app import recipes
-    from plainnet.app.grid import Row
-
-    grid = [("", [])]
-    for item in vary:
-        key, eq, values = item.partition("=")
-        if not eq or not values:
-            raise click.BadParameter(f"--vary {item!r} must look like section.key=v1,v2")
-        grid = [
-            ((f"{label} " if label else "") + f"{key}={v}", [*ovr, f"{key}={v}"])
-            for label, ovr in grid
-            for v in _split_values(values)
-        ]
-    named = [labelled_overrides(r) for r in rows] or [("", [])]
-    table = [
-        Row(" ".join(x for x in (name, label) if x) or "defaults", preset, [*more, *ovr])
-        for name, more in named
-        for label, ovr in grid
-    ]
-    out = Path(out or Path("runs/sweeps") / time.strftime("%Y%m%d-%H%M%S"))
-    plan = recipes.Plan(
-        out,
-        False,
-        _layer_list(seeds, "seeds"),
-        jobs,
-        config_file,
-        list(overrides),
-        log=click.echo,
-        resume=resume,
-    )
-    plan.runs = out  # its runs in <out>/runs, a refit's in <out>/refit
-    click.echo(f"wrote {recipes.sweep(plan, table, refit)}")
-
-
-def _split_values(text: str) -> list[str]:
-    """`0.1,0.3` -> ["0.1", "0.3"]; commas inside brackets (TOML lists) do not split."""
-    parts, depth, cur = [], 0, ""
-    for ch in text:
-        depth += (ch == "[") - (ch == "]")
-        if ch == "," and depth == 0:
-            parts.append(cur)
-            cur = ""
-        else:
-            cur += ch
-    return [p.strip() for p in [*parts, cur] if p.strip()]
+cli.add_command(reproduce_group)
+cli.add_command(sweep_cmd)
 
 
 @cli.group("data")
@@ -620,6 +347,8 @@ data_dir_option = click.option(
 @data_dir_option
 def data_list(data_dir):
     """The registered datasets and whether each is ready in the data directory."""
+    from plainnet.data.datasets import SPECS, cache_path
+
     for name, s in SPECS.items():
         path = cache_path(name, data_dir)
         state = "embedded" if not s.sources else ("ready" if path.exists() else "not downloaded")
@@ -632,6 +361,8 @@ def data_list(data_dir):
 @data_dir_option
 def data_download(name, data_dir):
     """Fetch NAME's official files, verify their checksums and convert them to the cache."""
+    from plainnet.data.datasets import prepare
+
     click.echo(f"{name}: ready at {prepare(name, data_dir)}")
 
 
@@ -640,69 +371,14 @@ def data_download(name, data_dir):
 @data_dir_option
 def data_info(name, data_dir):
     """Shapes, class counts, value ranges and provenance of NAME's data."""
-    arrays, meta = dataset_arrays(name, data_dir, download=False)
-    where = cache_path(name, data_dir) if spec(name).sources else "embedded"
-    click.echo(f"{name}: {where}")
-    for key in sorted(k for k in arrays if k.startswith("x")):
-        x, y = arrays[key], arrays["y" + key[1:]]
-        counts = np.bincount(y, minlength=SPECS[name].num_classes)
-        click.echo(
-            f"  {key:<8} {x.dtype} {tuple(x.shape)}  values {x.min()}..{x.max()} "
-            f"(mean {x.mean():.2f})  per class {counts.min()}..{counts.max()}: {counts.tolist()}"
-        )
-    for k, v in meta.items():
-        click.echo(f"  {k}: {v}")
+    from plainnet.data.datasets import describe
+
+    for line in describe(name, data_dir):
+        click.echo(line)
 
 
 def main(argv: list[str] | None = None) -> None:
-    def fail(message: str, code: int) -> None:
-        click.echo(f"plainnet: {message}", err=True)
-        sys.exit(code)
-
-    # The handlers are this command's only: a caller (a test, a notebook calling main) gets
-    # its own back when main returns.
-    with warnings.catch_warnings(), _sigterm_as_interrupt():
-        show_warnings_as_notes()
-        _main(argv, fail)
-
-
-@contextlib.contextmanager
-def _sigterm_as_interrupt():
-    """SIGTERM (a scheduler's stop) ends a run like Ctrl-C: the last checkpoint is kept."""
-    try:
-        previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
-    except ValueError:  # not the main thread: signals cannot be handled there
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
-def _main(argv, fail) -> None:
-    try:
+    """The `plainnet` command: warnings as one-line notes, errors as one line and an exit
+    status, SIGTERM as Ctrl-C (`plainnet.app.notes`)."""
+    with spoken_as_a_command():
         cli.main(args=argv, prog_name="plainnet", standalone_mode=False)
-    except click.ClickException as e:
-        fail(f"error: {e.format_message()}", e.exit_code)
-    except TrainingDiverged as e:
-        if os.environ.get("PLAINNET_DEBUG"):
-            raise
-        fail(f"diverged: {e}", 1)
-    except PlainnetError as e:  # anything else is a bug: its traceback shows
-        if os.environ.get("PLAINNET_DEBUG"):
-            raise
-        fail(f"error: {e}", 2)
-    except (KeyboardInterrupt, click.exceptions.Abort) as e:
-        interrupt = e.__cause__ if isinstance(e, click.exceptions.Abort) else e  # click wraps it
-        run = (
-            interrupt.args[0]
-            if isinstance(interrupt, KeyboardInterrupt) and interrupt.args
-            else None
-        )
-        kept = (
-            f"{run} keeps its last checkpoint (plainnet train --resume {run})"
-            if run
-            else "a run folder keeps its last checkpoint (--resume RUN_DIR)"
-        )
-        fail(f"interrupted; {kept}", 130)

@@ -25,12 +25,8 @@ from pydantic import (
 )
 
 from plainnet.data.datasets import SPECS, is_user_dataset
-from plainnet.errors import FileError, PlainnetError
+from plainnet.errors import ConfigError, FileError
 from plainnet.files import regular_file
-
-
-class ConfigError(PlainnetError, ValueError):
-    """A config, preset or override that cannot be used; its message is one line."""
 
 
 class Section(BaseModel):
@@ -90,12 +86,12 @@ class ModelConfig(Section):
     eta: float = Field(0.9, gt=0, lt=1)
     init: str = "he_uniform"  # a registered init (plainnet.nn.init.INITS); eq. 3: he_uniform
 
-    @model_validator(mode="before")
+    @field_validator("module")
     @classmethod
-    def _import(cls, data: Any) -> Any:
-        if isinstance(data, dict) and data.get("module"):
-            import_user_module(data["module"])  # before `arch` is checked against the registry
-        return data
+    def _module_name(cls, v: str) -> str:
+        if v:
+            check_module_name(v)
+        return v
 
     @field_validator("channels")
     @classmethod
@@ -114,6 +110,10 @@ class ModelConfig(Section):
     @field_validator("arch", "act", "init")
     @classmethod
     def _registered(cls, v: str, info: ValidationInfo) -> str:
+        # Validating imports nothing: a name the user's module registers is checked when that
+        # module is imported, as the model is built (`plainnet.app.build.make_model`).
+        if info.data.get("module") and v not in registry(info.field_name):
+            return v
         return _one_of(v, registry(info.field_name))
 
 
@@ -258,19 +258,34 @@ class Config(Section):
 SECTIONS: dict[str, type] = {name: f.annotation for name, f in Config.model_fields.items()}
 
 
+def check_module_name(name: Any) -> str:
+    """`name` if it is a module's dotted name (not a file: `x.py` would run x.py first)."""
+    if isinstance(name, str) and name.endswith(".py"):
+        raise ValueError(f"{name!r} is a file name; give the module's name ({name[:-3]})")
+    if not isinstance(name, str) or not all(p.isidentifier() for p in name.split(".")):
+        raise ValueError(f"{name!r} is not a module name (e.g. mymodels)")
+    return name
+
+
 def import_user_module(name: Any) -> None:
     """Import the user's module `name` (dotted, on sys.path or in the current folder), which
-    registers models, inits or activations; any failure is one line (a `ValueError`)."""
+    registers models, inits or activations; any failure is one line (a `ValueError`).
+
+    The current folder is searched as `python -m` would, for this import only: `sys.path` is
+    as before afterwards, so no later import picks up a file that happens to lie there."""
     import importlib
 
-    if not isinstance(name, str) or not all(p.isidentifier() for p in name.split(".")):
-        raise ValueError(f"model.module {name!r} is not a module name (e.g. mymodels)")
-    if "" not in sys.path and str(Path.cwd()) not in sys.path:
-        sys.path.insert(0, str(Path.cwd()))  # as `python -m` does: the user's folder
+    check_module_name(name)
+    if name in sys.modules:
+        return
+    saved = list(sys.path)
+    sys.path.insert(0, str(Path.cwd()))
     try:
         importlib.import_module(name)
     except Exception as e:  # the user's code may raise anything while it is imported
         raise ValueError(f"importing {name} failed ({type(e).__name__}: {e})") from None
+    finally:
+        sys.path[:] = saved
 
 
 def registry(field: str):

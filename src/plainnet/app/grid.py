@@ -8,7 +8,6 @@ run folders are kept. With `jobs` > 1 several runs train at once in worker proce
 import io
 import multiprocessing
 import statistics
-import textwrap
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +35,48 @@ class Row:
     tags: dict[str, Any] = field(default_factory=dict)
     cost: float = 1.0  # relative run time: with jobs > 1 the costliest runs start first
     seeds: list[int] | None = None  # this row's seeds, if not the grid's
+
+
+def labelled_overrides(text: str) -> tuple[str, list[str]]:
+    """`"LABEL: section.key=value ..."` -> (LABEL, overrides)."""
+    label, colon, rest = text.partition(":")
+    if not colon or not label.strip():
+        raise ConfigError(f"{text!r} must look like 'LABEL: section.key=value ...'")
+    return label.strip(), rest.split()
+
+
+def split_values(text: str) -> list[str]:
+    """`0.1,0.3` -> ["0.1", "0.3"]; commas inside brackets (TOML lists) do not split."""
+    parts, depth, cur = [], 0, ""
+    for ch in text:
+        depth += (ch == "[") - (ch == "]")
+        if ch == "," and depth == 0:
+            parts.append(cur)
+            cur = ""
+        else:
+            cur += ch
+    return [p.strip() for p in [*parts, cur] if p.strip()]
+
+
+def sweep_rows(rows: list[str], vary: list[str], preset: str | None = None) -> list[Row]:
+    """A sweep's rows: each labelled row (`"LABEL: key=value ..."`) times the cartesian
+    product of the `vary` fields (`"section.key=v1,v2"`), all on `preset`."""
+    grid: list[tuple[str, list[str]]] = [("", [])]
+    for item in vary:
+        key, eq, values = item.partition("=")
+        if not eq or not values:
+            raise ConfigError(f"--vary {item!r} must look like section.key=v1,v2")
+        grid = [
+            ((f"{label} " if label else "") + f"{key}={v}", [*ovr, f"{key}={v}"])
+            for label, ovr in grid
+            for v in split_values(values)
+        ]
+    named = [labelled_overrides(r) for r in rows] or [("", [])]
+    return [
+        Row(" ".join(x for x in (name, label) if x) or "defaults", preset, [*more, *ovr])
+        for name, more in named
+        for label, ovr in grid
+    ]
 
 
 @dataclass
@@ -106,7 +147,37 @@ def run_grid(
     or rerun to redraw its report with newer code, trains only what is missing.
     """
     results = [RowResult(row, [], []) for row in rows]
-    planned = []  # (row result, seed, config), in table order
+    work = plan_runs(results, seeds, base, out, config_file, overrides)
+    outcomes = _claim_folders(work, Path(out), resume)
+    for i in sorted(outcomes):
+        log(f"read back {work[i].run.path}")
+        _say(work[i], outcomes[i], log)
+    todo = [i for i in range(len(work)) if i not in outcomes]
+
+    def done(i: int, outcome: dict | str) -> None:
+        outcomes[i] = outcome
+        _say(work[i], outcome, log)
+
+    _train_all(work, todo, jobs, done)
+    _collect(work, outcomes)
+    return results
+
+
+@dataclass
+class Job:
+    """One run of a grid: its row, seed and resolved config; its folder once claimed."""
+
+    result: RowResult
+    seed: int
+    cfg: Config
+    run: RunDir | None = None
+    resumed: bool = False  # the folder is an earlier one, continued
+
+
+def plan_runs(results, seeds, base, out, config_file=None, overrides=()) -> list[Job]:
+    """Every row (of `results`) x seed with its resolved config, in table order; every row
+    is checked before any folder exists."""
+    work = []
     for result in results:
         row = result.row
         for seed in row.seeds if row.seeds is not None else seeds:
@@ -117,61 +188,69 @@ def run_grid(
                 cfg = resolve(row.preset, config_file, [*mine, *where], base)
             except ConfigError as e:
                 raise ConfigError(f"row {row.label!r}: {e}") from None
-            planned.append((result, seed, cfg))
+            work.append(Job(result, seed, cfg))
+    return work
+
+
+def _claim_folders(work: list[Job], out: Path, resume: bool) -> dict[int, dict | str]:
+    """Each run's folder: with `resume` an earlier one of the same config, else a new one.
+    Returns the outcomes read back (finished or failed runs), by position in `work`."""
+    earlier = _earlier_runs(out) if resume else {}
     outcomes: dict[int, dict | str] = {}
-    earlier = _earlier_runs(Path(out)) if resume else {}
-    work = []  # (row result, seed, config, run folder, resumed): once every row is valid
-    for result, seed, cfg in planned:
-        found, outcome = earlier.get(_key(cfg), (None, None))
+    for i, job in enumerate(work):
+        found, outcome = earlier.get(_key(job.cfg), (None, None))
         if outcome is not None:  # finished or failed before: read back, not trained
-            result.read_back.append(outcome)
-            outcomes[len(work)] = outcome
-        run = found or RunDir.create(cfg)
-        result.runs.append(run)
-        work.append((result, seed, cfg, run, found is not None))
+            job.result.read_back.append(outcome)
+            outcomes[i] = outcome
+        job.run, job.resumed = found or RunDir.create(job.cfg), found is not None
+        job.result.runs.append(job.run)
+    return outcomes
 
-    def done(i: int, outcome: dict | str) -> None:
-        outcomes[i] = outcome
-        result, seed = work[i][:2]
-        if isinstance(outcome, str):
-            log(f"{result.row.label} seed {seed}: {outcome}")
-        else:
-            val = outcome.get("final_val_err")
-            log(
-                f"{result.row.label} seed {seed}: train {outcome['final_train_err']:.2%}"
-                + (f" val {val:.2%}" if val is not None else "")
-                + f" test {outcome['final_test_err']:.2%} ({outcome['train_time_s']:.0f} s)"
-            )
 
-    for i in sorted(outcomes):
-        log(f"read back {work[i][3].path}")
-        done(i, outcomes[i])
-    todo = [i for i in range(len(work)) if i not in outcomes]
+def _say(job: Job, outcome: dict | str, log) -> None:
+    """A run's line: its failure, or its final errors and time."""
+    where = f"{job.result.row.label} seed {job.seed}"
+    if isinstance(outcome, str):
+        log(f"{where}: {outcome}")
+        return
+    val = outcome.get("final_val_err")
+    log(
+        f"{where}: train {outcome['final_train_err']:.2%}"
+        + (f" val {val:.2%}" if val is not None else "")
+        + f" test {outcome['final_test_err']:.2%} ({outcome['train_time_s']:.0f} s)"
+    )
+
+
+def _train_all(work: list[Job], todo: list[int], jobs: int, done) -> None:
+    """Train the runs `todo` (positions in `work`), `jobs` at a time; `done(i, outcome)`."""
     if jobs <= 1:
         for i in todo:
-            done(i, _train_one(*work[i][2:]))
-    else:
-        threads = max(1, torch.get_num_threads() // jobs)
-        spawn = multiprocessing.get_context("spawn")  # no fork of a process holding torch
-        order = sorted(todo, key=lambda i: -work[i][0].row.cost)
-        with ProcessPoolExecutor(jobs, spawn, _init_worker, (threads,)) as pool:
-            futures = {pool.submit(_train_one, *work[i][2:]): i for i in order}
-            try:
-                for f in as_completed(futures):
-                    done(futures[f], f.result())
-            except BaseException:  # Ctrl-C, SIGTERM: stop the running runs too, at once
-                workers = list(getattr(pool, "_processes", {}).values())
-                for p in workers:
-                    p.terminate()  # SIGTERM: each run names its folder, resumable
-                pool.shutdown(wait=False, cancel_futures=True)
-                raise
-    for i, (result, *_) in enumerate(work):  # in table order, whatever finished first
+            done(i, _train_one(work[i].cfg, work[i].run, work[i].resumed))
+        return
+    threads = max(1, torch.get_num_threads() // jobs)
+    spawn = multiprocessing.get_context("spawn")  # no fork of a process holding torch
+    order = sorted(todo, key=lambda i: -work[i].result.row.cost)
+    with ProcessPoolExecutor(jobs, spawn, _init_worker, (threads,)) as pool:
+        args = {i: (work[i].cfg, work[i].run, work[i].resumed) for i in order}
+        futures = {pool.submit(_train_one, *args[i]): i for i in order}
+        try:
+            for f in as_completed(futures):
+                done(futures[f], f.result())
+        except BaseException:  # Ctrl-C, SIGTERM: stop the running runs too, at once
+            for p in list(getattr(pool, "_processes", {}).values()):
+                p.terminate()  # SIGTERM: each run names its folder, resumable
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+
+
+def _collect(work: list[Job], outcomes: dict[int, dict | str]) -> None:
+    """Each run's outcome into its row's result, in table order, whatever finished first."""
+    for i, job in enumerate(work):
         if isinstance(outcomes[i], str):
-            result.diverged += 1
-            result.reasons.append(outcomes[i])
+            job.result.diverged += 1
+            job.result.reasons.append(outcomes[i])
         else:
-            result.summaries.append(outcomes[i])
-    return results
+            job.result.summaries.append(outcomes[i])
 
 
 def _train_one(cfg, run: RunDir, resume: bool = False) -> dict | str:
@@ -250,55 +329,3 @@ def diverged_list(results: list[RowResult]) -> str:
     """A report's list of the runs that diverged or failed and why (empty when none did)."""
     reasons = [f"- {r.row.label}: {reason}" for r in results for reason in r.reasons]
     return "\nRuns that did not finish:\n\n" + "\n".join(reasons) + "\n" if reasons else ""
-
-
-LINESTYLES = ["-", "--", ":", "-."]
-
-
-def learning_curves(results: list[RowResult], path: Path, title: str) -> Path:
-    """Per-epoch error of every run on the selection split (validation, else test), one
-    colour per row and one line style per seed; diverged runs end in an x and say so."""
-    from plainnet.app.plots import colours, drawn_before, figure, log_if_wide, save
-
-    fig, ax = figure(figsize=(9, 5.5))
-    cfgs = {run.path: run.config() for r in results for run in r.runs}
-    seeds = sorted({c.train.seed for c in cfgs.values()})
-    split = "test"
-    drawn: dict[tuple, str] = {}  # a curve's values -> the first label drawn with them
-    for r, colour in zip(results, colours([r.row.label for r in results]), strict=True):
-        for j, run in enumerate(r.runs):
-            rows = run.read_metrics()
-            if rows and rows[0].get("val_err") is not None:
-                split = "val"
-            ys = [100 * m[f"{split}_err"] for m in rows if m.get(f"{split}_err") is not None]
-            failed = not run.summary_path.exists()
-            label = r.row.label if j == 0 else None
-            if failed:
-                seed = cfgs[run.path].train.seed
-                when = f"after {len(ys)} epochs" if ys else "in epoch 1, drawn at 100%"
-                label = f"{r.row.label} (seed {seed}: diverged {when})"
-            if not ys:  # diverged before its first evaluation: an x at the top of epoch 1
-                ax.plot([1], [100], color=colour, marker="x", ms=9, ls="none", label=label)
-                continue
-            xs = range(1, len(ys) + 1)
-            marker = None
-            if twin := drawn_before(drawn, ys, r.row.label):  # say so, and show both
-                label, marker = f"{label or r.row.label} (identical to {twin})", "o"
-            style = LINESTYLES[seeds.index(cfgs[run.path].train.seed) % 4]
-            ax.plot(xs, ys, color=colour, ls=style, lw=1.2, label=label,
-                    marker=marker, ms=4, mfc="none")  # fmt: skip
-            if failed:
-                ax.plot(xs[-1], ys[-1], color=colour, marker="x", ms=9)
-    ax.set_xlabel("epoch")
-    ax.xaxis.get_major_locator().set_params(integer=True)
-    scale = log_if_wide(ax)
-    ax.set_ylabel(f"{'validation' if split == 'val' else 'test'} error %{scale}")
-    data = ", ".join(sorted({c.data.dataset for c in cfgs.values()}))
-    depths = "/".join(str(d) for d in sorted({c.model.depth for c in cfgs.values()}))
-    # a long settings line wraps rather than running off the figure's edge
-    ax.set_title(f"{textwrap.fill(title, 110)}\n{data}, {depths} layers, trained", fontsize=9)
-    ax.grid(True, alpha=0.3)
-    for j, seed in enumerate(seeds if len(seeds) > 1 else []):  # which line style is which
-        ax.plot([], [], color="0.4", ls=LINESTYLES[j % 4], label=f"seed {seed}")
-    ax.legend(fontsize=7, ncol=2)
-    return save(fig, path)

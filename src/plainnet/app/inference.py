@@ -242,6 +242,36 @@ def export(model: nn.Module, preprocess: Standardize, in_shape, path: Path, fmt:
     raise InputError(f"unknown export format {fmt!r}; choose pt2 or torchscript")
 
 
+def evaluate_run(
+    run_dir: str | Path, split: str = "test", checkpoint: str = "selected", device="cpu"
+) -> tuple["LoadedRun", Evaluation, list[Path]]:
+    """Evaluate a run's model (`load_run`) on its data's `split`, with the confusion matrix;
+    writes `eval-<checkpoint>-<split>.csv` and `.png` into the run folder."""
+    from plainnet.app.build import load_arrays
+
+    loaded = load_run(run_dir, checkpoint, device)
+    arrays = load_arrays(loaded.config)
+    x, y = getattr(arrays, f"x_{split}"), getattr(arrays, f"y_{split}")
+    if not len(y):
+        raise ConfigError(f"the run has no {split} split (data.val_fraction = 0)")
+    check_fits(loaded, x, y, f"{loaded.config.data.dataset} ({split} split)")
+    ev = evaluate_raw(loaded.model, loaded.preprocess, x, y, loaded.classes)
+    stem = f"eval-{loaded.checkpoint}-{split}"
+    files = save_evaluation(ev, Path(run_dir), stem, f"{Path(run_dir).name}, {split}")
+    return loaded, ev, files
+
+
+def write_predictions(out: Path, names: list[str], probs: np.ndarray, labels: list[str]) -> Path:
+    """One row per input (name, predicted class, probabilities) as `.csv`, or arrays in `.npz`."""
+    if out.suffix == ".npz":
+        arrays = dict(names=np.array(names), predicted=probs.argmax(1), probabilities=probs)
+        return write_atomic(out, lambda f: np.savez(f, **arrays))
+    rows = [["input", "predicted", "class", *[f"p_{c}" for c in labels]]]
+    for name, p in zip(names, probs, strict=True):
+        rows.append([name, int(p.argmax()), labels[p.argmax()], *[f"{v:.6f}" for v in p]])
+    return write_csv(out, rows)
+
+
 def save_evaluation(ev: Evaluation, folder: Path, stem: str, title: str) -> list[Path]:
     """`<stem>.csv` (per-class errors and the confusion matrix) and `<stem>.png`."""
     from plainnet.app.plots import figure, save

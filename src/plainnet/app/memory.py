@@ -18,7 +18,8 @@ def memory_estimate(cfg: Config, data) -> dict[str, int]:
     """Bytes a training run of `cfg` needs, worked out on PyTorch's meta device before
     anything is allocated: the parameters, their gradients, the optimizer's state (SGD
     momentum: one copy, Adam: two), the activations one batch keeps for the backward pass
-    (every layer's output) and the copy of the best epoch's weights, all float32.
+    (every layer's output; with `train.checkpoint_segments`, the segments' inputs and one
+    segment's outputs) and the copy of the best epoch's weights, all float32.
 
     Creating a layer costs about a millisecond even on the meta device, so nets deeper than
     `EXACT_DEPTH` are counted at two smaller depths and extrapolated linearly in depth (exact
@@ -40,12 +41,17 @@ def memory_estimate(cfg: Config, data) -> dict[str, int]:
         params, acts = round(p2 + (p2 - p1) * scale), round(a2 + (a2 - a1) * scale)
     o = cfg.optim
     states = 2 if o.name != "sgd" else int(o.momentum > 0)
+    # a batch is never larger than the training split
+    acts = 4 * acts * min(cfg.train.batch_size, getattr(data, "train_size", math.inf))
+    if segments := min(cfg.train.checkpoint_segments, d):
+        # checkpointed: each segment's input is kept, and one segment's activations at a time
+        # while the backward pass recomputes it (a layer's input counted as all it keeps)
+        acts = round(acts / segments + acts * segments / d)
     return dict(
         parameters=4 * params,
         gradients=4 * params,
         optimizer=4 * params * states,
-        # a batch is never larger than the training split
-        activations=4 * acts * min(cfg.train.batch_size, getattr(data, "train_size", math.inf)),
+        activations=acts,
         # the best validation epoch's weights, kept for best.pt and the final summary
         best_epoch=4 * params * (cfg.data.val_fraction > 0),
     )
@@ -112,11 +118,15 @@ def check_memory(cfg: Config, data, device: torch.device) -> None:
     total, free = sum(need.values()), free_memory(device)
     if total > free:
         parts = ", ".join(f"{k} {_gib(v)}" for k, v in need.items())
+        recompute = ""
+        if need["activations"] > total / 2 and not cfg.train.checkpoint_segments:
+            segments = round(math.sqrt(cfg.model.depth))
+            recompute = f", or recompute activations (train.checkpoint_segments={segments})"
         raise ConfigError(
             f"this model needs about {_gib(total)} to train ({parts}; batch "
             f"{min(cfg.train.batch_size, data.train_size)}) but {device.type} has "
             f"{_gib(free)} free; reduce "
-            "model.depth, model.width/channels or train.batch_size"
+            f"model.depth, model.width/channels or train.batch_size{recompute}"
         )
 
 

@@ -9,6 +9,7 @@ import collections
 import itertools
 import math
 import re
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -73,9 +74,11 @@ def drawn_before(drawn: dict, values, label: str) -> str | None:
 def log_if_wide(ax) -> str:
     """A log y axis when the drawn values span more than 10x (errors from chance down to a
     few percent: on a linear axis the band where nets are compared is a few pixels high);
-    ", log scale" for the axis label, else "". A linear axis starts at 0, so that a lone point
-    or a flat line is not blown up to fill the panel."""
-    ys = [y for line in ax.get_lines() for y in line.get_ydata() if y > 0]
+    ", log scale" for the axis label (with "0 not drawn" when some value is 0, which a log axis
+    cannot show), else "". A linear axis starts at 0, so that a lone point or a flat line is
+    not blown up to fill the panel."""
+    every = [y for line in ax.get_lines() for y in line.get_ydata()]
+    ys = [y for y in every if y > 0]
     if ys and max(ys) > 10 * min(ys):
         ax.set_yscale("log")
         # labels at 1, 2 and 5 of each decade, written 40 rather than 4 x 10^1: every minor
@@ -83,7 +86,7 @@ def log_if_wide(ax) -> str:
         ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
         ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
         ax.yaxis.set_minor_formatter(NullFormatter())
-        return ", log scale"
+        return ", log scale" + ("; 0 not drawn" if 0 in every else "")
     ax.set_ylim(bottom=0)
     return ""
 
@@ -208,3 +211,121 @@ def correlation(stats: dict, path, context: str = ""):
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=7)
     return save(fig, path, context)
+
+
+def error_vs_depth(by: dict, path, title: str) -> Path:
+    """Final test, train (eval mode) and running train error against depth, one line per
+    net: `by[net, depth]` is a grid's `RowResult`. A diverged run is an x at 100%, nets'
+    x-marks side by side; a net whose curve is another's is dashed and says so."""
+    nets, depths = list(dict.fromkeys(n for n, _ in by)), sorted({d for _, d in by})
+    fig, axes = figure(1, 3, figsize=(18, 4.8))
+    panels = [
+        ("final_test_err", "test error % (final model, eval mode)"),
+        ("final_train_err", "train error % (final model, eval mode)"),
+        ("final_running_train_err", "train error % (last epoch, train-mode BN)"),
+    ]
+    drawn: dict[tuple, str] = {}  # a curve's points -> the first net drawn with them
+    for k, (net, colour) in enumerate(zip(nets, colours(nets), strict=True)):
+        nudge = 1.06 ** (k - (len(nets) - 1) / 2)  # side by side, not on top of each other
+        for ax, (key, _) in zip(axes, panels, strict=True):
+            pts = [(d, by[net, d].stat(key)[0]) for d in depths if by[net, d].values(key)]
+            if pts:
+                style = dict(label=net)
+                if twin := drawn_before(drawn, (key, *pts), net):  # drawn over it: dashed
+                    style = dict(label=f"{net} (identical to {twin})", ls="--", mfc="none")
+                ax.plot(*zip(*pts, strict=True), marker="o", color=colour, **style)
+            failed = [d * nudge for d in depths if by[net, d].diverged]
+            ax.plot(failed, [100] * len(failed), "x", color=colour, ms=9, mew=2)
+    for ax, (_, ylabel) in zip(axes, panels, strict=True):
+        ax.set_xscale("log")
+        ax.set_xticks(depths, [f"{d:,}" for d in depths], minor=False)
+        ax.minorticks_off()
+        ax.set_xlabel("depth (weight layers)")
+        scale = log_if_wide(ax).removeprefix(", ")
+        ax.set_ylabel(ylabel + (f"\n{scale}" if scale else ""))  # two lines: it fits the panel
+        ax.grid(True, alpha=0.3, which="both")
+    axes[-1].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1))  # off the curves
+    fig.suptitle(title)
+    return save(fig, path)
+
+
+def component_map(grid, ratios, beta_names, c_names, seeds: int, path, title: str) -> Path:
+    """Left: validation error of every slope (rows) x bound (columns) as a heatmap, each
+    cell's mean written in it (`grid[i][j]` is a grid's `RowResult`; an all-diverged cell dark
+    grey, its failures counted). Right: each slope's gradient ratio at init, log scale."""
+    mean = np.full((len(grid), len(grid[0])), np.nan)
+    fig, (ax, ax2) = figure(1, 2, figsize=(13, 5.2), width_ratios=[1.4, 1])
+    for (i, j), r in np.ndenumerate(np.array(grid, dtype=object)):
+        if r.values("final_val_err"):
+            mean[i, j] = r.stat("final_val_err")[0]
+        failed = f"\n{r.diverged}/{len(r.runs)} diverged" if r.diverged else ""
+        text = "all\ndiverged" if np.isnan(mean[i, j]) else f"{mean[i, j]:.1f}{failed}"
+        dark = np.isnan(mean[i, j]) or mean[i, j] > 50
+        ax.text(j, i, text, ha="center", va="center", fontsize=9,
+                color="white" if dark else "black")  # fmt: skip
+    img = ax.imshow(mean, cmap="viridis_r", vmin=0, vmax=100, aspect="auto")
+    ax.set_facecolor("0.25")  # an all-diverged cell has no mean: drawn dark grey
+    ax.set_xticks(range(len(c_names)), c_names)
+    ax.set_yticks(range(len(beta_names)), beta_names)
+    ax.set_xlabel("max-norm bound (eq. 2)")
+    ax.set_ylabel("Leaky ReLU slope beta (eq. 1)")
+    fig.colorbar(img, ax=ax, label=f"validation error % (mean of {seeds} seeds)")
+    ax2.bar(range(len(beta_names)), ratios, color="C0")
+    ax2.set_yscale("log")
+    ax2.set_xticks(range(len(beta_names)), beta_names, rotation=30)
+    ax2.set_xlabel("Leaky ReLU slope beta")
+    ax2.set_ylabel("gradient norm, first / last hidden layer")
+    ax2.set_title("at init (probe, 500 training samples)")
+    fig.suptitle(title)
+    return save(fig, path)
+
+
+LINESTYLES = ["-", "--", ":", "-."]
+
+
+def learning_curves(results, path: Path, title: str) -> Path:
+    """Per-epoch error of every run of a grid (`results`: `plainnet.app.grid.RowResult`s) on
+    the selection split (validation, else test), one colour per row and one line style per
+    seed; diverged runs end in an x and say so."""
+    fig, ax = figure(figsize=(9, 5.5))
+    cfgs = {run.path: run.config() for r in results for run in r.runs}
+    seeds = sorted({c.train.seed for c in cfgs.values()})
+    split = "test"
+    drawn: dict[tuple, str] = {}  # a curve's values -> the first label drawn with them
+    for r, colour in zip(results, colours([r.row.label for r in results]), strict=True):
+        for j, run in enumerate(r.runs):
+            rows = run.read_metrics()
+            if rows and rows[0].get("val_err") is not None:
+                split = "val"
+            ys = [100 * m[f"{split}_err"] for m in rows if m.get(f"{split}_err") is not None]
+            failed = not run.summary_path.exists()
+            label = r.row.label if j == 0 else None
+            if failed:
+                seed = cfgs[run.path].train.seed
+                when = f"after {len(ys)} epochs" if ys else "in epoch 1, drawn at 100%"
+                label = f"{r.row.label} (seed {seed}: diverged {when})"
+            if not ys:  # diverged before its first evaluation: an x at the top of epoch 1
+                ax.plot([1], [100], color=colour, marker="x", ms=9, ls="none", label=label)
+                continue
+            xs = range(1, len(ys) + 1)
+            marker = None
+            if twin := drawn_before(drawn, ys, r.row.label):  # say so, and show both
+                label, marker = f"{label or r.row.label} (identical to {twin})", "o"
+            style = LINESTYLES[seeds.index(cfgs[run.path].train.seed) % 4]
+            ax.plot(xs, ys, color=colour, ls=style, lw=1.2, label=label,
+                    marker=marker, ms=4, mfc="none")  # fmt: skip
+            if failed:
+                ax.plot(xs[-1], ys[-1], color=colour, marker="x", ms=9)
+    ax.set_xlabel("epoch")
+    ax.xaxis.get_major_locator().set_params(integer=True)
+    scale = log_if_wide(ax)
+    ax.set_ylabel(f"{'validation' if split == 'val' else 'test'} error %{scale}")
+    data = ", ".join(sorted({c.data.dataset for c in cfgs.values()}))
+    depths = "/".join(str(d) for d in sorted({c.model.depth for c in cfgs.values()}))
+    # a long settings line wraps rather than running off the figure's edge
+    ax.set_title(f"{textwrap.fill(title, 110)}\n{data}, {depths} layers, trained", fontsize=9)
+    ax.grid(True, alpha=0.3)
+    for j, seed in enumerate(seeds if len(seeds) > 1 else []):  # which line style is which
+        ax.plot([], [], color="0.4", ls=LINESTYLES[j % 4], label=f"seed {seed}")
+    ax.legend(fontsize=7, ncol=2)
+    return save(fig, path)

@@ -1,15 +1,86 @@
 """Probing configs and runs: the depth diagnostics (`plainnet.nn.diagnostics`) of a config's
 network at init or of a trained run, written as `probe.json`, `layers.csv` and figures."""
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from plainnet.app.build import init_model, make_data
-from plainnet.app.runs import RunError
+from plainnet.app.config import Config, ConfigError, resolve
+from plainnet.app.runs import RunDir, RunError
 from plainnet.files import write_atomic, write_csv
 from plainnet.nn.diagnostics import LayerStats, ProbeResult, probe
+
+
+@dataclass
+class Target:
+    """One network `plainnet probe` draws: a config at init, or a trained run."""
+
+    label: str
+    cfg: Config
+    run: RunDir | None = None
+
+
+def probe_targets(presets=(), configs=(), runs=(), labelled=(), overrides=()) -> list[Target]:
+    """Presets, config files and labelled overrides (`(label, overrides)`), each under the
+    shared `overrides`, then trained run folders; the proposed net if none is given. Shared
+    axes compare nets on the same inputs, so the targets must share one data set."""
+    targets = [Target(p, resolve(p, None, overrides)) for p in presets]
+    targets += [Target(Path(c).stem, resolve(None, c, overrides)) for c in configs]
+    targets += [Target(lb, resolve(None, None, [*overrides, *more])) for lb, more in labelled]
+    for r in runs:
+        run = RunDir.open(r)
+        targets.append(Target(f"{run.path.name} (trained)", run.config(), run))
+    targets = targets or [Target("proposed", resolve(None, None, overrides))]
+    data_sets = sorted({t.cfg.data.dataset for t in targets})
+    if len(data_sets) > 1:
+        raise ConfigError(
+            f"the targets are on different data sets ({', '.join(data_sets)}); give them one "
+            f"with data.dataset=... (a run keeps its own: data.dataset={data_sets[-1]})"
+        )
+    return targets
+
+
+def probe_all(
+    targets: list[Target],
+    split: str = "train",
+    keep: list[int] | None = None,
+    max_samples: int | None = 10_000,
+    batch_stats: bool = True,
+    log: Callable[[str], None] = print,
+) -> tuple[dict[str, ProbeResult], list[int], str]:
+    """Probe every target (`probe_config`), saying one line each; returns the results by
+    label, the hidden layers kept for heatmaps, and the figures' context line."""
+    results, kept = {}, set()
+    for t in targets:
+        r = results[t.label] = probe_config(t.cfg, t.run, split, keep, max_samples, batch_stats)
+        outside = [n for n in keep or [] if not 1 <= n <= len(r.layers)]
+        if outside:
+            raise ConfigError(f"--layers {outside}: {t.label} has hidden layers 1..{len(r.layers)}")
+        kept.update(r.kept)
+        last = r.layers[-1]
+        log(
+            f"{t.label}: {len(r.layers)} hidden layers, {len(r.labels)} {split} samples; last "
+            f"layer: NMA {last.normalized_mean_activation:.3g}, condition number "
+            f"{last.condition_number:.3g}, effective rank {last.effective_rank:.3g}"
+        )
+    return results, sorted(kept), _context(targets, split, batch_stats)
+
+
+def _context(targets: list[Target], split: str, batch_stats: bool) -> str:
+    """What every figure's title says of the targets: data, depths, trained or at init."""
+    data_sets = sorted({t.cfg.data.dataset for t in targets})
+    depths = sorted({t.cfg.model.depth for t in targets})
+    trained = [t.run is not None for t in targets]
+    state = "trained" if all(trained) else "at init" if not any(trained) else ""
+    return (
+        f"{', '.join(data_sets)}, {'/'.join(map(str, depths))} layers"
+        + (f", {state}" if state else ", trained (runs) and at init")
+        + f", {split} split"
+        + ("" if batch_stats else ", BN in eval mode")
+    )
 
 
 def probe_data(data, split: str, max_samples: int | None, seed: int = 0):

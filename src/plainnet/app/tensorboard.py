@@ -44,6 +44,15 @@ def open_writer(setting: bool | str, folder):
     return SummaryWriter(str(no_link(folder)))
 
 
+def open_run(cfg: Config, run) -> object | None:
+    """The writer of a run (`open_writer` into its `tb/`, None for a process that does not
+    write), its config logged first."""
+    tb = open_writer(cfg.run.tensorboard, run.tb_path) if run.writable else None
+    if tb:
+        log_config(tb, cfg)
+    return tb
+
+
 def log_config(tb, cfg: Config) -> None:
     # Markdown code block: TensorBoard's text plugin renders Markdown.
     tb.add_text("config", "```toml\n" + cfg.to_toml() + "```")
@@ -86,3 +95,10 @@ def log_hparams(tb, cfg: Config, summary: dict) -> None:
         for old in folder.iterdir():
             old.unlink()  # a link there is removed itself, not what it points at
     tb.add_hparams(hparams, metrics, run_name="hparams")
+
+
+def close(tb, cfg: Config, summary: dict) -> None:
+    """Log the final numbers beside the config and close the writer (None: nothing to do)."""
+    if tb:
+        log_hparams(tb, cfg, summary)
+        tb.close()

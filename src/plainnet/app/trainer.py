@@ -12,16 +12,16 @@ evaluated every epoch instead and the best epoch is selected on it (an optimisti
 labelled so in the summary).
 """
 
-import math
+import contextlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import partial
 
 import torch
 from rich.console import Console
-from rich.table import Table
 from torch import nn
 
-from plainnet.app import tensorboard
+from plainnet.app import tables, tensorboard
 from plainnet.app.build import (
     device_data,
     init_model,
@@ -33,13 +33,11 @@ from plainnet.app.build import (
 )
 from plainnet.app.callbacks import (
     Best,
-    Calibration,
     ConsoleLine,
     LastCheckpoint,
     Metrics,
     ProbeLog,
     ProgressBar,
-    RunningStatsCheck,
     TensorBoard,
 )
 from plainnet.app.config import (
@@ -55,15 +53,14 @@ from plainnet.app.runs import RunDir, RunError, provenance
 from plainnet.data.datasets import ArrayDataset
 from plainnet.data.tensors import DeviceData
 from plainnet.engine import distributed
-from plainnet.engine.callbacks import Callback
+from plainnet.engine.callbacks import Calibration, Callback, RunningStatsCheck
 from plainnet.engine.distributed import World
-from plainnet.engine.loop import evaluate, fit
+from plainnet.engine.loop import Evaluation, Steps, evaluate, fit
 from plainnet.engine.schedule import lr_factor
 from plainnet.errors import TrainingDiverged
 from plainnet.nn import speed
 from plainnet.nn.constraints import unit_norms
-from plainnet.nn.models import CONV_MODELS as CONV
-from plainnet.nn.models import count_parameters, hidden_weights
+from plainnet.nn.models import CONV_MODELS, count_parameters, hidden_weights
 
 
 @dataclass
@@ -166,61 +163,115 @@ def _train_locked(cfg: Config, run: RunDir, resume, console, world, data, model,
     console = console or Console(highlight=False, soft_wrap=True, quiet=not world.main)
     net, project = init_model(cfg, data, world.device, model)
     opt = make_optimizer(cfg.optim, net.parameters())
-    # the test split is read every epoch only without a validation split, to select on it
-    select = "val" if data.has_val else "test"
-    per_epoch = data.has_val or cfg.run.select != "final"  # else: read test once, at the end
     about = _about(cfg, data, world, model)  # what every checkpoint carries besides its weights
-    best = Best(run, select, about, cfg.run.select)
-    start_epoch, elapsed, last_row = 0, 0.0, {}
-    if resume:
-        start_epoch, elapsed, last_row = _restore(run, cfg, net, opt, world.device, best)
-        run.write_config(cfg)
-    run.truncate_metrics(start_epoch)
+    # the test split is read every epoch only without a validation split, to select on it
+    best = Best(run, "val" if data.has_val else "test", about, cfg.run.select)
+    start = _restore(run, cfg, net, opt, best, callbacks) if resume else Start()
+    run.truncate_metrics(start.epoch)
     _announce(console, cfg, data, run, net, project is not None, world, about)
-    if start_epoch >= cfg.train.epochs:
-        console.print(f"nothing to do: the run already finished {start_epoch} epochs")
-
-    def measure(split: str):
-        return evaluate(net, data.eval_batches(split, cfg.train.eval_batch_size, world), world)
-
-    tb = tensorboard.open_writer(cfg.run.tensorboard, run.tb_path) if run.writable else None
-    if tb:
-        tensorboard.log_config(tb, cfg)
-    steps = data.steps_per_epoch(cfg.train.batch_size, world.size)
-    calibration = _calibration(cfg, data, measure)  # the check first, then the calibration
+    tb = tensorboard.open_run(cfg, run)
+    measure = Measure(net, data, cfg.train.eval_batch_size, world)
     progress = ProgressBar(console)
-    own = [
-        *calibration,
+    every = _callbacks(cfg, run, data, measure, best, tb, console, progress, callbacks)
+    if start.epoch >= cfg.train.epochs:
+        console.print(f"nothing to do: the run already finished {start.epoch} epochs")
+    per_epoch = data.has_val or cfg.run.select != "final"  # else: read test once, at the end
+    with progress.bar, _named_on_failure(run):
+        state = fit(
+            net,
+            opt,
+            _batches(cfg, data, world),
+            cfg.train.epochs,
+            _steps(cfg, data, net, project, world),
+            evaluate_on=partial(measure.batches, best.split) if per_epoch else None,
+            eval_split=best.split,
+            callbacks=every,
+            start_epoch=start.epoch,
+            elapsed=start.elapsed,
+            steps_per_epoch=data.steps_per_epoch(cfg.train.batch_size, world.size),
+        )
+    if state.epoch == start.epoch:  # nothing left to train: the last trained epoch's row
+        state.metrics = start.last_row or (run.read_metrics() or [{}])[-1]
+    summary = _summarize(cfg, data, net, best, state, world, about, measure)
+    tensorboard.close(tb, cfg, summary)
+    run.write_summary(summary)
+    console.print(tables.summary(summary))
+    return Result(run, summary, net)
+
+
+@dataclass
+class Measure:
+    """The training network evaluated on one of the run's splits (`plainnet.engine.evaluate`)."""
+
+    net: nn.Module
+    data: DeviceData
+    batch_size: int
+    world: World
+
+    def batches(self, split: str):
+        return self.data.eval_batches(split, self.batch_size, self.world)
+
+    def __call__(self, split: str) -> Evaluation:
+        return evaluate(self.net, self.batches(split), self.world)
+
+
+@dataclass
+class Start:
+    """Where training starts: after `epoch` epochs that took `elapsed` seconds (a resume)."""
+
+    epoch: int = 0
+    elapsed: float = 0.0
+    last_row: dict = field(default_factory=dict)  # the last trained epoch's metrics
+
+
+def _callbacks(cfg, run, data, measure, best, tb, console, progress, theirs) -> list[Callback]:
+    """Every callback of the run in the order they run: the run's own, the user's (`theirs`),
+    and last the checkpoint, so that it saves every callback's state of the epoch."""
+    calibration = []
+    # Batch Renormalization trains on its running statistics, so they are left to it.
+    if cfg.train.calibrate_bn and cfg.model.norm == "batch":
+        splits = [s for s in data.SPLITS if len(data.split(s)[1])]
+        sample = data.sample(cfg.train.calibrate_bn, cfg.train.seed)
+        calibration = [RunningStatsCheck(splits, measure), Calibration(sample)]
+    per_epoch = data.has_val or cfg.run.select != "final"
+    return [
+        *calibration,  # the check first: it measures what the calibration replaces
         *([best] if cfg.run.select != "final" else []),
         Metrics(run),
         *([_probe_log(run, data, cfg, tb)] if cfg.run.probe_every else []),
         *([TensorBoard(tb)] if tb else []),
-        LastCheckpoint(run, cfg.run.checkpoint_every, best, about),
-        ConsoleLine(console, select if per_epoch else None),
+        ConsoleLine(console, best.split if per_epoch else None),
         *([progress] if not progress.bar.disable else []),  # no per-step call without a bar
+        *theirs,
+        LastCheckpoint(run, cfg.run.checkpoint_every, best, best.about, theirs),
     ]
+
+
+def _batches(cfg: Config, data: DeviceData, world: World):
+    conv = cfg.model.arch in CONV_MODELS
+    channels_last = speed.uses_channels_last(cfg.train.channels_last, conv)
+    return data.epochs(cfg.train.batch_size, cfg.train.seed, world, channels_last)
+
+
+def _steps(cfg: Config, data: DeviceData, net: nn.Module, project, world: World) -> Steps:
+    """How each step is taken: the learning rate (`optim.lr` times the schedule's factor),
+    the max-norm projection, clipping, autocast, and the model the optimizer steps."""
+    s = cfg.schedule
+    per_epoch = data.steps_per_epoch(cfg.train.batch_size, world.size)
+    total, warmup = per_epoch * cfg.train.epochs, round(s.warmup_epochs * per_epoch)
+
+    def lr(step: int) -> float:
+        return cfg.optim.lr * lr_factor(step, total, warmup, s.name, s.milestones, s.gamma)
+
+    clip = cfg.optim.clip_grad_norm or None
+    return Steps(lr, project, clip, cfg.train.amp, _training_model(net, cfg, world), world)
+
+
+@contextlib.contextmanager
+def _named_on_failure(run: RunDir):
+    """An interrupted or diverged run's error names its folder and what was kept."""
     try:
-        with progress.bar:
-            state = fit(
-                net,
-                opt,
-                _batches(cfg, data, world),
-                cfg.train.epochs,
-                lr=_lr(cfg, steps),
-                project=project,
-                evaluate_on=(lambda: data.eval_batches(select, cfg.train.eval_batch_size, world))
-                if per_epoch
-                else None,
-                eval_split=select,
-                callbacks=[*own, *callbacks],
-                start_epoch=start_epoch,
-                elapsed=elapsed,
-                steps_per_epoch=steps,
-                world=world,
-                train_model=_training_model(net, cfg, world),
-                amp=cfg.train.amp,
-                clip=cfg.optim.clip_grad_norm or None,
-            )
+        yield
     except KeyboardInterrupt:  # Ctrl-C, or SIGTERM from the command line: name the folder
         raise KeyboardInterrupt(str(run.path)) from None
     except TrainingDiverged as e:
@@ -228,52 +279,6 @@ def _train_locked(cfg: Config, run: RunDir, resume, console, world, data, model,
             f"{e}; stopped{' without saving it' if str(e).startswith('after') else ''}. "
             f"{_kept(run)} Try a lower optim.lr or enable max_norm."
         ) from None
-    if state.epoch == start_epoch:  # nothing left to train: the last trained epoch's row
-        state.metrics = last_row or (run.read_metrics() or [{}])[-1]
-    summary = _summarize(cfg, data, net, best, state, world, about, measure)
-    if tb:
-        tensorboard.log_hparams(tb, cfg, summary)
-        tb.close()
-    run.write_summary(summary)
-    console.print(_summary_table(summary))
-    return Result(run, summary, net)
-
-
-def _batches(cfg: Config, data: DeviceData, world: World):
-    """Epoch -> its training batches, each with its global size (for several processes)."""
-    bs = cfg.train.batch_size
-    bounds = data.batch_bounds(bs, world.size)
-    channels_last = speed.uses_channels_last(cfg.train.channels_last, cfg.model.arch in CONV)
-
-    def epoch_batches(epoch: int):
-        # A generator per epoch makes a resumed run shuffle exactly as an unbroken one.
-        gen = torch.Generator().manual_seed(cfg.train.seed * 1_000_003 + epoch)
-        for i, (x, y) in enumerate(data.train_batches(bs, gen, world)):
-            if channels_last:
-                x = x.contiguous(memory_format=torch.channels_last)
-            yield x, y, bounds[i + 1] - bounds[i]
-
-    return epoch_batches
-
-
-def _lr(cfg: Config, steps: int):
-    """Step -> learning rate: `optim.lr` times the schedule's factor."""
-    s = cfg.schedule
-    total, warmup = steps * cfg.train.epochs, round(s.warmup_epochs * steps)
-    return lambda step: cfg.optim.lr * lr_factor(step, total, warmup, s.name, s.milestones, s.gamma)
-
-
-def _calibration(cfg: Config, data: DeviceData, measure) -> list:
-    """BatchNorm calibration on fixed, seeded training samples, after the check of the running
-    statistics it replaces (none: no calibration). Batch Renormalization trains on its
-    running statistics, so they are left to it."""
-    if not cfg.train.calibrate_bn or cfg.model.norm != "batch":
-        return []
-    gen = torch.Generator().manual_seed(cfg.train.seed)
-    idx = torch.randperm(len(data.y_train), generator=gen)[: cfg.train.calibrate_bn]
-    sample = data.x_train[idx.sort().values.to(data.x_train.device)]
-    splits = [s for s in data.SPLITS if len(data.split(s)[1])]
-    return [RunningStatsCheck(splits, measure), Calibration(sample)]
 
 
 def _probe_log(run: RunDir, data: DeviceData, cfg: Config, tb) -> ProbeLog:
@@ -283,12 +288,15 @@ def _probe_log(run: RunDir, data: DeviceData, cfg: Config, tb) -> ProbeLog:
     return ProbeLog(run, batches, cfg.run.probe_every, tb)
 
 
-def _restore(run: RunDir, cfg: Config, net, opt, device, best: Best) -> tuple[int, float, dict]:
+def _restore(run: RunDir, cfg: Config, net, opt, best: Best, callbacks) -> Start:
+    """The checkpoint's weights, optimizer and callbacks' state (`state_dict`); the run's
+    config.toml is rewritten once the checkpoint has loaded and been checked."""
     if not run.checkpoint_path.exists() and not run.best_path.exists():
         # Killed before its first checkpoint: training is deterministic, so starting again
         # from epoch 0 rewrites exactly the rows it had.
-        return 0, 0.0, {}
-    state = run.load_checkpoint(device)
+        run.write_config(cfg)
+        return Start()
+    state = run.load_checkpoint(next(net.parameters()).device)
     if "config" in state:
         _check_same_config(run, state["config"], cfg.model_dump())
     if cfg.train.epochs < state["epoch"]:
@@ -301,13 +309,12 @@ def _restore(run: RunDir, cfg: Config, net, opt, device, best: Best) -> tuple[in
         opt.load_state_dict(state["optimizer"])
     except (RuntimeError, ValueError):
         raise RunError(f"{run.checkpoint_path} does not fit the model of this config") from None
-    # Checkpoints written before the validation split kept only the best test error.
-    best.epoch = state.get("best_epoch", 0)
-    best.err = state.get("best_err", state.get("best_test_err"))
-    best.loss = state.get("best_loss", math.inf)
-    if best.split == "val" and best.epoch:
-        best.state = run.load_checkpoint(device, run.best_path, optimizer=False)["model"]
-    return state["epoch"], state["elapsed_s"], state.get("last_row", {})
+    best.load_state_dict(state)
+    stateful = [c for c in callbacks if hasattr(c, "load_state_dict")]
+    for c, saved in zip(stateful, state.get("callbacks", []), strict=False):
+        c.load_state_dict(saved)
+    run.write_config(cfg)
+    return Start(state["epoch"], state["elapsed_s"], state.get("last_row", {}))
 
 
 def _about(cfg: Config, data: DeviceData, world: World, model: nn.Module | None) -> dict:
@@ -416,26 +423,3 @@ def _best(data, net, best: Best, measure) -> dict:
         s["best_test_loss"], s["best_test_err"] = test.loss, test.error
         net.load_state_dict(final)
     return s
-
-
-def _summary_table(s: dict) -> Table:
-    t = Table(title=f"{s['model']} on {s['dataset']}: {s['parameters']:,} parameters")
-    t.add_column("split")
-    t.add_column("loss", justify="right")
-    t.add_column("error", justify="right")
-    if "best_test_err" in s:  # the selected model first: what eval, predict, export load
-        t.add_row(
-            f"test, best.pt (epoch {s['best_epoch']}, selected on {s['selected_on']})",
-            f"{s['best_test_loss']:.4f}" if "best_test_loss" in s else "",
-            f"{s['best_test_err']:.2%}",
-        )
-    t.add_row(
-        "train (final, eval mode)", f"{s['final_train_loss']:.4f}", f"{s['final_train_err']:.2%}"
-    )
-    if s.get("final_running_train_err") is not None:
-        t.add_row("train (last epoch, running)", "", f"{s['final_running_train_err']:.2%}")
-    if "final_val_err" in s:
-        t.add_row("validation (final)", f"{s['final_val_loss']:.4f}", f"{s['final_val_err']:.2%}")
-    t.add_row("test (final)", f"{s['final_test_loss']:.4f}", f"{s['final_test_err']:.2%}")
-    t.caption = f"{s['epochs']} epochs, {s['train_time_s']:.1f} s training on {s['device']}"
-    return t

@@ -5,13 +5,10 @@ and file writing): not the library, the engine or the application."""
 from plainnet import lazy_exports
 
 # Imported on first use, so that reading a config (which checks dataset names) needs no torch.
-_WHERE = {
-    "ArrayDataset": "datasets",
-    "DeviceData": "tensors",
-    "Standardize": "tensors",
-    "load_dataset": "datasets",
-    "random_crop_flip": "tensors",
-    "to_nchw": "tensors",
-}
-__all__ = sorted(_WHERE)
-__getattr__, __dir__ = lazy_exports(__name__, _WHERE)
+__getattr__, __dir__, __all__ = lazy_exports(
+    __name__,
+    {
+        "datasets": "ArrayDataset load_dataset",
+        "tensors": "DeviceData Standardize random_crop_flip to_nchw",
+    },
+)

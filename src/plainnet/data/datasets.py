@@ -569,6 +569,21 @@ def arrays(
     return a, meta
 
 
+def describe(name: str, data_dir: str | Path | None = None) -> list[str]:
+    """Lines on `name`'s data as stored: where, each array's shape, dtype, value range and
+    class counts, and its provenance (`meta`)."""
+    a, meta = arrays(name, data_dir, download=False)
+    lines = [f"{name}: {cache_path(name, data_dir) if spec(name).sources else 'embedded'}"]
+    for key in sorted(k for k in a if k.startswith("x")):
+        x, y = a[key], a["y" + key[1:]]
+        counts = np.bincount(y, minlength=SPECS[name].num_classes)
+        lines.append(
+            f"  {key:<8} {x.dtype} {tuple(x.shape)}  values {x.min()}..{x.max()} "
+            f"(mean {x.mean():.2f})  per class {counts.min()}..{counts.max()}: {counts.tolist()}"
+        )
+    return lines + [f"  {k}: {v}" for k, v in meta.items()]
+
+
 def load_dataset(
     name: str,
     data_dir: str | Path | None = None,

@@ -169,6 +169,28 @@ class DeviceData:
             part = world.shard(len(idx)) if world else slice(None)
             yield x[part], self.y_train[idx[part]]
 
+    def epochs(self, batch_size: int, seed: int, world=None, channels_last: bool = False):
+        """Epoch -> that epoch's training batches (`train_batches`), each as (inputs, targets,
+        global batch size): several processes each hold only their share of a batch."""
+        bounds = self.batch_bounds(batch_size, world.size if world else 1)
+
+        def epoch_batches(epoch: int):
+            # A generator per epoch makes a resumed run shuffle exactly as an unbroken one.
+            gen = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+            for i, (x, y) in enumerate(self.train_batches(batch_size, gen, world)):
+                if channels_last:
+                    x = x.contiguous(memory_format=torch.channels_last)
+                yield x, y, bounds[i + 1] - bounds[i]
+
+        return epoch_batches
+
+    def sample(self, n: int, seed: int) -> torch.Tensor:
+        """`n` training inputs drawn without replacement (seeded), in their stored order: a
+        fixed sample, e.g. for BatchNorm calibration."""
+        gen = torch.Generator().manual_seed(seed)
+        idx = torch.randperm(len(self.y_train), generator=gen)[:n]
+        return self.x_train[idx.sort().values.to(self.x_train.device)]
+
     def eval_batches(
         self, split: str = "test", batch_size: int = 1000, world=None
     ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:

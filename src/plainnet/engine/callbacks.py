@@ -12,11 +12,17 @@ training after the current epoch. The points, in the order the loop reaches them
     on_train_end                         once, also after an early stop
 
 Callbacks run in the order given; each one's time per epoch is added to `state.timings`.
+A callback that keeps state across epochs has `state_dict()` and `load_state_dict(d)`, so
+that a resumed run continues it (the trainer saves them in every checkpoint).
 """
 
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+
+import torch
+
+from plainnet.nn.norms import recalibrate_
 
 
 class Callback:
@@ -73,6 +79,12 @@ class EarlyStopping(Callback):
         self.monitor, self.patience, self.min_delta = monitor, patience, min_delta
         self.best, self.waited = math.inf, 0
 
+    def state_dict(self) -> dict:
+        return dict(best=self.best, waited=self.waited)
+
+    def load_state_dict(self, saved: dict) -> None:
+        self.best, self.waited = saved["best"], saved["waited"]
+
     def on_epoch_end(self, state) -> None:
         value = state.metrics.get(self.monitor)
         if value is None:
@@ -86,3 +98,32 @@ class EarlyStopping(Callback):
             state.stopped_by = (
                 f"early stopping: no better {self.monitor} for {self.patience} epochs"
             )
+
+
+class RunningStatsCheck(Callback):
+    """Before the last epoch's BatchNorm calibration: what PyTorch's running averages give,
+    as `<split>_err_running_stats` in the epoch's metrics. A callback of its own so that its
+    time (one pass over every split) is not counted as calibration.
+
+    `measure(split)`: an `Evaluation` of the model on that split (`plainnet.engine.evaluate`).
+    """
+
+    def __init__(self, splits: Sequence[str], measure: Callable):
+        self.splits, self.measure = list(splits), measure
+
+    def on_train_epoch_end(self, state) -> None:
+        if state.epoch == state.epochs:
+            for s in self.splits:
+                state.metrics[f"{s}_err_running_stats"] = self.measure(s).error
+
+
+class Calibration(Callback):
+    """After every epoch's steps, set BatchNorm's population statistics layer by layer from a
+    fixed sample of training inputs (`plainnet.nn.norms.recalibrate_`), so that evaluation in
+    eval mode matches training at any depth."""
+
+    def __init__(self, sample: torch.Tensor):
+        self.sample = sample
+
+    def on_train_epoch_end(self, state) -> None:
+        recalibrate_(state.model, self.sample)

@@ -83,81 +83,95 @@ def evaluate(
     return Evaluation(loss / n, err / n, confusion)
 
 
+@dataclass(frozen=True)
+class Steps:
+    """How `fit` takes each optimizer step.
+
+    `lr(step)`: the learning rate at each step (None: the optimizer's own). `project`: called
+    after every step, e.g. `plainnet.MaxNorm` (eq. 2). `clip`: the gradient's global norm is
+    scaled down to at most this first. `amp`: bf16 autocast ("auto": on CUDA). `train_model`:
+    what the optimizer steps if not the model itself (DDP, compiled, checkpointed). `world`:
+    the processes training together (`plainnet.engine.distributed`).
+    """
+
+    lr: Callable[[int], float] | None = None
+    project: Callable[[], object] | None = None
+    clip: float | None = None
+    amp: str | bool = False
+    train_model: nn.Module | None = None
+    world: World = SINGLE
+
+
 def fit(
     model: nn.Module,
     optimizer: torch.optim.Optimizer,
     batches: Callable[[int], Iterable[Batch]],
     epochs: int,
-    lr: Callable[[int], float] | None = None,
-    project: Callable[[], object] | None = None,
+    steps: Steps = Steps(),
     evaluate_on: Callable[[], Iterable[Batch]] | None = None,
     eval_split: str = "val",
     callbacks: Sequence[Callback] = (),
     start_epoch: int = 0,
     elapsed: float = 0.0,
     steps_per_epoch: int | None = None,
-    world: World = SINGLE,
-    train_model: nn.Module | None = None,
-    amp: str | bool = False,
-    clip: float | None = None,
 ) -> State:
     """Train `model` for epochs `start_epoch + 1 .. epochs`; returns the final `State`.
 
-    `batches(epoch)`: that epoch's training batches. `lr(step)`: the learning rate at each
-    optimizer step (None: the optimizer's own). `project`: called after every step, e.g.
-    `plainnet.MaxNorm` (eq. 2). `evaluate_on()`: the batches evaluated after every epoch
-    into `metrics[f"{eval_split}_loss"/"_err"]`. `train_model`: what the optimizer steps if
-    not `model` itself (DDP, compiled, checkpointed). `amp`: bf16 autocast ("auto": on CUDA).
-    `clip`: the gradient's global norm is scaled down to at most this before every step.
+    `batches(epoch)`: that epoch's training batches, each stepped as `steps` says.
+    `evaluate_on()`: the batches evaluated after every epoch into
+    `metrics[f"{eval_split}_loss"/"_err"]`. `start_epoch`, `elapsed` (seconds) and
+    `steps_per_epoch` continue a run that stopped after `start_epoch` epochs.
     Raises `TrainingDiverged` when the loss, the weights or the evaluation stop being finite.
     """
-    state = State(
-        model,
-        optimizer,
-        epochs,
-        epoch=start_epoch,
-        step=start_epoch * (steps_per_epoch or 0),
-        steps_per_epoch=steps_per_epoch,
-        elapsed=elapsed,
-    )
+    step = start_epoch * (steps_per_epoch or 0)
+    state = State(model, optimizer, epochs, start_epoch, step, steps_per_epoch, elapsed=elapsed)
     call = Callbacks(callbacks)
     call("on_train_start", state)
     for epoch in range(start_epoch + 1, epochs + 1):
-        t0 = time.perf_counter()
-        state.epoch, state.timings = epoch, {}
-        call("on_epoch_start", state)
-        t_steps, in_callbacks = time.perf_counter(), sum(state.timings.values())
-        last_lr, loss, err = train_epoch(
-            state, train_model or model, batches(epoch), lr, project, call, world, amp, clip
-        )
-        # the steps' own time: what the callbacks took meanwhile is theirs
-        during = sum(state.timings.values()) - in_callbacks
-        state.timings["steps"] = time.perf_counter() - t_steps - during
-        state.metrics = dict(epoch=epoch, step=state.step, lr=last_lr)
-        state.metrics.update(train_loss=loss, train_err=err)
-        call("on_train_epoch_end", state)  # e.g. BatchNorm calibration, before evaluating
-        if evaluate_on is not None:
-            t_eval = time.perf_counter()
-            ev = evaluate(model, evaluate_on(), world)
-            state.timings["evaluation"] = time.perf_counter() - t_eval
-            state.metrics.update({f"{eval_split}_loss": ev.loss, f"{eval_split}_err": ev.error})
-            check_finite(model, ev.loss, epoch)
-        took = time.perf_counter() - t0
-        state.elapsed += took
-        state.metrics.update(epoch_time_s=round(took, 3), elapsed_s=round(state.elapsed, 3))
-        call("on_epoch_end", state)
-        for part, seconds in state.timings.items():
-            state.totals[part] = state.totals.get(part, 0.0) + seconds
+        _epoch(state, epoch, batches(epoch), steps, evaluate_on, eval_split, call)
         if state.stop:
             break
     call("on_train_end", state)
     return state
 
 
-def train_epoch(state: State, model, batches, lr, project, call, world, amp, clip=None):
+def _epoch(state: State, epoch: int, batches, steps: Steps, evaluate_on, split, call) -> None:
+    """One epoch: the steps, the callbacks' points, the evaluation, the epoch's timings."""
+    t0 = time.perf_counter()
+    state.epoch, state.timings = epoch, {}
+    call("on_epoch_start", state)
+    _timed_steps(state, batches, steps, call)
+    call("on_train_epoch_end", state)  # e.g. BatchNorm calibration, before evaluating
+    if evaluate_on is not None:
+        t_eval = time.perf_counter()
+        ev = evaluate(state.model, evaluate_on(), steps.world)
+        state.timings["evaluation"] = time.perf_counter() - t_eval
+        state.metrics.update({f"{split}_loss": ev.loss, f"{split}_err": ev.error})
+        check_finite(state.model, ev.loss, epoch)
+    took = time.perf_counter() - t0
+    state.elapsed += took
+    state.metrics.update(epoch_time_s=round(took, 3), elapsed_s=round(state.elapsed, 3))
+    call("on_epoch_end", state)
+    for part, seconds in state.timings.items():
+        state.totals[part] = state.totals.get(part, 0.0) + seconds
+
+
+def _timed_steps(state: State, batches: Iterable[Batch], steps: Steps, call) -> None:
+    """An epoch's steps into `state.metrics` (its first entries), timed apart from what the
+    callbacks took meanwhile (their time is theirs)."""
+    t0, in_callbacks = time.perf_counter(), sum(state.timings.values())
+    last_lr, loss, err = train_epoch(state, batches, steps, call)
+    during = sum(state.timings.values()) - in_callbacks
+    state.timings["steps"] = time.perf_counter() - t0 - during
+    state.metrics = dict(epoch=state.epoch, step=state.step, lr=last_lr)
+    state.metrics.update(train_loss=loss, train_err=err)
+
+
+def train_epoch(state: State, batches: Iterable[Batch], steps: Steps = Steps(), call=None):
     """One epoch of optimizer steps (the running sums go to `state.running` as it goes).
     Returns the last learning rate and the epoch's running loss and error, summed over
     processes."""
+    model, world, lr = steps.train_model or state.model, steps.world, steps.lr
     model.train()
     device = next(state.model.parameters()).device
     loss_sum = torch.zeros((), device=device)
@@ -169,18 +183,18 @@ def train_epoch(state: State, model, batches, lr, project, call, world, amp, cli
             rate = lr(state.step)
             for g in state.optimizer.param_groups:
                 g["lr"] = rate
-        with autocast(device, amp):
+        with autocast(device, steps.amp):
             out = model(x)
             ce = F.cross_entropy(out.float(), y, reduction="sum")
         # Mean over the global batch: DDP averages the processes' gradients, so each
         # scales its sum by (processes / global batch), whatever its share's size.
         state.optimizer.zero_grad(set_to_none=True)
         (ce * (world.size / (n_global[0] if n_global else len(y)))).backward()
-        if clip:
-            nn.utils.clip_grad_norm_(model.parameters(), clip, foreach=True)
+        if steps.clip:
+            nn.utils.clip_grad_norm_(model.parameters(), steps.clip, foreach=True)
         state.optimizer.step()
-        if project is not None:
-            project()  # the same projection on every process keeps the weights equal
+        if steps.project is not None:
+            steps.project()  # the same projection on every process keeps the weights equal
         state.step += 1
         loss_sum += ce.detach()
         err_sum += (out.detach().argmax(1) != y).sum()
@@ -188,7 +202,8 @@ def train_epoch(state: State, model, batches, lr, project, call, world, amp, cli
         state.running = (loss_sum, err_sum, seen)
         if i % 10 == 0:  # summed over processes, so that all of them stop together on a NaN
             _finite_loss(world.sum(loss_sum)[0], state.epoch, i)
-        call("on_step_end", state)
+        if call is not None:
+            call("on_step_end", state)
     loss, err, n = world.sum(loss_sum, err_sum, seen)  # one device sync for the epoch's end
     _finite_loss(loss, state.epoch, i)
     return rate, loss / n, err / n

@@ -261,34 +261,37 @@ def probe(
         # Theory: the inputs' cosines mapped layer by layer with each layer's slope (at init).
         if theory is not None:
             theory = None if layer.slope is None else c_map(theory, layer.slope)
-        mean = acc.sum / acc.elems
-        sv = singular_values_from_gram(acc.gram.cpu().numpy())
-        wn = unit_norms(layer.weight) if layer.weight is not None else None
-        stats.append(
-            LayerStats(
-                index=i + 1,
-                name=layer.name,
-                units=int(acc.gram.shape[0]),
-                mean=mean,
-                std=math.sqrt(max(acc.sum_sq / acc.elems - mean**2, 0.0)),
-                max=acc.max,
-                mean_abs=acc.sum_abs / acc.elems,
-                normalized_mean_activation=(acc.sum_abs / acc.elems) / first_abs
-                if first_abs
-                else math.nan,
-                dead_fraction=1.0 - acc.active.float().mean().item(),
-                singular_values=sv.tolist(),
-                grad_norm=grad,
-                weight_norm_max=None if wn is None else wn.max().item(),
-                weight_norm_mean=None if wn is None else wn.mean().item(),
-                cosine_mean=float(acc.cosines.mean()) if len(acc.cosines) else None,
-                cosine_std=float(acc.cosines.std()) if len(acc.cosines) else None,
-                cosine_theory=None if theory is None else float(np.mean(theory)),
-                **spectrum_stats(sv),
-            )
-        )
+        stats.append(_layer_stats(i + 1, layer, acc, grad, first_abs, theory))
     kept = {i + 1: torch.cat(a.kept).numpy() for i, a in enumerate(accs) if a.kept is not None}
     return ProbeResult(stats, kept, labels.numpy())
+
+
+def _layer_stats(index: int, layer: Layer, acc, grad, first_abs: float, theory) -> LayerStats:
+    """One hidden layer's numbers from its accumulated outputs (`acc`), its gradient norm and
+    the first layer's mean |activation| (the normalization of NMA)."""
+    mean = acc.sum / acc.elems
+    sv = singular_values_from_gram(acc.gram.cpu().numpy())
+    wn = unit_norms(layer.weight) if layer.weight is not None else None
+    cosines = acc.cosines if len(acc.cosines) else None
+    return LayerStats(
+        index=index,
+        name=layer.name,
+        units=int(acc.gram.shape[0]),
+        mean=mean,
+        std=math.sqrt(max(acc.sum_sq / acc.elems - mean**2, 0.0)),
+        max=acc.max,
+        mean_abs=acc.sum_abs / acc.elems,
+        normalized_mean_activation=(acc.sum_abs / acc.elems) / first_abs if first_abs else math.nan,
+        dead_fraction=1.0 - acc.active.float().mean().item(),
+        singular_values=sv.tolist(),
+        grad_norm=grad,
+        weight_norm_max=None if wn is None else wn.max().item(),
+        weight_norm_mean=None if wn is None else wn.mean().item(),
+        cosine_mean=None if cosines is None else float(cosines.mean()),
+        cosine_std=None if cosines is None else float(cosines.std()),
+        cosine_theory=None if theory is None else float(np.mean(theory)),
+        **spectrum_stats(sv),
+    )
 
 
 def _finite(v):

@@ -116,6 +116,19 @@ def layer_table(model: nn.Module, in_shape: Sequence[int]) -> list[dict]:
     return rows
 
 
+def layer_groups(rows: list[dict]) -> list[list[dict]]:
+    """`layer_table`'s rows, consecutive identical layers (type, output, parameters) grouped:
+    a 1,000-layer net reads as a few lines."""
+    groups: list[list[dict]] = []
+    for r in rows:
+        same = groups and all(groups[-1][0][k] == r[k] for k in ("type", "output", "parameters"))
+        if same:
+            groups[-1].append(r)
+        else:
+            groups.append([r])
+    return groups
+
+
 def _measure_children(model: nn.Module, shape: tuple[int, ...], device) -> dict:
     """Child name -> (output shape of one sample, forward FLOPs per sample). A sequential
     model runs its children in order, so each distinct layer is measured once (a 10,000-layer

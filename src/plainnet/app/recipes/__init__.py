@@ -8,6 +8,7 @@ Sizes the paper does not give (width, beta, c, optimizer, epochs) are plainnet's
 """
 
 from plainnet.app.recipes.activations import activations
+from plainnet.app.recipes.cnn import cnn
 from plainnet.app.recipes.components import components
 from plainnet.app.recipes.depth import depth
 from plainnet.app.recipes.evalgap import evalgap
@@ -22,6 +23,7 @@ RECIPES = dict(
     components=components,
     activations=activations,
     depth=depth,
+    cnn=cnn,
     table2=table2,
     evalgap=evalgap,
 )
@@ -32,6 +34,7 @@ __all__ = [
     "RECIPES",
     "Plan",
     "activations",
+    "cnn",
     "components",
     "depth",
     "evalgap",

@@ -19,16 +19,39 @@ def evalgap(plan: Plan) -> Path:
     layer-by-layer calibration `train.calibrate_bn` does; and, as a reference that is no
     remedy (a prediction would depend on the other inputs), with each batch's own statistics.
     """
-    from plainnet.app.build import init_model, make_data
-    from plainnet.engine.loop import evaluate
-    from plainnet.nn.norms import precise_bn_, recalibrate_
+    name = plan.claim("evalgap")
+    rows, base = evalgap_rows(plan)
+    results = plan.grid(rows, base, name)
+    lines = [
+        "| net | depth | running train error % (train-mode BN) | running averages | precise BN "
+        "| layer-wise calibration | batch statistics (reference, no remedy) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        cells = remedies(r.runs[0], r.row.tags["norm"] == "BatchNorm") if r.summaries else None
+        running = r.cell("final_running_train_err")
+        lines.append(f"| {r.row.tags['norm']} | {r.row.tags['depth']} | {running} | "
+                     + " | ".join(cells or ["diverged"] * 4) + " |")  # fmt: skip
+    body = (
+        f"Settings: {plan.settings(base)}, seed {plan.seeds[0]}; defaults otherwise. Cells: "
+        "train / test error % of the same final weights, in eval mode with each way of setting "
+        "BatchNorm's population statistics (Batch Renorm: its own running statistics). "
+        f"Layer-wise calibration uses the first {CALIBRATION:,} training samples.\n\n"
+        + "\n".join(lines)
+        + "\n"
+    )
+    return plan.report(name, "Eval mode against training in deep BatchNorm nets", body)
 
+
+CALIBRATION = 2048  # training samples the layer-wise calibration reads
+
+
+def evalgap_rows(plan: Plan) -> tuple[list[Row], list[str]]:
+    """Plain BatchNorm and Batch Renorm at each depth (first seed), calibration off."""
     depths = [3, 5] if plan.quick else [100, 200, 500]
     base = ["data.dataset=usps", "model.beta=auto", "train.calibrate_bn=0"]
     base.append("train.epochs=1" if plan.quick else "train.epochs=20")
-    if plan.quick:
-        base.append("data.train_subset=300")
-    name = plan.claim("evalgap")
+    base += ["data.train_subset=300"] if plan.quick else []
     norms = {"BatchNorm": "batch", "Batch Renorm": "batch_renorm"}
     rows = [
         Row(f"{label} d={d}", "proposed", [f"model.norm={n}", f"model.depth={d}"],
@@ -36,46 +59,32 @@ def evalgap(plan: Plan) -> Path:
         for label, n in norms.items()
         for d in depths
     ]  # fmt: skip
-    results = plan.grid(rows, base, name)
+    return rows, base
 
-    def errors(net, data) -> str:
+
+def remedies(run, batchnorm: bool) -> list[str]:
+    """Train / test error % of a run's final weights in eval mode: as trained, and for
+    BatchNorm with precise BN, the layer-wise calibration and each batch's own statistics."""
+    from plainnet.app.build import init_model, make_data
+    from plainnet.engine.loop import evaluate
+    from plainnet.nn.norms import precise_bn_, recalibrate_
+
+    cfg = run.config()
+    data = make_data(cfg)
+    net, _ = init_model(cfg, data)
+    net.load_state_dict(run.load_checkpoint()["model"])
+    net.eval()
+
+    def errors(net) -> str:
         return " / ".join(
             f"{100 * evaluate(net, data.eval_batches(s)).error:.2f}" for s in ("train", "test")
         )
 
-    lines = [
-        "| net | depth | running train error % (train-mode BN) | running averages | precise BN "
-        "| layer-wise calibration | batch statistics (reference, no remedy) |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for r in results:
-        cells = ["diverged"] * 4
-        if r.summaries:
-            cfg = r.runs[0].config()
-            data = make_data(cfg)
-            net, _ = init_model(cfg, data)
-            net.load_state_dict(r.runs[0].load_checkpoint()["model"])
-            net.eval()
-            cells = [errors(net, data)]
-            if r.row.tags["norm"] == "BatchNorm":
-                ref = errors(with_batch_statistics(net), data)
-                cells.append(errors(precise_bn_(net, data.x_train), data))
-                cells.append(errors(recalibrate_(net, data.x_train[:2048]), data))
-                cells.append(ref)
-            else:
-                cells += ["—", "—", "—"]
-        running = r.cell("final_running_train_err")
-        lines.append(f"| {r.row.tags['norm']} | {r.row.tags['depth']} | {running} | "
-                     + " | ".join(cells) + " |")  # fmt: skip
-    body = (
-        f"Settings: {plan.settings(base)}, seed {plan.seeds[0]}; defaults otherwise. Cells: "
-        "train / test error % of the same final weights, in eval mode with each way of setting "
-        "BatchNorm's population statistics (Batch Renorm: its own running statistics). "
-        "Layer-wise calibration uses the first 2,048 training samples.\n\n"
-        + "\n".join(lines)
-        + "\n"
-    )
-    return plan.report(name, "Eval mode against training in deep BatchNorm nets", body)
+    if not batchnorm:
+        return [errors(net), "—", "—", "—"]
+    ref = errors(with_batch_statistics(net))
+    precise = errors(precise_bn_(net, data.x_train))
+    return [errors(net), precise, errors(recalibrate_(net, data.x_train[:CALIBRATION])), ref]
 
 
 def with_batch_statistics(net: nn.Module) -> nn.Module:

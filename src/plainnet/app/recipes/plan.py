@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from plainnet.app.config import ConfigError
+from plainnet.app.config import Config, ConfigError, resolve
 from plainnet.app.grid import Row, RowResult, run_grid
 from plainnet.files import write_atomic
 
@@ -82,6 +82,18 @@ class Plan:
         mine = [f"-c {self.config_file}"] if self.config_file else []
         return " ".join([*base, *mine, *self.overrides])
 
+    def resolved(self, base: list[str], preset=None) -> Config:
+        """The config a grid's runs start from: `preset` < `base` < the user's file and
+        settings, as `run_grid` resolves each run's (less the row's own overrides)."""
+        return resolve(preset, self.config_file, self.overrides, base)
+
+    def values(self, base: list[str], keys: list[str], preset=None) -> str:
+        """`section.key value, ...` of the resolved config (`resolved`): a report states what
+        ran, never a default restated as prose that could go stale."""
+        cfg = self.resolved(base, preset)
+        return ", ".join(f"{k} {getattr(getattr(cfg, k.split('.')[0]), k.split('.')[1])}"
+                         for k in keys)  # fmt: skip
+
     def report(self, name: str, title: str, body: str) -> Path:
         """`<out>/<name>.md`: the title, the exact command, machine, date, wall time, body."""
         gpu = f"GPU {torch.cuda.get_device_name()}" if torch.cuda.is_available() else "no GPU"
@@ -117,3 +129,26 @@ def matrix(
     for r, name in zip(rows, names, strict=True):
         lines.append(f"| {name} | " + " | ".join(cell(r, c) for c in cols) + " |")
     return "\n".join(lines) + "\n"
+
+
+def net_depth_rows(nets: dict, depths: list[int], seeds: list[int], one_seed_above: int):
+    """A grid of nets (label -> (preset, overrides)) x depths, tagged `net` and `depth`, the
+    deeper ones (above `one_seed_above`) with the first seed only; costlier runs first."""
+    return [
+        Row(
+            f"{net} d={d}",
+            preset,
+            [*extra, f"model.depth={d}"],
+            tags=dict(net=net, depth=d),
+            cost=d,
+            seeds=seeds if d <= one_seed_above else seeds[:1],
+        )  # fmt: skip
+        for net, (preset, extra) in nets.items()
+        for d in depths
+    ]
+
+
+def net_depth_table(by: dict, caption: str, cell: Callable) -> str:
+    """A table of a net x depth grid (`by[net, depth]`): a row per net, a column per depth."""
+    nets, depths = list(dict.fromkeys(n for n, _ in by)), sorted({d for _, d in by})
+    return matrix(caption, "net", nets, depths, cell, heads=[f"depth {d}" for d in depths])

@@ -3,7 +3,7 @@
 
 from pathlib import Path
 
-from plainnet.app.grid import Row, RowResult, diverged_list, grid_table, learning_curves
+from plainnet.app.grid import Row, RowResult, diverged_list, grid_table
 from plainnet.app.recipes.plan import Plan
 
 
@@ -16,6 +16,8 @@ def sweep(plan: Plan, rows: list[Row], refit: bool = False) -> Path:
     split is read once per refit run, at its end. Each refit run's config names the selection
     (`run.refit_of`).
     """
+    from plainnet.app.plots import learning_curves
+
     name = plan.claim("sweep")
     results = plan.grid(rows, [], "runs")
     plot = learning_curves(results, plan.out / f"{name}.png", _title(plan, rows))

@@ -1,0 +1,154 @@
+"""The `plainnet` commands that train grids: `sweep` (your rows x seeds) and `reproduce NAME`
+(the paper's experiments, one command per recipe of `plainnet.app.recipes.RECIPES`, made from
+the recipe's signature). Option parsing and calls only; `plainnet.app.cli` adds them to the
+command group.
+"""
+
+import inspect
+import time
+import typing
+from pathlib import Path
+
+import click
+
+
+def int_list(text: str, what: str = "layer numbers") -> list[int]:
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        values = []
+    if not values:
+        raise click.BadParameter(f"{text!r} is not a comma-separated list of {what}")
+    return values
+
+
+def _plan(out, seeds, jobs, config_file, overrides, resume, **more):
+    """How a recipe or a sweep runs (`plainnet.app.recipes.Plan`), from the shared flags."""
+    from plainnet.app.recipes import Plan
+
+    seeds, overrides = int_list(seeds, "seeds"), list(overrides)
+    return Plan(Path(out), seeds=seeds, jobs=jobs, config_file=config_file, overrides=overrides,
+                log=click.echo, resume=resume, **more)  # fmt: skip
+
+
+GRID_OPTIONS = [
+    click.Option(
+        ["--resume"],
+        is_flag=True,
+        help="Read back the runs already finished with the same config, continue interrupted "
+        "ones, train the rest; rewrite the report.",
+    ),
+    click.Option(["--seeds"], default="0,1,2", show_default=True, help="Comma-separated."),
+    click.Option(
+        ["--jobs"],
+        type=click.IntRange(1),
+        default=1,
+        show_default=True,
+        help="Runs trained at once (CPU threads are shared out between them).",
+    ),
+    click.Option(["--config", "-c", "config_file"], type=click.Path(), help="A TOML config."),
+    click.Argument(["overrides"], nargs=-1, metavar="[SECTION.KEY=VALUE]..."),
+]
+
+
+class Recipes(click.Group):
+    """`plainnet reproduce NAME`: one command per recipe of `plainnet.app.recipes.RECIPES`,
+    made when asked for (the recipes import torch, which `plainnet --help` need not wait for)."""
+
+    def list_commands(self, ctx) -> list[str]:
+        from plainnet.app.recipes import RECIPES
+
+        return list(RECIPES)
+
+    def get_command(self, ctx, name: str) -> click.Command | None:
+        from plainnet.app.recipes import RECIPES
+
+        return _recipe_command(name, RECIPES[name]) if name in RECIPES else None
+
+
+def _recipe_command(name: str, recipe) -> click.Command:
+    """A command running `recipe(plan, **options)`; its own options come from its signature
+    (`Annotated[type, help]` parameters after the plan)."""
+
+    def run(quick, out, overwrite, seeds, jobs, config_file, overrides, resume, **options):
+        out = out or Path("runs/reports") / time.strftime("%Y%m%d-%H%M%S")
+        plan = _plan(out, seeds, jobs, config_file, overrides, resume, quick=quick,
+                     overwrite=overwrite)  # fmt: skip
+        click.echo(f"wrote {recipe(plan, **options)}")
+
+    hints = typing.get_type_hints(recipe, include_extras=True)
+    own = [
+        _recipe_option(p, hints[p.name])
+        for p in [*inspect.signature(recipe).parameters.values()][1:]
+    ]
+    common = [
+        click.Option(["--quick"], is_flag=True, help="A tiny smoke-test variant (one seed)."),
+        click.Option(["--out"], type=click.Path(), help="Report folder (default: runs/reports)."),
+        click.Option(["--overwrite"], is_flag=True, help="Replace an existing report in --out."),
+    ]
+    doc = inspect.getdoc(recipe).split("\n\n")[0] + (
+        "\n\nYour own settings (-c FILE, SECTION.KEY=VALUE) apply on top of the recipe's and "
+        "under what each row varies."
+    )
+    return click.Command(name, callback=run, params=[*own, *common, *GRID_OPTIONS], help=doc)
+
+
+def _recipe_option(param: inspect.Parameter, hint) -> click.Option:
+    """`--name` for a recipe's parameter `name: Annotated[int | list[int] | list[str], help]`,
+    with its default."""
+    kind, help_ = typing.get_args(hint)
+    name = param.name
+    flag = f"--{name.replace('_', '-')}"
+    if kind is int:
+        return click.Option([flag, name], type=int, default=param.default, help=help_,
+                            show_default=True)  # fmt: skip
+    item = typing.get_args(typing.get_args(kind)[0])[0]  # list[int] | None -> int
+
+    def parse(ctx, _, value):
+        if not value:
+            return None
+        return int_list(value, name) if item is int else [v.strip() for v in value.split(",")]
+
+    return click.Option([flag, name], callback=parse, help=help_)
+
+
+reproduce_group = Recipes(
+    "reproduce", help="The paper's experiments, written as Markdown + PNG under --out."
+)
+
+
+@click.command("sweep")
+@click.option("--preset", "-p", help="A built-in preset under every row.")
+@click.option(
+    "--vary",
+    multiple=True,
+    metavar="KEY=V1,V2,...",
+    help="A field and its values; several --vary make their cartesian product.",
+)
+@click.option(
+    "--row", "rows", multiple=True, help='A labelled row: "LABEL: section.key=value ...".'
+)
+@click.option("--out", type=click.Path(), help="Folder (default: runs/sweeps/<timestamp>).")
+@click.option(
+    "--refit",
+    is_flag=True,
+    help="Retrain the row best on validation on train + validation; read test once per run.",
+)
+def sweep_cmd(preset, vary, rows, out, refit, seeds, jobs, config_file, overrides, resume):
+    """Train a grid of configs x seeds and write a Markdown table and learning curves.
+
+    `plainnet sweep --vary model.beta=0.3,0.5 --vary max_norm.c=2.0,4.0 --seeds 0,1
+    data.dataset=usps train.epochs=20` trains 4 rows x 2 seeds. Runs and the report go to
+    --out; failed runs are counted in the table, not dropped.
+    """
+    from plainnet.app.grid import sweep_rows
+    from plainnet.app.recipes import sweep
+
+    table = sweep_rows(rows, vary, preset)
+    out = out or Path("runs/sweeps") / time.strftime("%Y%m%d-%H%M%S")
+    plan = _plan(out, seeds, jobs, config_file, overrides, resume)
+    plan.runs = plan.out  # its runs in <out>/runs, a refit's in <out>/refit
+    click.echo(f"wrote {sweep(plan, table, refit)}")
+
+
+sweep_cmd.params.extend(GRID_OPTIONS)
