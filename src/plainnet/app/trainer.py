@@ -84,7 +84,9 @@ def train(
     `model` and `data` replace what the config's `model` and `data` sections name: any
     `nn.Module` (with `head` as its classifier for `max_norm.layers = "hidden"`) and an
     `ArrayDataset` (`plainnet.data.load_dataset`, or your arrays) or `DeviceData`.
-    `callbacks` (`plainnet.engine.Callback`, e.g. `EarlyStopping`) run after the run's own.
+    `callbacks` (`plainnet.engine.Callback`, e.g. `EarlyStopping`) run after the run's own
+    and before its checkpoint, which keeps the state of those with `state_dict()` for a
+    resume (`load_state_dict()`).
 
     `model.beta = "auto"` is resolved to its number first (printed, and written into the
     run's config.toml). Under torchrun every process calls this; only the main one writes and

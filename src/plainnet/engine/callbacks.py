@@ -26,7 +26,14 @@ from plainnet.nn.norms import recalibrate_
 
 
 class Callback:
-    """Base class: every point does nothing."""
+    """Base class: every point does nothing; override those you need. Each is called as
+    `point(self, state)` with the loop's `plainnet.engine.State`: `model`, `optimizer`,
+    `epochs`, `epoch`, `step` (optimizer steps so far), `steps_per_epoch`, `metrics` (this
+    epoch's row: `epoch`, `step`, `lr`, `train_loss`, `train_err`, then `val_loss`/`val_err`
+    after evaluation, and `epoch_time_s`), `running` (loss sum, errors, samples so far this
+    epoch), `elapsed`, `timings`; set `state.stop = True` (and `state.stopped_by`) to end
+    after this epoch. Add `state_dict()` / `load_state_dict(d)` to keep state across a
+    resume."""
 
     def on_train_start(self, state) -> None: ...
     def on_epoch_start(self, state) -> None: ...
