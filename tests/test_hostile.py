@@ -524,22 +524,27 @@ def test_a_model_from_the_users_module_trains_evaluates_predicts_and_exports(tmp
 
     (tmp_path / "mymodels.py").write_text(MY_MODELS)
 
-    def plainnet(*args):
-        cmd = [sys.executable, "-I", "-m", "plainnet", *args]
-        return subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True)
+    def plainnet(*commands):  # started together, each in a fresh process
+        procs = [subprocess.Popen([sys.executable, "-I", "-m", "plainnet", *args], cwd=tmp_path,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                 for args in commands]  # fmt: skip
+        return [(p.communicate(timeout=300), p.returncode) for p in procs]
 
-    done = plainnet("train", "model.module=mymodels", "model.arch=tiny", "--epochs", "2",
-                    "--out", "runs", "run.tensorboard=false")  # fmt: skip
-    assert done.returncode == 0, done.stderr[-800:]
+    [((_, err), code)] = plainnet(["train", "model.module=mymodels", "model.arch=tiny", "--epochs",
+                                   "2", "--out", "runs", "run.tensorboard=false"])  # fmt: skip
+    assert code == 0, err[-800:]
     (run,) = (tmp_path / "runs").iterdir()
     np.save(tmp_path / "x.npy", np.zeros((3, 8, 8), np.uint8))
-    for args in (["eval", str(run)], ["predict", str(run), "x.npy"], ["export", str(run)]):
-        done = plainnet(*args)
-        assert done.returncode == 0, (args, done.stderr[-800:])
-    missing = plainnet("train", "model.module=nosuchmodule", "model.arch=tiny")
-    assert "importing nosuchmodule failed" in one_line_error(missing.returncode, missing.stderr)
-    imported = plainnet("--import", "mymodels", "model", "model.arch=tiny")
-    assert imported.returncode == 0 and "Linear" in imported.stdout
+    uses = (["eval", str(run)], ["predict", str(run), "x.npy"], ["export", str(run)])
+    missing = ["train", "model.module=nosuchmodule", "model.arch=tiny"]
+    imported = ["--import", "mymodels", "model", "model.arch=tiny"]
+    *done, missing, imported = plainnet(*uses, missing, imported)
+    for args, ((_, err), code) in zip(uses, done, strict=True):
+        assert code == 0, (args, err[-800:])
+    (_, err), code = missing
+    assert "importing nosuchmodule failed" in one_line_error(code, err)
+    (out, _), code = imported
+    assert code == 0 and "Linear" in out
 
 
 def test_probe_refuses_targets_on_different_data_sets(capsys, run, tmp_path):

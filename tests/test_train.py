@@ -242,44 +242,68 @@ def test_sigterm_stops_a_run_like_ctrl_c_keeping_its_checkpoint(tmp_path):
 # The crash tests' run: 4 epochs of a small net, a checkpoint after every epoch.
 CRASH_RUN = ["train", "--depth", "6", "model.width=16", "--epochs", "4", "--name", "k",
              "run.checkpoint_every=1"]  # fmt: skip
+KILL_POINTS = ["last.pt:2", "metrics.csv:3", "best.pt:2", "summary.json:1"]
 
 
 @pytest.fixture(scope="module")
-def unbroken_run(tmp_path_factory):
-    """The crash tests' reference: the same run, never interrupted (trained once for all)."""
+def crash_runs(tmp_path_factory):
+    """The crash tests' processes, each batch started together (each is mostly a fresh
+    interpreter's start): the run never interrupted ("unbroken") and one SIGKILLed at each
+    kill point; then `plainnet train --resume` of every killed run that left a folder.
+    Point -> (exit status, stderr, out folder), and (point, "resume") -> (exit status,
+    stderr, run folder)."""
     import subprocess
     import sys
 
-    out = tmp_path_factory.mktemp("unbroken")
-    clean = subprocess.run([sys.executable, "-m", "plainnet", *CRASH_RUN, "--out", str(out)],
-                           capture_output=True)  # fmt: skip
-    assert clean.returncode == 0
+    def together(commands: dict) -> dict:
+        pipes = dict(text=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        procs = {k: subprocess.Popen(cmd, **pipes) for k, (cmd, _) in commands.items()}
+        done = {}
+        for k, p in procs.items():  # a run's notes are far below a pipe's buffer
+            err = p.communicate(timeout=300)[1]
+            done[k] = (p.returncode, err, commands[k][1])
+        return done
+
+    worker = str(Path(__file__).with_name("crash_worker.py"))
+    runs = {}
+    for point in ["unbroken", *KILL_POINTS]:
+        out = tmp_path_factory.mktemp(point.replace(":", "-").replace(".", "-"))
+        cmd = (
+            [sys.executable, worker, point] if ":" in point else [sys.executable, "-m", "plainnet"]
+        )
+        runs[point] = ([*cmd, *CRASH_RUN, "--out", str(out)], out)
+    done = together(runs)
+    resumes = {
+        (point, "resume"): ([sys.executable, "-m", "plainnet", "train", "--resume", str(run)], run)
+        for point in KILL_POINTS
+        for run in done[point][2].iterdir()
+    }
+    return done | together(resumes)
+
+
+@pytest.fixture(scope="module")
+def unbroken_run(crash_runs):
+    """The crash tests' reference: the same run, never interrupted."""
+    code, err, out = crash_runs["unbroken"]
+    assert code == 0, err[-500:]
     (ref,) = out.iterdir()
     return ref
 
 
-@pytest.mark.parametrize(
-    "kill_at",
-    ["last.pt:2", "metrics.csv:3", "best.pt:2", "summary.json:1"],
-)
+@pytest.mark.parametrize("kill_at", KILL_POINTS)
 def test_sigkill_anywhere_then_resume_is_bit_identical_to_an_unbroken_run(
-    tmp_path, kill_at, unbroken_run
+    kill_at, crash_runs, unbroken_run
 ):
     """SIGKILL (no cleanup) while writing a checkpoint, a metrics row, the summary...: a
     resume ends with the same metrics and weights as a run that was never interrupted."""
-    import subprocess
-    import sys
 
-    crashing = [sys.executable, str(Path(__file__).with_name("crash_worker.py")), kill_at]
-    killed = subprocess.run([*crashing, *CRASH_RUN, "--out", str(tmp_path / "a")],
-                            capture_output=True)  # fmt: skip
-    assert killed.returncode == -9, killed.stderr[-500:]
-    (run,) = (tmp_path / "a").iterdir()
+    code, err, out = crash_runs[kill_at]
+    assert code == -9, err[-500:]
+    (run,) = out.iterdir()
     # every kill point here lands after the first checkpoint: the run must resume
     assert (run / "config.toml").exists() and (run / "checkpoints/last.pt").exists()
-    resume = [sys.executable, "-m", "plainnet", "train", "--resume", str(run)]
-    resumed = subprocess.run(resume, capture_output=True, text=True)
-    assert resumed.returncode == 0, resumed.stderr[-500:]
+    code, err, _ = crash_runs[kill_at, "resume"]  # plainnet train --resume RUN
+    assert code == 0, err[-500:]
     from plainnet.app.runs import TIMING as timing
 
     def numbers(path):
