@@ -177,7 +177,6 @@ def _train_locked(cfg: Config, run: RunDir, resume, console, world, data, model,
     every = _callbacks(cfg, run, data, measure, best, tb, console, progress, callbacks)
     if start.epoch >= cfg.train.epochs:
         console.print(f"nothing to do: the run already finished {start.epoch} epochs")
-    per_epoch = data.has_val or cfg.run.select != "final"  # else: read test once, at the end
     with progress.bar, _named_on_failure(run):
         state = fit(
             net,
@@ -185,7 +184,7 @@ def _train_locked(cfg: Config, run: RunDir, resume, console, world, data, model,
             _batches(cfg, data, world),
             cfg.train.epochs,
             _steps(cfg, data, net, project, world),
-            evaluate_on=partial(measure.batches, best.split) if per_epoch else None,
+            evaluate_on=partial(measure.batches, best.split) if _per_epoch(cfg, data) else None,
             eval_split=best.split,
             callbacks=every,
             start_epoch=start.epoch,
@@ -235,18 +234,23 @@ def _callbacks(cfg, run, data, measure, best, tb, console, progress, theirs) -> 
         splits = [s for s in data.SPLITS if len(data.split(s)[1])]
         sample = data.sample(cfg.train.calibrate_bn, cfg.train.seed)
         calibration = [RunningStatsCheck(splits, measure), Calibration(sample)]
-    per_epoch = data.has_val or cfg.run.select != "final"
     return [
         *calibration,  # the check first: it measures what the calibration replaces
         *([best] if cfg.run.select != "final" else []),
         Metrics(run),
         *([_probe_log(run, data, cfg, tb)] if cfg.run.probe_every else []),
         *([TensorBoard(tb)] if tb else []),
-        ConsoleLine(console, best.split if per_epoch else None),
+        ConsoleLine(console, best.split if _per_epoch(cfg, data) else None),
         *([progress] if not progress.bar.disable else []),  # no per-step call without a bar
         *theirs,
         LastCheckpoint(run, cfg.run.checkpoint_every, best, best.about, theirs),
     ]
+
+
+def _per_epoch(cfg: Config, data: DeviceData) -> bool:
+    """Whether a split is evaluated after every epoch: validation, or without it the test
+    split when the run selects an epoch on it; else the test split is read once, at the end."""
+    return data.has_val or cfg.run.select != "final"
 
 
 def _batches(cfg: Config, data: DeviceData, world: World):
