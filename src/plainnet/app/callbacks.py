@@ -15,7 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from plainnet.app import tensorboard
 from plainnet.app.runs import RunDir
-from plainnet.engine.callbacks import Callback
+from plainnet.engine.callbacks import Callback, stateful
 
 
 @dataclass
@@ -128,10 +128,9 @@ class LastCheckpoint(Callback):
 
     AUTO_SECONDS = 60.0
 
-    def __init__(self, run: RunDir, every: int | str, best: Best, about: dict, others=()):
-        self.run, self.every, self.best, self.about = run, every, best, about
-        # the other callbacks with state (`state_dict`), saved in order as "callbacks"
-        self.others = [c for c in others if hasattr(c, "state_dict")]
+    def __init__(self, run: RunDir, every: int | str, best: Best, others=()):
+        self.run, self.every, self.best = run, every, best
+        self.others = stateful(others)  # saved in order as "callbacks"
         self.saved_at, self.saved_epoch = 0.0, 0  # set when training starts
 
     def on_train_start(self, state) -> None:
@@ -160,7 +159,7 @@ class LastCheckpoint(Callback):
                 **self.best.state_dict(),
                 last_row=dict(state.metrics),  # what a resume with no epoch left reports
                 **({"callbacks": [c.state_dict() for c in self.others]} if self.others else {}),
-                **self.about,
+                **self.best.about,
             )
         )
         self.saved_at, self.saved_epoch = time.perf_counter(), state.epoch

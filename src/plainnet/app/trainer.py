@@ -53,7 +53,7 @@ from plainnet.app.runs import RunDir, RunError, provenance
 from plainnet.data.datasets import ArrayDataset
 from plainnet.data.tensors import DeviceData
 from plainnet.engine import distributed
-from plainnet.engine.callbacks import Calibration, Callback, RunningStatsCheck
+from plainnet.engine.callbacks import Calibration, Callback, RunningStatsCheck, stateful
 from plainnet.engine.distributed import World
 from plainnet.engine.loop import Evaluation, Steps, evaluate, fit
 from plainnet.engine.schedule import lr_factor
@@ -177,19 +177,20 @@ def _train_locked(cfg: Config, run: RunDir, resume, console, world, data, model,
     every = _callbacks(cfg, run, data, measure, best, tb, console, progress, callbacks)
     if start.epoch >= cfg.train.epochs:
         console.print(f"nothing to do: the run already finished {start.epoch} epochs")
+    per_epoch = data.steps_per_epoch(cfg.train.batch_size, world.size)
     with progress.bar, _named_on_failure(run):
         state = fit(
             net,
             opt,
             _batches(cfg, data, world),
             cfg.train.epochs,
-            _steps(cfg, data, net, project, world),
+            _steps(cfg, per_epoch, net, project, world),
             evaluate_on=partial(measure.batches, best.split) if _per_epoch(cfg, data) else None,
             eval_split=best.split,
             callbacks=every,
             start_epoch=start.epoch,
             elapsed=start.elapsed,
-            steps_per_epoch=data.steps_per_epoch(cfg.train.batch_size, world.size),
+            steps_per_epoch=per_epoch,
         )
     if state.epoch == start.epoch:  # nothing left to train: the last trained epoch's row
         state.metrics = start.last_row or (run.read_metrics() or [{}])[-1]
@@ -243,7 +244,7 @@ def _callbacks(cfg, run, data, measure, best, tb, console, progress, theirs) -> 
         ConsoleLine(console, best.split if _per_epoch(cfg, data) else None),
         *([progress] if not progress.bar.disable else []),  # no per-step call without a bar
         *theirs,
-        LastCheckpoint(run, cfg.run.checkpoint_every, best, best.about, theirs),
+        LastCheckpoint(run, cfg.run.checkpoint_every, best, theirs),
     ]
 
 
@@ -259,11 +260,10 @@ def _batches(cfg: Config, data: DeviceData, world: World):
     return data.epochs(cfg.train.batch_size, cfg.train.seed, world, channels_last)
 
 
-def _steps(cfg: Config, data: DeviceData, net: nn.Module, project, world: World) -> Steps:
+def _steps(cfg: Config, per_epoch: int, net: nn.Module, project, world: World) -> Steps:
     """How each step is taken: the learning rate (`optim.lr` times the schedule's factor),
     the max-norm projection, clipping, autocast, and the model the optimizer steps."""
     s = cfg.schedule
-    per_epoch = data.steps_per_epoch(cfg.train.batch_size, world.size)
     total, warmup = per_epoch * cfg.train.epochs, round(s.warmup_epochs * per_epoch)
 
     def lr(step: int) -> float:
@@ -316,8 +316,7 @@ def _restore(run: RunDir, cfg: Config, net, opt, best: Best, callbacks) -> Start
     except (RuntimeError, ValueError):
         raise RunError(f"{run.checkpoint_path} does not fit the model of this config") from None
     best.load_state_dict(state)
-    stateful = [c for c in callbacks if hasattr(c, "load_state_dict")]
-    for c, saved in zip(stateful, state.get("callbacks", []), strict=False):
+    for c, saved in zip(stateful(callbacks), state.get("callbacks", []), strict=False):
         c.load_state_dict(saved)
     run.write_config(cfg)
     return Start(state["epoch"], state["elapsed_s"], state.get("last_row", {}))

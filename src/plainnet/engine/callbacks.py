@@ -76,6 +76,12 @@ class Callbacks:
             state.timings[name] = state.timings.get(name, 0.0) + time.perf_counter() - t0
 
 
+def stateful(callbacks: Sequence) -> list:
+    """The callbacks that keep state across epochs (`state_dict` and `load_state_dict`), in
+    order: what a checkpoint saves and a resume restores, position by position."""
+    return [c for c in callbacks if hasattr(c, "state_dict") and hasattr(c, "load_state_dict")]
+
+
 class EarlyStopping(Callback):
     """Stop when `monitor` (a metrics key, e.g. "val_err" or "val_loss") has not improved by
     more than `min_delta` for `patience` epochs. Lower is better."""
