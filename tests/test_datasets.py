@@ -351,6 +351,19 @@ needs_shared = pytest.mark.skipif(
 
 
 @needs_shared
+def test_the_cached_read_only_arrays_become_tensors_without_a_warning():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", InexactDataWarning)
+        load_dataset("usps", SHARED, download=False)
+        ds = load_dataset("usps", SHARED, download=False)  # served from the read-only cache
+    assert not ds.x_train.flags.writeable
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        data = DeviceData(ds)
+    assert data.y_train.dtype == torch.long and len(data.y_train) == len(ds.y_train)
+
+
+@needs_shared
 def test_shared_usps_counts_and_ranges():
     with pytest.warns(InexactDataWarning, match="not the official release"):
         ds = load_dataset("usps", SHARED, download=False)

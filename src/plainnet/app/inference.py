@@ -178,7 +178,10 @@ def raw_batches(preprocess: Standardize, x: np.ndarray, y=None, device="cpu", si
     """Raw inputs `x` (and labels `y`) as the model's input batches on `device`."""
     for i in range(0, len(x), size):
         inputs = preprocess(x[i : i + size]).to(device)
-        yield inputs, (None if y is None else torch.from_numpy(y[i : i + size]).long().to(device))
+        yield (
+            inputs,
+            (None if y is None else torch.tensor(y[i : i + size], dtype=torch.long, device=device)),
+        )
 
 
 def evaluate_raw(

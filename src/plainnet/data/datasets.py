@@ -549,7 +549,7 @@ def resize(x: np.ndarray, size: int) -> np.ndarray:
     """Resize uint8 images to `size` x `size` with area averaging (antialiased for downsizing)."""
     import torch
 
-    t = torch.from_numpy(x).float()
+    t = torch.tensor(x, dtype=torch.float32)
     t = t.unsqueeze(1) if t.dim() == 3 else t.permute(0, 3, 1, 2)
     mode = "area" if size <= min(t.shape[2:]) else "bilinear"
     t = torch.nn.functional.interpolate(t, size=(size, size), mode=mode)

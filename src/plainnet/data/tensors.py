@@ -16,7 +16,7 @@ from plainnet.data.datasets import ArrayDataset
 
 def to_nchw(x: np.ndarray) -> torch.Tensor:
     """uint8 `N,H,W` or `N,H,W,C` images to a float32 `N,C,H,W` tensor."""
-    t = torch.from_numpy(np.ascontiguousarray(x)).float()
+    t = torch.from_numpy(np.array(x, dtype=np.float32))  # a copy: cached arrays are read-only
     return t.unsqueeze(1) if t.dim() == 3 else t.permute(0, 3, 1, 2).contiguous()
 
 
@@ -125,7 +125,9 @@ class DeviceData:
             x = self.standardize(getattr(ds, f"x_{split}"))
             setattr(self, f"x_{split}", x.to(device))
             setattr(
-                self, f"y_{split}", torch.from_numpy(getattr(ds, f"y_{split}")).long().to(device)
+                self,
+                f"y_{split}",
+                torch.tensor(getattr(ds, f"y_{split}"), dtype=torch.long, device=device),
             )
 
     @property
