@@ -530,10 +530,18 @@ def test_a_model_from_the_users_module_trains_evaluates_predicts_and_exports(tmp
                  for args in commands]  # fmt: skip
         return [(p.communicate(timeout=300), p.returncode) for p in procs]
 
-    [((_, err), code)] = plainnet(["train", "model.module=mymodels", "model.arch=tiny", "--epochs",
-                                   "2", "--out", "runs", "run.tensorboard=false"])  # fmt: skip
+    [((out, err), code)] = plainnet(["train", "model.module=mymodels", "model.arch=tiny",
+                                     "--epochs", "2", "--out", "runs", "run.tensorboard=false"])  # fmt: skip
     assert code == 0, err[-800:]
     (run,) = (tmp_path / "runs").iterdir()
+    # described by what it is: named by its arch (its builder takes no depth), no BatchNorm
+    assert run.name.endswith("-tiny-digits")
+    (said,) = [line for line in out.splitlines() if line.startswith("model:")]
+    assert (
+        said.startswith("model: tiny (mymodels), 9,610 parameters,")
+        and "batch" not in said
+        and "beta" not in said
+    )
     np.save(tmp_path / "x.npy", np.zeros((3, 8, 8), np.uint8))
     uses = (["eval", str(run)], ["predict", str(run), "x.npy"], ["export", str(run)])
     missing = ["train", "model.module=nosuchmodule", "model.arch=tiny"]

@@ -403,3 +403,53 @@ def test_a_callback_with_state_is_saved_in_checkpoints_and_restored_on_resume(sm
     train(small_cfg("train.epochs=3"), result.run_dir, resume=True, console=quiet,
           callbacks=[again])  # fmt: skip
     assert again.seen == [1, 2, 3]
+
+
+def test_a_run_of_a_model_built_in_python_reopens_as_what_it_is(small_cfg, quiet, capsys):
+    """The config describes another net than the one given; the run records the given one."""
+    import plainnet
+    from plainnet.app.cli import main
+    from plainnet.app.trainer import resume
+    from plainnet.data import load_dataset
+
+    cfg = small_cfg("train.epochs=1")  # a 10-layer width-32 net
+    model = plainnet.plain_mlp(in_shape=(1, 8, 8), num_classes=10, depth=4, width=16, beta=0.3)
+    result = train(cfg, model=model, data=load_dataset("digits", val_fraction=0.1), console=quiet)
+    run = result.run_dir
+    assert run.path.name.endswith("-mlp4-digits")
+    saved = run.config().model
+    assert (saved.depth, saved.width, saved.beta) == (4, 16, 0.3)
+    loaded = plainnet.load_run(run.path, "last")
+    for a, b in zip(loaded.model.state_dict().values(), model.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+    main(["eval", str(run.path), "--split", "val"])  # the command line rebuilds it too
+    assert "error" not in capsys.readouterr().err
+    assert resume(run.path, ["train.epochs=2"], extend=True, console=quiet).summary["epochs"] == 2
+
+
+def test_a_run_of_a_model_the_config_cannot_describe_needs_it_back(small_cfg, quiet):
+    import plainnet
+    from plainnet.app.trainer import resume
+    from plainnet.data import load_dataset
+
+    def mine():
+        torch.manual_seed(0)
+        net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 16), torch.nn.ReLU())
+        net.add_module("head", torch.nn.Linear(16, 10))
+        return net
+
+    changed = plainnet.plain_mlp(in_shape=(1, 8, 8), num_classes=10, depth=3, width=8)
+    changed.head = torch.nn.Linear(8, 10, bias=False)  # no longer what its builder makes
+    data = load_dataset("digits", val_fraction=0.1)
+    for model, kind in ((mine(), "Sequential"), (changed, "PlainNet")):
+        run = train(small_cfg("train.epochs=1"), model=model, data=data, console=quiet).run_dir
+        assert run.path.name.endswith(f"-{kind.lower()}-digits")
+        with pytest.raises(RunError, match=rf"given from Python \(.*{kind}\).*model=\.\.\."):
+            plainnet.load_run(run.path)
+        with pytest.raises(RunError, match="given from Python"):
+            resume(run.path, console=quiet)
+    loaded = plainnet.load_run(run.path, "last", model=changed)
+    assert loaded.model is changed
+    run = train(small_cfg("train.epochs=1"), model=mine(), data=data, console=quiet).run_dir
+    again = resume(run.path, ["train.epochs=2"], extend=True, console=quiet, model=mine())
+    assert again.summary["epochs"] == 2

@@ -40,7 +40,8 @@ def lazy_exports(package: str, modules: dict[str, str]):
 __getattr__, __dir__, __all__ = lazy_exports(
     __name__,
     {
-        "nn.models": "PlainBlock PlainNet build_model hidden_weights plain_cnn plain_mlp",
+        "nn.models": "PlainBlock PlainNet build_model hidden_weights plain_cnn plain_mlp "
+        "register_model",
         "nn.init": "he_uniform_ delta_orthogonal_ init_weights_",
         "nn.constraints": "MaxNorm max_norm_ unit_norms",
         "nn.lars": "LARS",

@@ -5,12 +5,13 @@ the optimizer. The trainer, the probe, the recipes and the CLI all build through
 they build the same things the same way.
 """
 
+import inspect
 from types import SimpleNamespace
 
 import torch
 from torch import nn
 
-from plainnet.app.config import Config, ConfigError, OptimConfig, import_user_module
+from plainnet.app.config import Config, ConfigError, OptimConfig, import_user_module, validate
 from plainnet.data.datasets import ArrayDataset, is_user_dataset, load_dataset, spec
 from plainnet.data.tensors import DeviceData
 from plainnet.nn import speed
@@ -19,7 +20,9 @@ from plainnet.nn.correlation import resolve_beta
 from plainnet.nn.lars import LARS
 from plainnet.nn.models import (
     CONV_MODELS,
+    MODELS,
     build_model,
+    built_as,
     hidden_weights,
 )
 
@@ -136,8 +139,48 @@ def make_model(cfg: Config, data) -> nn.Module:
 
 
 def model_name(cfg: Config) -> str:
-    kind = "ResNet (skip connections)" if cfg.model.arch == "resnet" else f"plain {cfg.model.arch}"
-    return f"{kind}-{cfg.model.depth}"
+    """What the config's model is: `plain mlp-100`, `ResNet (skip connections)-56`, or for a
+    model that `model.module` registers its name and module (`tiny (mymodels)`, with its depth
+    if its builder takes one)."""
+    m = cfg.model
+    if m.module:
+        depth = f"-{m.depth}" if "depth" in builder_args(cfg) else ""
+        return f"{m.arch}{depth} ({m.module})"
+    kind = "ResNet (skip connections)" if m.arch == "resnet" else f"plain {m.arch}"
+    return f"{kind}-{m.depth}"
+
+
+def builder_args(cfg: Config) -> set[str]:
+    """The `model` fields that the builder of `model.arch` takes (its module imported first)."""
+    if cfg.model.module:
+        try:
+            import_user_module(cfg.model.module)
+        except ValueError as e:
+            raise ConfigError(f"model.module: {e}") from None
+    fn = MODELS.get(cfg.model.arch)
+    return set(inspect.signature(fn).parameters) if fn else set(type(cfg.model).model_fields)
+
+
+def config_of(cfg: Config, model: nn.Module, data) -> Config | None:
+    """`cfg` with its `model` section saying how `model` was built, or None if that cannot
+    be said: a model no registered builder made, arguments the config has no field for, or a
+    model changed after it was built (rebuilding it, without memory, gives other shapes)."""
+    made = built_as(model)
+    if made is None:
+        return None
+    try:
+        new = validate(cfg.model_dump() | dict(model=cfg.model.model_dump() | made))
+        with torch.device("meta"):
+            again = make_model(new, data)
+    except (ConfigError, ValueError, TypeError, RuntimeError):
+        return None
+    shapes = {k: v.shape for k, v in model.state_dict().items()}
+    return new if {k: v.shape for k, v in again.state_dict().items()} == shapes else None
+
+
+def given_model_name(model: nn.Module) -> str:
+    """The import path of a model given from Python that the config cannot describe."""
+    return f"{type(model).__module__}.{type(model).__qualname__}"
 
 
 def make_constraint(cfg: Config, model: nn.Module) -> MaxNorm | None:

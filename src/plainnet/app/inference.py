@@ -19,7 +19,7 @@ from torch import nn
 
 from plainnet.app.build import make_model
 from plainnet.app.config import CHECKPOINTS, RULES, Config, ConfigError, validate
-from plainnet.app.runs import RunDir, RunError
+from plainnet.app.runs import RunDir, RunError, needs_model
 from plainnet.data.datasets import MAX_CLASSES
 from plainnet.data.tensors import Standardize, outside_range
 from plainnet.engine.loop import Evaluation, evaluate, first_nonfinite
@@ -324,13 +324,18 @@ class LoadedRun:
 
 
 def load_run(
-    run_dir: str | Path, checkpoint: str = "selected", device: torch.device | str = "cpu"
+    run_dir: str | Path,
+    checkpoint: str = "selected",
+    device: torch.device | str = "cpu",
+    model: nn.Module | None = None,
 ) -> LoadedRun:
     """A trained model from a run folder, with the input preprocessing it was trained with.
 
     `checkpoint`: "selected" (what `run.select` chose: best.pt, else last.pt), "best" or
     "last"; `LoadedRun.describe()` says which model it is. Needs no dataset and no
-    network; the checkpoint is read with `torch.load(weights_only=True)`.
+    network; the checkpoint is read with `torch.load(weights_only=True)`. `model`: for a run
+    trained with a model its config cannot describe (given to `train` from Python), an
+    instance of the same architecture, which receives the weights.
     """
     if checkpoint not in CHECKPOINTS:
         raise ConfigError(f"checkpoint must be one of {CHECKPOINTS}, got {checkpoint!r}")
@@ -346,6 +351,8 @@ def load_run(
             f"{path} was written by an older plainnet and lacks the input normalization; "
             "retrain, or rebuild it with plainnet.app.build.make_data"
         )
+    if state.get("model_given") and model is None:
+        raise RunError(needs_model(run.path, state["model_given"], "load"))
     info = state["data"]
     cfg = validate(state["config"], str(path))
     try:
@@ -356,7 +363,7 @@ def load_run(
         if math.prod(in_shape) > MAX_INPUT_VALUES:
             raise ValueError
         shape = SimpleNamespace(in_shape=in_shape, num_classes=classes)
-        model = make_model(cfg, shape)
+        model = model or make_model(cfg, shape)
         model.load_state_dict(state["model"])
         prep = Standardize.from_state(info)
     except (KeyError, TypeError, ValueError, RuntimeError):

@@ -83,12 +83,12 @@ class RunDir:
         )
 
     @classmethod
-    def create(cls, cfg: Config) -> "RunDir":
-        """A new folder `<out_dir>/<timestamp>-<name>` (`run_name`); an existing folder is
-        never reused."""
+    def create(cls, cfg: Config, name: str | None = None) -> "RunDir":
+        """A new folder `<out_dir>/<timestamp>-<name>` (`name`, else `run_name`); an existing
+        folder is never reused."""
         if any(sep in cfg.run.name for sep in ("/", "\\", "..")):
             raise RunError(f"run.name {cfg.run.name!r} must not hold path separators or '..'")
-        stem = time.strftime("%Y%m%d-%H%M%S") + f"-{run_name(cfg)}"
+        stem = time.strftime("%Y%m%d-%H%M%S") + f"-{cfg.run.name or name or run_name(cfg)}"
         base = Path(cfg.run.out_dir)
         for i in range(1, 1000):
             path = base / (stem if i == 1 else f"{stem}-{i}")
@@ -295,10 +295,23 @@ def not_a_run_file(path: str | Path) -> Path:
     return path
 
 
+def needs_model(folder, given: str, verb: str) -> str:
+    """Why a run trained with a model given from Python cannot be reopened without it."""
+    call = "plainnet.load_run" if verb == "load" else "plainnet.app.trainer.resume"
+    return (
+        f"{folder} was trained with a model given from Python ({given}), which its config "
+        f"cannot rebuild; {verb} it from Python with that model: {call}(folder, model=...), "
+        "or register its builder (@plainnet.register_model) and train it by name"
+    )
+
+
 def run_name(cfg: Config) -> str:
     """`run.name`, else what the run trains: `<arch><depth>-<data set>` (e.g. `mlp100-digits`);
     the one naming rule for runs started from Python and from the command line."""
-    return cfg.run.name or f"{cfg.model.arch}{cfg.model.depth}-{Path(cfg.data.dataset).stem}"
+    from plainnet.app.build import builder_args  # a model of the user's: imported to know
+
+    depth = cfg.model.depth if "depth" in builder_args(cfg) else ""
+    return cfg.run.name or f"{cfg.model.arch}{depth}-{Path(cfg.data.dataset).stem}"
 
 
 def provenance(device: torch.device) -> dict:

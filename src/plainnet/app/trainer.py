@@ -23,7 +23,10 @@ from torch import nn
 
 from plainnet.app import tables, tensorboard
 from plainnet.app.build import (
+    builder_args,
+    config_of,
     device_data,
+    given_model_name,
     init_model,
     make_data,
     make_optimizer,
@@ -49,7 +52,7 @@ from plainnet.app.config import (
     validate,
 )
 from plainnet.app.memory import check_memory
-from plainnet.app.runs import RunDir, RunError, provenance
+from plainnet.app.runs import RunDir, RunError, needs_model, provenance
 from plainnet.data.datasets import ArrayDataset
 from plainnet.data.tensors import DeviceData
 from plainnet.engine import distributed
@@ -83,7 +86,10 @@ def train(
 
     `model` and `data` replace what the config's `model` and `data` sections name: any
     `nn.Module` (with `head` as its classifier for `max_norm.layers = "hidden"`) and an
-    `ArrayDataset` (`plainnet.data.load_dataset`, or your arrays) or `DeviceData`.
+    `ArrayDataset` (`plainnet.data.load_dataset`, or your arrays) or `DeviceData`. A model
+    that a registered builder made (`plainnet.plain_mlp(...)`, ...) is written into the run's
+    config as what it is, so every command reopens the run; any other model is recorded by
+    its class, and `load_run(folder, model=...)` / `resume(folder, model=...)` take it back.
     `callbacks` (`plainnet.engine.Callback`, e.g. `EarlyStopping`) run after the run's own
     and before its checkpoint, which keeps the state of those with `state_dict()` for a
     resume (`load_state_dict()`).
@@ -92,7 +98,6 @@ def train(
     run's config.toml). Under torchrun every process calls this; only the main one writes and
     prints. Raises `TrainingDiverged` if the loss or the weights stop being finite.
     """
-    cfg = with_numbers(cfg)
     world = distributed.setup(resolve_device(cfg.train.device))
     try:
         with speed.flush_denormals():
@@ -106,7 +111,11 @@ RESUMABLE = {"train.epochs", "train.device", "run.checkpoint_every"}
 
 
 def resume(
-    run_dir, overrides: list[str] | tuple[str, ...] = (), extend: bool = False, console=None
+    run_dir,
+    overrides: list[str] | tuple[str, ...] = (),
+    extend: bool = False,
+    console=None,
+    model: nn.Module | None = None,
 ) -> Result:
     """Continue the run in `run_dir` from its last checkpoint, bit for bit as the unbroken run.
 
@@ -117,7 +126,8 @@ def resume(
     More epochs than the run was configured with need `extend=True`: the learning-rate
     schedule is then recomputed for the new length and continues from the current step (a
     cosine picks up at its value for that step of the longer run), which is not the same as an
-    unbroken run of the new length.
+    unbroken run of the new length. `model`: the model of a run trained with one that its
+    config cannot describe (`train(model=...)`), built again by you.
     """
     changed = sorted({".".join(parse_override(o)[:2]) for o in overrides} - RESUMABLE)
     if changed:
@@ -131,7 +141,7 @@ def resume(
             f"{saved.train.epochs}; pass --extend (extend=True) to continue with the "
             "learning-rate schedule stretched to the new length"
         )
-    return train(cfg, run, resume=True, console=console)
+    return train(cfg, run, resume=True, console=console, model=model)
 
 
 def _train(cfg: Config, run, resume: bool, console, world: World, model, data, callbacks):
@@ -151,24 +161,28 @@ def _train(cfg: Config, run, resume: bool, console, world: World, model, data, c
             f"({world.size} processes, {len(data.y_train)} training samples); BatchNorm needs "
             "two: use a larger batch or model.norm = 'none'"
         )
+    described = config_of(cfg, model, data) if model is not None else None
+    cfg = with_numbers(described or cfg)
+    given = given_model_name(model) if model is not None and described is None else None
     if model is None:
         check_memory(cfg, data, world.device)
     if world.main:
-        run = run or RunDir.create(cfg)
+        name = f"{type(model).__name__.lower()}-{data.name}" if given else None
+        run = run or RunDir.create(cfg, name)
     else:
         run = RunDir(run.path if run else "", writable=False)
     with run.lock():
-        return _train_locked(cfg, run, resume, console, world, data, model, callbacks)
+        return _train_locked(cfg, run, resume, console, world, data, model, callbacks, given)
 
 
-def _train_locked(cfg: Config, run: RunDir, resume, console, world, data, model, callbacks):
+def _train_locked(cfg: Config, run: RunDir, resume, console, world, data, model, callbacks, given):
     console = console or Console(highlight=False, soft_wrap=True, quiet=not world.main)
     net, project = init_model(cfg, data, world.device, model)
     opt = make_optimizer(cfg.optim, net.parameters())
-    about = _about(cfg, data, world, model)  # what every checkpoint carries besides its weights
+    about = _about(cfg, data, world, given)  # what every checkpoint carries besides its weights
     # the test split is read every epoch only without a validation split, to select on it
     best = Best(run, "val" if data.has_val else "test", about, cfg.run.select)
-    start = _restore(run, cfg, net, opt, best, callbacks) if resume else Start()
+    start = _restore(run, cfg, net, opt, best, callbacks, given) if resume else Start()
     run.truncate_metrics(start.epoch)
     _announce(console, cfg, data, run, net, project is not None, world, about)
     tb = tensorboard.open_run(cfg, run)
@@ -294,15 +308,18 @@ def _probe_log(run: RunDir, data: DeviceData, cfg: Config, tb) -> ProbeLog:
     return ProbeLog(run, batches, cfg.run.probe_every, tb)
 
 
-def _restore(run: RunDir, cfg: Config, net, opt, best: Best, callbacks) -> Start:
+def _restore(run: RunDir, cfg: Config, net, opt, best: Best, callbacks, given) -> Start:
     """The checkpoint's weights, optimizer and callbacks' state (`state_dict`); the run's
-    config.toml is rewritten once the checkpoint has loaded and been checked."""
+    config.toml is rewritten once the checkpoint has loaded and been checked. `given`: the
+    class of a model given from Python, which a run trained with one needs back."""
     if not run.checkpoint_path.exists() and not run.best_path.exists():
         # Killed before its first checkpoint: training is deterministic, so starting again
         # from epoch 0 rewrites exactly the rows it had.
         run.write_config(cfg)
         return Start()
     state = run.load_checkpoint(next(net.parameters()).device)
+    if state.get("model_given") and not given:
+        raise RunError(needs_model(run.path, state["model_given"], "resume"))
     if "config" in state:
         _check_same_config(run, state["config"], cfg.model_dump())
     if cfg.train.epochs < state["epoch"]:
@@ -322,11 +339,12 @@ def _restore(run: RunDir, cfg: Config, net, opt, best: Best, callbacks) -> Start
     return Start(state["epoch"], state["elapsed_s"], state.get("last_row", {}))
 
 
-def _about(cfg: Config, data: DeviceData, world: World, model: nn.Module | None) -> dict:
-    """What every checkpoint carries besides weights, so it can be used on its own."""
-    name = model_name(cfg) if model is None else f"{type(model).__name__} (your model)"
+def _about(cfg: Config, data: DeviceData, world: World, given: str | None) -> dict:
+    """What every checkpoint carries besides weights, so it can be used on its own; `given`:
+    the class of a model from Python that the config does not describe."""
+    name = f"{given.rpartition('.')[2]} (your model)" if given else model_name(cfg)
     about = dict(config=cfg.model_dump(), data=data.info(), provenance=provenance(world.device))
-    return about | dict(model_name=name)
+    return about | dict(model_name=name, model_given=given)
 
 
 def _check_same_config(run: RunDir, saved: dict, now: dict) -> None:
@@ -361,12 +379,12 @@ def _announce(console, cfg: Config, data, run, net, max_norm_on, world: World, a
     if world.size > 1:
         console.print(f"processes: {world.size} ({torch.distributed.get_backend()}), global batch")
     m = cfg.model
-    act = m.act
-    if m.act == "leaky_relu":
-        act += f" (beta {m.beta:g})"
+    takes = set() if about["model_given"] else builder_args(cfg)  # what describes this model
+    act = m.act + (f" (beta {m.beta:g})" if m.act == "leaky_relu" and "beta" in takes else "")
+    said = dict(norm=m.norm, act=act, init=m.init)
+    parts = "".join(f"{k}={v}, " for k, v in said.items() if k in takes)
     max_norm = f"c={cfg.max_norm.c:g} ({cfg.max_norm.layers})" if max_norm_on else "off"
     name = about["model_name"]
-    parts = f"norm={m.norm}, act={act}, init={m.init}, " if name == model_name(cfg) else ""
     params = count_parameters(net)
     console.print(f"model: {name}, {params:,} parameters, {parts}max-norm={max_norm}")
 

@@ -6,6 +6,7 @@ in the paper) followed by the classifier `head`. Depth counts weight layers incl
 classifier, as the paper does: a 100-layer net has 99 hidden layers and one head.
 """
 
+import functools
 import inspect
 import math
 from collections import OrderedDict
@@ -175,16 +176,41 @@ CONV_MODELS: set[str] = set()  # those that take images (N, C, H, W) and convolv
 
 def register_model(fn=None, *, conv: bool = False):
     """Register a model builder under its name without `plain_` (`@register_model` or
-    `@register_model(conv=True)`)."""
+    `@register_model(conv=True)`).
+
+    Every model the builder returns records how it was built (`built_as`), so that a model
+    built in Python and given to the trainer is written into its run's config as what it is,
+    and every later command can build it again."""
 
     def add(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
         name = fn.__name__.removeprefix("plain_")
-        MODELS[name] = fn
+
+        @functools.wraps(fn)
+        def build(*args, **kwargs) -> nn.Module:
+            model = fn(*args, **kwargs)
+            bound = inspect.signature(fn).bind(*args, **kwargs)
+            bound.apply_defaults()
+            made = {k: v for k, v in bound.arguments.items() if k not in BUILD_INPUTS}
+            module = "" if fn.__module__.startswith("plainnet.") else fn.__module__
+            model.built_as = dict(arch=name, module=module) | made
+            return model
+
+        MODELS[name] = build
         if conv:
             CONV_MODELS.add(name)
-        return fn
+        return build
 
     return add(fn) if fn is not None else add
+
+
+# What a builder takes from the data rather than from the model's config section.
+BUILD_INPUTS = ("in_shape", "num_classes")
+
+
+def built_as(model: nn.Module) -> dict | None:
+    """How a registered builder built `model` (its name, module and arguments besides the
+    data's shapes), or None for a model from elsewhere."""
+    return getattr(model, "built_as", None)
 
 
 def build_model(arch: str, **kwargs) -> nn.Module:
