@@ -385,6 +385,13 @@ def test_predict_and_export_a_trained_run(capsys, tmp_path):
     assert "the model takes" in one_line_error(code, err)
     # exported files load and run in a fresh process that never imports plainnet
     np.save(tmp_path / "x.npy", x.astype(np.float32)[:, None])
+    # predict takes what the exported model takes (N,C,H,W), and N,H,W,C and flat N,H*W
+    for i, layout in enumerate((x.astype(np.float32)[:, None], x[..., None], x.reshape(20, 64))):
+        np.save(tmp_path / f"l{i}.npy", layout)
+        code, _, err = run_cli(capsys, "predict", str(run), str(tmp_path / f"l{i}.npy"),
+                               "--out", str(tmp_path / f"l{i}.npz"))  # fmt: skip
+        assert code == 0, err
+        assert np.allclose(np.load(tmp_path / f"l{i}.npz")["probabilities"], probs, atol=1e-6)
     for fmt, load in (
         ("pt2", "torch.export.load(p).module()"),
         ("torchscript", "torch.jit.load(p)"),

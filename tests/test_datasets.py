@@ -429,10 +429,34 @@ def test_a_users_npz_and_image_folder_train_like_built_in_sets(tmp_path):
         )
 
 
+def test_a_users_arrays_in_pytorchs_layout_or_as_floats_are_read_as_images(tmp_path):
+    """Channels first (N,C,H,W) and channels last give the same data set; floats are kept."""
+    from plainnet.data.datasets import user_arrays
+
+    rng = np.random.default_rng(0)
+    last = rng.integers(0, 256, (20, 6, 5, 3), dtype=np.uint8)
+    y = np.arange(20) % 2
+    layouts = {
+        "last": (last, last),
+        "first": (np.moveaxis(last, -1, 1), last),  # (N, 3, 6, 5)
+        "one-channel-first": (last[:, None, :, :, 0], last[..., 0]),  # (N, 1, 6, 5)
+        "one-channel-last": (last[..., :1], last[..., 0]),
+        "floats": (last / 255.0, (last / 255.0).astype(np.float32)),
+        "int64": (last.astype(np.int64), last),
+    }
+    for name, (given, expect) in layouts.items():
+        np.savez(tmp_path / f"{name}.npz", x=given, y=y)
+        x = user_arrays(str(tmp_path / f"{name}.npz"))["x"]
+        assert x.dtype == expect.dtype and np.array_equal(x, expect), name
+
+
 @pytest.mark.parametrize(
     "arrays, message",
     [
-        (dict(x=np.zeros((4, 5, 5), np.float32), y=np.arange(4) % 2), "expected uint8 images"),
+        (dict(x=np.zeros((4, 5, 5), bool), y=np.arange(4) % 2), "expected uint8 images"),
+        (dict(x=np.full((4, 5, 5), np.nan), y=np.arange(4) % 2), "x holds NaN or inf"),
+        (dict(x=np.zeros((4, 8, 8, 8), np.uint8), y=np.arange(4) % 2), "channels first"),
+        (dict(x=np.zeros((4, 3, 8, 3), np.uint8), y=np.arange(4) % 2), "np.moveaxis"),
         (dict(x=np.zeros((4, 5, 5), np.uint8), y=np.array([0, 0, 2, 2])), "classes [1]"),
         (dict(x=np.zeros((4, 5, 5), np.uint8), y=np.array([0, 1, -1, 1])), "outside"),
         (dict(x=np.zeros((4, 5), np.uint8), y=np.arange(4) % 2), "image arrays"),

@@ -530,8 +530,9 @@ def test_a_model_from_the_users_module_trains_evaluates_predicts_and_exports(tmp
                  for args in commands]  # fmt: skip
         return [(p.communicate(timeout=300), p.returncode) for p in procs]
 
-    [((out, err), code)] = plainnet(["train", "model.module=mymodels", "model.arch=tiny",
-                                     "--epochs", "2", "--out", "runs", "run.tensorboard=false"])  # fmt: skip
+    train = ["train", "model.module=mymodels", "model.arch=tiny", "--epochs", "2", "--out", "runs",
+             "run.tensorboard=false"]  # fmt: skip
+    [((out, err), code)] = plainnet(train)
     assert code == 0, err[-800:]
     (run,) = (tmp_path / "runs").iterdir()
     # described by what it is: named by its arch (its builder takes no depth), no BatchNorm

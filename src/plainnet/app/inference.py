@@ -43,7 +43,8 @@ def read_inputs(
 ) -> tuple[list[str], np.ndarray]:
     """Names and raw inputs shaped for a model whose inputs are `in_shape` (C, H, W).
 
-    `.npy`: one array; `.npz`: its `x` (or `x_test`) array; an image or a folder of images:
+    `.npy`: one array; `.npz`: its `x` (or `x_test`) array (channels first or last, or flat:
+    `stored_layout`); an image or a folder of images:
     each converted to the model's channels (grayscale or RGB) and resized to H x W (with a
     note saying so). `raw`: what the model was trained on (`LoadedRun.raw`: dtype, value
     range); inputs outside that range are refused, or with `rescale` mapped onto it from 0..255
@@ -76,7 +77,7 @@ def read_inputs(
             sizes = ", ".join(f"{w}x{h}" for w, h in sorted(resized))
             to = f"{in_shape[2]}x{in_shape[1]}"
             warnings.warn(f"{path}: images of {sizes} resized to {to}", InputNote, stacklevel=2)
-    check_shape(x, in_shape, str(path))
+    x = stored_layout(x, in_shape, str(path))
     raw = raw or DEFAULT_RAW
     if rescale:
         x = _rescaled(x, raw)
@@ -96,18 +97,28 @@ def _rescaled(x: np.ndarray, raw: dict) -> np.ndarray:
     return scaled.astype(np.float32)
 
 
-def check_shape(x: np.ndarray, in_shape: tuple[int, ...], origin: str) -> None:
+def stored_layout(x: np.ndarray, in_shape: tuple[int, ...], origin: str) -> np.ndarray:
+    """Inputs `x` in any layout PyTorch users have, as the data sets store images: (N, H, W)
+    or (N, H, W, C) from those, from channels-first (N, C, H, W), or for one channel from flat
+    (N, H*W). Flat inputs of several channels are refused: their order is not known."""
     c, h, w = in_shape
-    valid = [(h, w, c)] + ([(h, w)] if c == 1 else [])
-    if tuple(x.shape[1:]) not in valid:
-        want = " or ".join(str(v) for v in valid)
-        raise InputError(f"{origin}: inputs of shape {tuple(x.shape[1:])}; the model takes {want}")
+    got, n = tuple(x.shape[1:]), len(x) if x.ndim else 0
+    if got == (h, w, c) or (c == 1 and got == (h, w)):
+        return x
+    if got == (c, h, w):
+        return np.moveaxis(x, 1, -1)
+    if c == 1 and got == (h * w,):
+        return x.reshape(n, h, w)
+    takes = f"(N, {c}, {h}, {w}) or (N, {h}, {w}, {c})"
+    takes += f", (N, {h}, {w}) or flat (N, {h * w})" if c == 1 else ""
+    flat = "; flat inputs of several channels have no known order" if got == (c * h * w,) else ""
+    raise InputError(f"{origin}: inputs of shape {got}; the model takes {takes}{flat}")
 
 
 def check_fits(loaded: "LoadedRun", x: np.ndarray, y: np.ndarray, origin: str) -> None:
     """A labelled split for `plainnet eval`: inputs the model takes, labels it can predict
     (a data file changed since training is refused, not evaluated)."""
-    check_shape(x, loaded.in_shape, origin)
+    stored_layout(x, loaded.in_shape, origin)
     check_raw(x, origin, loaded.raw)
     if len(y) and (y.min() < 0 or y.max() >= loaded.classes):
         raise InputError(

@@ -315,9 +315,10 @@ def spec(name: str) -> Spec:
 def user_arrays(name: str) -> dict[str, np.ndarray]:
     """A user's dataset, checked like plainnet's own cache files.
 
-    A `.npz` in the cache layout (`x_train, y_train, x_test, y_test` or `x, y`; uint8 images
-    `N,H,W` or `N,H,W,C`; integer labels from 0), or a folder with one subfolder of images per
-    class (class = subfolder, in sorted order; split later by `data.test_fraction`).
+    A `.npz` with `x_train, y_train, x_test, y_test` or `x, y` (images `N,H,W`, channels
+    last `N,H,W,C` or channels first `N,C,H,W`: `user_images`; integer labels from 0), or a
+    folder with one subfolder of images per class (class = subfolder, in sorted order; split
+    later by `data.test_fraction`).
     """
     path = Path(name)
     if not path.exists():
@@ -330,6 +331,7 @@ def user_arrays(name: str) -> dict[str, np.ndarray]:
                 a = {k: f[k] for k in f.files}
         except Exception as e:  # numpy/zipfile raise many types for a foreign file
             raise DataError(f"{path}: not a readable .npz file ({type(e).__name__})") from None
+        a |= {k: user_images(a[k], f"{path}: {k}") for k in ("x", "x_train", "x_test") if k in a}
     split = "x_train" in a
     xs = [a[k] for k in (("x_train", "x_test") if split else ("x",)) if k in a]
     if not xs or xs[0].ndim not in (3, 4):
@@ -353,6 +355,36 @@ def user_arrays(name: str) -> dict[str, np.ndarray]:
             f"{path}: classes {empty} have no training samples (labels 0..{classes - 1})"
         )
     return a
+
+
+def user_images(x: np.ndarray, origin: str) -> np.ndarray:
+    """A user's image array as the cache stores images: uint8 (or float32, for floats) `N,H,W`
+    for one channel, else `N,H,W,C`.
+
+    Channels first (`N,C,H,W`, PyTorch's layout) is told from channels last by the channel
+    axis being the short one (at most 4) or the odd one out beside a square image; a shape
+    that fits both, e.g. (N, 8, 8, 8), is refused naming the fix. Integers in 0..255 become
+    uint8, other numbers float32 (NaN and inf refused)."""
+    if x.dtype.kind not in "uif" or x.ndim not in (3, 4):
+        return x  # the checks that follow name what is wrong
+    if x.dtype.kind == "f" or x.size and (x.min() < 0 or x.max() > 255):
+        if x.dtype.kind == "f" and not np.isfinite(x).all():
+            raise DataError(f"{origin} holds NaN or inf")
+        x = x.astype(np.float32)
+    elif x.dtype != np.uint8:
+        x = x.astype(np.uint8)
+    if x.ndim == 4:
+        _, a, b, c = x.shape
+        first = (a <= 4 < c) or (b == c != a and not c <= 4 < a)
+        last = (c <= 4 < a) or (a == b != c and not a <= 4 < c)
+        if first == last:
+            raise DataError(
+                f"{origin} has shape {x.shape}: channels first (N,C,H,W) or last (N,H,W,C)? "
+                "save it channels last (np.moveaxis(x, 1, -1) turns N,C,H,W into N,H,W,C)"
+            )
+        x = np.moveaxis(x, 1, -1) if first else x
+        x = x[..., 0] if x.shape[3] == 1 else x
+    return np.ascontiguousarray(x)
 
 
 def read_image_folder(path: Path) -> dict[str, np.ndarray]:
@@ -448,7 +480,12 @@ def _check(s: Spec, path: Path, a: dict[str, np.ndarray], hint: bool = True) -> 
             raise bad(f"missing array {xk!r} or {yk!r}")
         x, y = a[xk], a[yk]
         want_dims = 3 if s.channels == 1 else 4
-        if x.dtype != np.uint8 or x.ndim != want_dims or (x.ndim == 4 and x.shape[3] != s.channels):
+        dtypes = (np.uint8,) if hint else (np.uint8, np.float32)  # a user's floats are kept
+        if (
+            x.dtype not in dtypes
+            or x.ndim != want_dims
+            or (x.ndim == 4 and x.shape[3] != s.channels)
+        ):
             raise bad(
                 f"{xk} is {x.dtype} {x.shape}, expected uint8 images with {s.channels} channel(s)"
             )
@@ -553,7 +590,8 @@ def resize(x: np.ndarray, size: int) -> np.ndarray:
     t = t.unsqueeze(1) if t.dim() == 3 else t.permute(0, 3, 1, 2)
     mode = "area" if size <= min(t.shape[2:]) else "bilinear"
     t = torch.nn.functional.interpolate(t, size=(size, size), mode=mode)
-    t = t.round().clamp(0, 255).to(torch.uint8)
+    if x.dtype == np.uint8:
+        t = t.round().clamp(0, 255).to(torch.uint8)
     return (t.squeeze(1) if x.ndim == 3 else t.permute(0, 2, 3, 1)).numpy()
 
 
