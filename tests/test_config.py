@@ -52,6 +52,9 @@ def test_auto_learning_rate_scales_with_depth_without_normalization():
     assert cfg.model.init == "delta_orthogonal" and cfg.model.beta > 0.5
     with pytest.raises(ConfigError, match="optim.lr"):
         resolve(overrides=["optim.lr=0"])
+    resnet = ["model.arch=resnet", "model.depth=20", "model.norm=none", "optim.lr=auto"]
+    with pytest.warns(UserWarning, match="resnet is always BatchNorm"):
+        assert with_numbers(resolve(overrides=resnet)).optim.lr == 0.02
 
 
 def test_override_precedence_and_types(tmp_path):
@@ -88,6 +91,8 @@ def test_resolved_config_round_trips_through_toml():
         ("optim.nesterov=true", None),  # fine with SGD momentum 0.9
         ("schedule.milestones=[0.5, 2.0]", "milestones are fractions"),
         ("depth=5", "must look like section.key=value"),
+        ("optim.clip_grad_norm=1e-300", "optim.clip_grad_norm: must be 0 (off) or a norm from"),
+        ("optim.clip_grad_norm=inf", "optim.clip_grad_norm"),
     ],
 )
 def test_bad_values_give_one_line_errors(override, message):

@@ -137,8 +137,18 @@ def test_early_stopping_stops_after_patience_epochs_without_improvement():
     state = fit(model, opt, lambda e: [(x, y)], 50, evaluate_on=lambda: [(x, y)], callbacks=[stop])
     assert state.stop and state.epoch == 4  # epoch 1 sets the best; 2, 3, 4 fail to beat it
     assert "val_loss" in state.stopped_by
-    with pytest.raises(ValueError):
-        plainnet.EarlyStopping(patience=0)
+    for bad in (dict(patience=0), dict(patience=float("nan")), dict(min_delta=float("nan"))):
+        with pytest.raises(ValueError):
+            plainnet.EarlyStopping(**bad)
+    # a split no epoch evaluates is refused before the first step
+    stepped = []
+    watch = plainnet.Callback()
+    watch.on_step_end = lambda state: stepped.append(state.step)
+    for evaluate_on, monitor in ((None, "val_err"), (lambda: [(x, y)], "test_loss")):
+        with pytest.raises(ValueError, match="evaluated every epoch"):
+            fit(model, opt, lambda e: [(x, y)], 5, evaluate_on=evaluate_on,
+                callbacks=[plainnet.EarlyStopping(monitor), watch])  # fmt: skip
+    assert not stepped
 
 
 def test_evaluate_counts_errors_and_the_confusion_matrix_by_hand():

@@ -54,7 +54,8 @@ def with_numbers(cfg: Config) -> Config:
             f"model.eta = {m.eta:g} makes the 'auto' slope 1.0 at depth {m.depth} (a linear "
             "net); use a larger model.eta (the default is 0.9)"
         )
-    lr = resolve_lr(cfg.optim.lr, m.depth, m.norm, cfg.optim.clip_grad_norm > 0)
+    norm = "batch" if m.arch == "resnet" else m.norm  # a ResNet always has BatchNorm
+    lr = resolve_lr(cfg.optim.lr, m.depth, norm, cfg.optim.clip_grad_norm > 0)
     return cfg.model_copy(
         update=dict(
             model=m.model_copy(update=dict(beta=beta)),

@@ -257,10 +257,10 @@ def model_cmd(preset, config_file, overrides, verbose, **flags):
     from rich.console import Console
 
     from plainnet.app import tables
-    from plainnet.app.build import data_shape, make_model, model_name
+    from plainnet.app.build import data_shape, make_model, model_name, with_numbers
     from plainnet.nn.models import layer_groups, layer_table
 
-    cfg = _resolve(preset, config_file, _overrides(overrides, flags))
+    cfg = with_numbers(_resolve(preset, config_file, _overrides(overrides, flags)))
     shape = data_shape(cfg)
     with torch.device("meta"):
         model = make_model(cfg, shape)

@@ -5,6 +5,7 @@ Resolution order, later wins: built-in defaults (the paper's proposed PlainNet o
 folder as `config.toml`, which is itself a valid config file.
 """
 
+import math
 import sys
 import textwrap
 import tomllib
@@ -123,6 +124,9 @@ class MaxNormConfig(Section):
     layers: Literal["hidden", "all"] = "hidden"  # "all" also constrains the classifier
 
 
+MIN_CLIP = 1e-3  # optim.clip_grad_norm's smallest norm (the deep preset's clipped rule: 20)
+
+
 class OptimConfig(Section):
     # lars: SGD with each layer's step scaled to its weights' norm (plainnet.nn.lars)
     name: Literal["sgd", "lars", "adam", "adamw"] = "sgd"
@@ -137,7 +141,7 @@ class OptimConfig(Section):
         [0.9, 0.999], min_length=2, max_length=2
     )  # Adam/AdamW only
     # Before every step, scale the gradient down to this global L2 norm at most; 0: off.
-    clip_grad_norm: float = Field(0.0, ge=0)
+    clip_grad_norm: float = 0.0
     # LARS only: each step moves a layer by about lr * trust_coefficient of its norm
     trust_coefficient: float = Field(0.001, gt=0)
 
@@ -146,6 +150,14 @@ class OptimConfig(Section):
     def _lr(cls, v: float | str) -> float | str:
         if v != "auto" and not v > 0:
             raise ValueError("must be > 0 or 'auto'")
+        return v
+
+    @field_validator("clip_grad_norm")
+    @classmethod
+    def _clip(cls, v: float) -> float:
+        # a norm far below any gradient's stops learning without a word: refused
+        if v != 0 and not MIN_CLIP <= v < math.inf:
+            raise ValueError(f"must be 0 (off) or a norm from {MIN_CLIP:g} up")
         return v
 
     @model_validator(mode="after")

@@ -87,10 +87,21 @@ class EarlyStopping(Callback):
     more than `min_delta` for `patience` epochs. Lower is better."""
 
     def __init__(self, monitor: str = "val_err", patience: int = 10, min_delta: float = 0.0):
-        if patience < 1:
-            raise ValueError(f"patience must be >= 1, got {patience}")
-        self.monitor, self.patience, self.min_delta = monitor, patience, min_delta
+        if not patience >= 1 or patience != int(patience):  # NaN fails every comparison
+            raise ValueError(f"patience must be a whole number >= 1, got {patience}")
+        if not 0 <= min_delta < math.inf:
+            raise ValueError(f"min_delta must be a finite number >= 0, got {min_delta}")
+        self.monitor, self.patience, self.min_delta = monitor, int(patience), min_delta
         self.best, self.waited = math.inf, 0
+
+    def on_train_start(self, state) -> None:
+        """Refuse, before any epoch, a split's metric that no epoch will have."""
+        split, _, kind = self.monitor.rpartition("_")
+        if split in ("val", "test") and kind in ("err", "loss") and split != state.evaluated:
+            has = f"only {state.evaluated} is" if state.evaluated else "no split is"
+            raise ValueError(
+                f"EarlyStopping: monitor {self.monitor!r}, but {has} evaluated every epoch"
+            )
 
     def state_dict(self) -> dict:
         return dict(best=self.best, waited=self.waited)

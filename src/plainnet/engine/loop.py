@@ -44,6 +44,7 @@ class State:
     totals: dict = field(default_factory=dict)  # seconds per part over the run so far
     stop: bool = False  # set by a callback: end after this epoch
     stopped_by: str = ""
+    evaluated: str | None = None  # the split evaluated after every epoch, if any
 
 
 @dataclass
@@ -125,6 +126,7 @@ def fit(
     """
     step = start_epoch * (steps_per_epoch or 0)
     state = State(model, optimizer, epochs, start_epoch, step, steps_per_epoch, elapsed=elapsed)
+    state.evaluated = eval_split if evaluate_on is not None else None
     call = Callbacks(callbacks)
     call("on_train_start", state)
     for epoch in range(start_epoch + 1, epochs + 1):
