@@ -453,3 +453,23 @@ def test_a_run_of_a_model_the_config_cannot_describe_needs_it_back(small_cfg, qu
     run = train(small_cfg("train.epochs=1"), model=mine(), data=data, console=quiet).run_dir
     again = resume(run.path, ["train.epochs=2"], extend=True, console=quiet, model=mine())
     assert again.summary["epochs"] == 2
+
+
+def test_callbacks_named_in_the_config_run_and_their_stop_is_printed(small_cfg, tmp_path):
+    from rich.console import Console
+
+    from plainnet.app.config import ConfigError
+
+    said = Console(file=(out := __import__("io").StringIO()), width=200)
+    stop = 'train.callbacks=[{class = "plainnet.EarlyStopping", monitor = "train_loss", ' \
+        "patience = 1, min_delta = 100.0}]"  # fmt: skip
+    s = train(small_cfg("train.epochs=5", stop), console=said).summary
+    assert s["epochs"] == 2 and "no better train_loss for 1 epochs" in s["stopped"]
+    assert "stopped after epoch 2: early stopping" in out.getvalue()
+    before = set(tmp_path.iterdir())
+    for bad, message in (('[{class = "nosuch.Stop"}]', "importing nosuch failed"),
+                         ('[{class = "plainnet.EarlyStopping", patience = 0}]', "patience"),
+                         ('[{name = "x"}]', "needs class")):  # fmt: skip
+        with pytest.raises(ConfigError, match=message):
+            train(small_cfg(f"train.callbacks={bad}"), console=said)
+    assert set(tmp_path.iterdir()) == before  # refused before any run folder exists

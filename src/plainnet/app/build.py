@@ -6,6 +6,7 @@ they build the same things the same way.
 """
 
 import inspect
+import sys
 from types import SimpleNamespace
 
 import torch
@@ -211,6 +212,21 @@ def init_model(
     if project:
         project()  # start inside the constraint set, as every later step ends there
     return model, project
+
+
+def make_callbacks(specs: list[dict]) -> list:
+    """The callbacks `train.callbacks` names: each `class` imported (its module as
+    `model.module` is) and called with the table's other keys; any failure is one line."""
+    made = []
+    for one in specs:
+        args = {k: v for k, v in one.items() if k != "class"}
+        module, _, name = one["class"].rpartition(".")
+        try:
+            import_user_module(module)
+            made.append(getattr(sys.modules[module], name)(**args))
+        except Exception as e:  # the user's class may raise anything for its arguments
+            raise ConfigError(f"train.callbacks: {one['class']}({args}): {e}") from None
+    return made
 
 
 def make_optimizer(cfg: OptimConfig, params) -> torch.optim.Optimizer:

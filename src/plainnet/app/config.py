@@ -200,6 +200,21 @@ class TrainConfig(Section):
     channels_last: bool | Literal["auto"] = "auto"  # NHWC; "auto": on for CNNs
     amp: Literal["auto", "bf16", "off"] = "auto"  # bf16 autocast; "auto": on CUDA only
     checkpoint_segments: int = Field(0, ge=0)  # activation checkpointing; 0: off
+    # Your callbacks (plainnet.Callback), each a table: `class` is its import path, the other
+    # keys its arguments, e.g. [{class = "plainnet.EarlyStopping", patience = 5}]; they run
+    # after the run's own, and their state_dict() is kept in checkpoints for --resume.
+    callbacks: list[dict[str, Any]] = []
+
+    @field_validator("callbacks")
+    @classmethod
+    def _callbacks(cls, v: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        for c in v:  # checked as names only: nothing is imported before training
+            path = c.get("class")
+            module, _, name = path.rpartition(".") if isinstance(path, str) else ("", "", "")
+            if not module or not name.isidentifier():
+                raise ValueError(f"{c}: needs class = an import path, e.g. 'mymod.MyCallback'")
+            check_module_name(module)
+        return v
 
     @field_validator("calibrate_bn")
     @classmethod

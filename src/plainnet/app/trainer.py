@@ -28,6 +28,7 @@ from plainnet.app.build import (
     device_data,
     given_model_name,
     init_model,
+    make_callbacks,
     make_data,
     make_optimizer,
     model_name,
@@ -164,6 +165,7 @@ def _train(cfg: Config, run, resume: bool, console, world: World, model, data, c
     described = config_of(cfg, model, data) if model is not None else None
     cfg = with_numbers(described or cfg)
     given = given_model_name(model) if model is not None and described is None else None
+    callbacks = [*make_callbacks(cfg.train.callbacks), *callbacks]  # before any folder exists
     if model is None:
         check_memory(cfg, data, world.device)
     if world.main:
@@ -206,6 +208,8 @@ def _train_locked(cfg: Config, run: RunDir, resume, console, world, data, model,
             elapsed=start.elapsed,
             steps_per_epoch=per_epoch,
         )
+    if state.stopped_by:
+        console.print(f"stopped after epoch {state.epoch}: {state.stopped_by}")
     if state.epoch == start.epoch:  # nothing left to train: the last trained epoch's row
         state.metrics = start.last_row or (run.read_metrics() or [{}])[-1]
     summary = _summarize(cfg, data, net, best, state, world, about, measure)

@@ -31,9 +31,11 @@ class Callback:
     `epochs`, `epoch`, `step` (optimizer steps so far), `steps_per_epoch`, `metrics` (this
     epoch's row: `epoch`, `step`, `lr`, `train_loss`, `train_err`, then `val_loss`/`val_err`
     after evaluation, and `epoch_time_s`), `running` (loss sum, errors, samples so far this
-    epoch), `elapsed`, `timings`; set `state.stop = True` (and `state.stopped_by`) to end
-    after this epoch. Add `state_dict()` / `load_state_dict(d)` to keep state across a
-    resume."""
+    epoch), `elapsed`, `timings`, `evaluated` (the split evaluated every epoch, or None); set
+    `state.stop = True` (and `state.stopped_by`, which the trainer prints) to end after this
+    epoch. Add `state_dict()` / `load_state_dict(d)` to keep state across a resume. The
+    trainer takes callbacks from Python (`train(..., callbacks=[...])`) and by import path
+    from the config (`train.callbacks`)."""
 
     def on_train_start(self, state) -> None: ...
     def on_epoch_start(self, state) -> None: ...
