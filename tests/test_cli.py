@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from plainnet.app.cli import main
-from plainnet.app.config import presets, validate
+from plainnet.app.config import presets, resolve, validate
 from plainnet.app.runs import RunDir
 
 
@@ -266,9 +266,9 @@ def test_probe_compares_presets_and_a_trained_run(capsys, tmp_path):
     code, out, err = run_cli(
         capsys,
         "probe",
-        "-p",
+        "--compare",
         "naive",
-        "-p",
+        "--compare",
         "proposed",
         "--depth",
         "6",
@@ -286,6 +286,21 @@ def test_probe_compares_presets_and_a_trained_run(capsys, tmp_path):
     assert "heatmap_naive_layer5.png" in pngs and len(pngs) == 4 + 3 * 2
     code, _, err = run_cli(capsys, "probe", "--layers", "a,b", "--out", str(out_dir))
     assert "not a comma-separated list" in one_line_error(code, err)
+
+
+def test_flags_mean_the_same_in_every_command(capsys, tmp_path):
+    """-p composes presets everywhere (probe compares presets with --compare), and the
+    shortcut flags are accepted by every command that resolves a config."""
+    from plainnet.app.probe import probe_targets
+
+    (target,) = probe_targets(["naive", "usps100"])
+    assert target.label == "naive+usps100" and target.cfg == resolve(["naive", "usps100"])
+    targets = probe_targets(["usps100"], compare=["naive", "bn"])
+    assert [t.cfg for t in targets] == [resolve(["usps100", p]) for p in ("naive", "bn")]
+    code, out, _ = run_cli(capsys, "config", "show", "--depth", "10", "--model", "cnn")
+    assert code == 0 and "depth = 10" in out and 'arch = "cnn"' in out
+    code, out, _ = run_cli(capsys, "model", "--epochs", "3", "--depth", "4")
+    assert code == 0 and "mlp-4" in out
 
 
 def test_sweep_trains_the_product_of_varied_fields_over_seeds(capsys, tmp_path):

@@ -97,7 +97,7 @@ def cli(modules):
 
 @cli.command("train")
 @config_options
-@shortcuts("dataset", "model", "depth", "epochs", "seed", "device", "out", "name", "data_dir")
+@shortcuts(*SHORTCUTS)
 @click.option("--resume", type=click.Path(), help="Continue the run in this folder.")
 @click.option(
     "--extend", is_flag=True, help="With --resume: allow more epochs (stretches the schedule)."
@@ -219,8 +219,9 @@ def config_group():
 
 @config_group.command("show")
 @config_options
+@shortcuts(*SHORTCUTS)
 @click.option("--comments", is_flag=True, help="Each field's documentation above it.")
-def config_show(preset, config_file, overrides, comments):
+def config_show(preset, config_file, overrides, comments, **flags):
     """Print the resolved config as TOML: redirect it to a file, edit, and pass it with -c.
 
     Each value that is not the default says where it was set (a preset, a file, the command
@@ -228,6 +229,7 @@ def config_show(preset, config_file, overrides, comments):
     """
     from plainnet.app.config import origins
 
+    overrides = _overrides(overrides, flags)
     cfg = _resolve(preset, config_file, overrides)
     where = origins(preset, config_file, overrides)
     click.echo(cfg.annotated(where, comments), nl=False)
@@ -245,7 +247,7 @@ def config_presets():
 
 @cli.command("model")
 @config_options
-@shortcuts("dataset", "model", "depth")
+@shortcuts(*SHORTCUTS)
 @click.option("--verbose", "-v", is_flag=True, help="Also print the full PyTorch repr.")
 def model_cmd(preset, config_file, overrides, verbose, **flags):
     """A table of the layers a config builds: output shape, parameters, FLOPs per sample.
@@ -275,8 +277,9 @@ def model_cmd(preset, config_file, overrides, verbose, **flags):
 
 
 @cli.command("probe")
-@click.option("--preset", "-p", "presets_", multiple=True, help="Probe this preset (repeatable).")
-@click.option("--config", "-c", "configs", multiple=True, type=click.Path(), help="A TOML config.")
+@config_options
+@click.option("--compare", "compare", multiple=True, metavar="PRESET",
+              help="Probe this preset on top of the config too (repeatable).")  # fmt: skip
 @click.option("--run", "runs", multiple=True, type=click.Path(), help="A run folder (trained).")
 @click.option(
     "--target",
@@ -285,7 +288,7 @@ def model_cmd(preset, config_file, overrides, verbose, **flags):
     multiple=True,
     help='A labelled set of overrides on the defaults, e.g. "beta auto: model.beta=auto".',
 )
-@shortcuts("dataset", "depth", "data_dir")
+@shortcuts(*(k for k in SHORTCUTS if k != "out"))  # --out: where its figures go
 @click.option("--split", type=click.Choice(["train", "test"]), default="train", show_default=True)
 @click.option(
     "--layers",
@@ -304,13 +307,14 @@ def model_cmd(preset, config_file, overrides, verbose, **flags):
     help="Draw a run's probe.jsonl (run.probe_every) over its epochs instead.",
 )
 @click.option("--out", type=click.Path(), help="Output folder (default: runs/probes/<timestamp>).")
-@click.argument("overrides", nargs=-1, metavar="[SECTION.KEY=VALUE]...")
-def probe_cmd(presets_, configs, runs, labelled, split, keep, max_samples, eval_mode, log_run,
-              out, overrides, **flags):  # fmt: skip
-    """Per-layer depth diagnostics of networks at init (presets, configs) or trained (runs).
+def probe_cmd(preset, config_file, compare, runs, labelled, split, keep, max_samples, eval_mode,
+              log_run, out, overrides, **flags):  # fmt: skip
+    """Per-layer depth diagnostics of networks at init (configs) or trained (runs).
 
-    All targets are drawn on shared axes: `plainnet probe -p naive -p bn -p proposed`.
-    `plainnet probe --log RUN_DIR` draws what a run logged during training, one line per epoch.
+    -p, -c and overrides compose one config, as in `train`; `--compare`, `--target` and
+    `--run` add networks, all drawn on shared axes: `plainnet probe --compare naive --compare
+    bn --compare proposed`. `plainnet probe --log RUN_DIR` draws what a run logged during
+    training, one line per epoch.
     """
     from plainnet.app import probe
     from plainnet.app.grid import labelled_overrides
@@ -322,7 +326,7 @@ def probe_cmd(presets_, configs, runs, labelled, split, keep, max_samples, eval_
     else:
         items, wanted = _overrides(overrides, flags), int_list(keep) if keep else None
         labelled = [labelled_overrides(t) for t in labelled]
-        targets = probe.probe_targets(presets_, configs, runs, labelled, items)
+        targets = probe.probe_targets(preset, config_file, compare, runs, labelled, items)
         found = probe.probe_all(targets, split, wanted, max_samples, not eval_mode, click.echo)
         files = probe.save_probes(found[0], out, *found[1:])
     for f in files:

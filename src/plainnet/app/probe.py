@@ -23,17 +23,24 @@ class Target:
     run: RunDir | None = None
 
 
-def probe_targets(presets=(), configs=(), runs=(), labelled=(), overrides=()) -> list[Target]:
-    """Presets, config files and labelled overrides (`(label, overrides)`), each under the
-    shared `overrides`, then trained run folders; the proposed net if none is given. Shared
-    axes compare nets on the same inputs, so the targets must share one data set."""
-    targets = [Target(p, resolve(p, None, overrides)) for p in presets]
-    targets += [Target(Path(c).stem, resolve(None, c, overrides)) for c in configs]
-    targets += [Target(lb, resolve(None, None, [*overrides, *more])) for lb, more in labelled]
+def probe_targets(
+    presets=(), configs=(), compare=(), runs=(), labelled=(), overrides=()
+) -> list[Target]:
+    """The networks `plainnet probe` draws on shared axes.
+
+    `presets`, `configs` and `overrides` compose into one base config, as in `train`; each
+    `compare` preset and each labelled override set (`(label, overrides)`) is a target on top
+    of that base, and each trained run folder one more. With no compared preset and no
+    labelled set, the base is a target itself (unless only runs are given). Shared axes
+    compare nets on the same inputs, so the targets must share one data set."""
+    targets = [Target(p, resolve([*presets, p], configs, overrides)) for p in compare]
+    targets += [Target(lb, resolve(presets, configs, [*overrides, *more])) for lb, more in labelled]
+    if not targets and (presets or configs or overrides or not runs):
+        label = "+".join([*presets, *(Path(c).stem for c in configs)]) or "proposed"
+        targets.append(Target(label, resolve(presets, configs, overrides)))
     for r in runs:
         run = RunDir.open(r)
         targets.append(Target(f"{run.path.name} (trained)", run.config(), run))
-    targets = targets or [Target("proposed", resolve(None, None, overrides))]
     data_sets = sorted({t.cfg.data.dataset for t in targets})
     if len(data_sets) > 1:
         raise ConfigError(
