@@ -136,6 +136,7 @@ def test_config_show_is_a_valid_config_file(capsys):
 def test_config_presets_and_model(capsys, monkeypatch):
     code, out, _ = run_cli(capsys, "config", "presets")
     assert code == 0 and len(out.splitlines()) == len(presets()) == 11 and "proposed" in out
+    assert all(line.endswith(".") for line in out.splitlines())  # whole sentences, never cut
 
     def no_data(*_a, **_k):
         raise AssertionError("plainnet model must not read data")

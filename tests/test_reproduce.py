@@ -276,3 +276,21 @@ def test_cnn_quick_compares_plain_cnns_with_a_resnet_of_each_depth(tmp_path):
     assert (tmp_path / "cnn-quick.png").stat().st_size > 0
     with pytest.raises(ConfigError, match="choose among"):
         recipes.cnn(recipes.Plan(tmp_path / "x", quick=True), nets=["vgg"])
+
+
+def test_the_winner_is_named_and_a_gap_within_the_seeds_spread_is_said_to_be_one():
+    from plainnet.app.grid import RowResult, winner
+
+    def row(label, *val_errs):
+        return RowResult(Row(label, None, []), [dict(final_val_err=v) for v in val_errs], [])
+
+    close = [row("a", 0.020, 0.040), row("b", 0.035, 0.036), row("c", 0.5, 0.5)]
+    said = winner(close)
+    assert "**a** (3.00 ± 1.41 %)" in said and "0.55 points ahead of b" in said
+    assert "does not tell the two apart" in said
+    clear = winner([row("a", 0.020, 0.021), row("b", 0.05, 0.051)])
+    assert "more than the seeds' spread" in clear
+    assert "no spread" in winner([row("a", 0.02), row("b", 0.03)])
+    failed = RowResult(Row("x", None, []), [dict(final_val_err=0.0)], [], diverged=1)
+    assert "**b**" in winner([failed, row("b", 0.1, 0.1)])  # a row with a failed run never wins
+    assert "no winner" in winner([])

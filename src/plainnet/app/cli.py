@@ -241,8 +241,12 @@ def config_presets():
     from plainnet.app.config import presets
 
     for name, text in sorted(presets().items()):
-        first = text.splitlines()[0].lstrip("# ")
-        click.echo(f"{name:<14} {first}")
+        said = []  # the leading comment's first sentence, over as many lines as it takes
+        for line in text.splitlines():
+            if not line.startswith("#") or said and said[-1].endswith("."):
+                break
+            said.append(line.lstrip("# ").strip())
+        click.echo(f"{name:<14} {' '.join(said)}")
 
 
 @cli.command("model")

@@ -120,6 +120,34 @@ class RowResult:
         return text + (f" ({self.diverged}/{runs} {self.failure})" if self.diverged else "")
 
 
+def ranked(results: list[RowResult], key: str = "final_val_err") -> list[RowResult]:
+    """The rows with `key` and no failed run, lowest mean first."""
+    whole = [r for r in results if r.values(key) and not r.diverged]
+    return sorted(whole, key=lambda r: r.stat(key)[0])
+
+
+def winner(results: list[RowResult], key: str = "final_val_err") -> str:
+    """A sentence naming the row of lowest mean `key` and saying whether its lead over the
+    next row is larger than the seeds' spread (else this grid cannot tell the two apart)."""
+    order = ranked(results, key)
+    if not order:
+        return "No row finished every seed with a validation error: no winner is named.\n"
+    (best, *rest), what = order, key.removeprefix("final_").replace("_err", " error")
+    m, sd = best.stat(key)
+    text = f"Lowest mean {what}: **{best.row.label}** ({m:.2f} ± {sd:.2f} %)"
+    if rest:
+        m2, sd2 = rest[0].stat(key)
+        if len(best.values(key)) < 2:
+            verdict = "one seed, so no spread to judge the gap by"
+        elif m2 - m <= max(sd, sd2):
+            verdict = "within the seeds' spread: this grid does not tell the two apart"
+        else:
+            verdict = "more than the seeds' spread"
+        after = f"{rest[0].row.label} ({m2:.2f} ± {sd2:.2f} %)"
+        text += f", {m2 - m:.2f} points ahead of {after}: {verdict}"
+    return text + ".\n"
+
+
 def run_grid(
     rows: list[Row],
     seeds: list[int],
@@ -217,8 +245,12 @@ def _say(job: Job, outcome: dict | str, log) -> None:
     log(
         f"{where}: train {outcome['final_train_err']:.2%}"
         + (f" val {val:.2%}" if val is not None else "")
-        + f" test {outcome['final_test_err']:.2%} ({outcome['train_time_s']:.0f} s)"
+        + f" test {outcome['final_test_err']:.2%} ({_seconds(outcome['train_time_s'])})"
     )
+
+
+def _seconds(t: float) -> str:
+    return f"{t:.1f} s" if t < 10 else f"{t:.0f} s"  # a quick run is not "0 s"
 
 
 def _train_all(work: list[Job], todo: list[int], jobs: int, done) -> None:

@@ -3,7 +3,7 @@
 
 from pathlib import Path
 
-from plainnet.app.grid import Row, RowResult, diverged_list, grid_table
+from plainnet.app.grid import Row, RowResult, diverged_list, grid_table, ranked, winner
 from plainnet.app.recipes.plan import Plan
 
 
@@ -25,6 +25,8 @@ def sweep(plan: Plan, rows: list[Row], refit: bool = False) -> Path:
         f"Settings shared by every row: `{plan.settings([]) or 'defaults'}`; seeds "
         f"{plan.seeds}. Cells: mean ± std over seeds (final model, eval mode); diverged runs "
         "are counted, not averaged.\n\n"
+        + winner(results)
+        + "\n"
         + grid_table(results)
         + f"\n![curves]({plot.name})\n"
         + diverged_list(results)
@@ -45,10 +47,10 @@ def _title(plan: Plan, rows: list[Row]) -> str:
 
 
 def _refit(plan: Plan, results: list[RowResult], report: Path) -> str:
-    whole = [r for r in results if r.summaries and not r.diverged]
-    if not whole or all(not r.values("final_val_err") for r in whole):
+    order = ranked(results)
+    if not order:
         return "\nRefit: no row finished every seed with a validation error; nothing refit.\n"
-    chosen = min(whole, key=lambda r: r.stat("final_val_err")[0])
+    chosen = order[0]
     row = chosen.row
     selection = f"{report}: {row.label}"
     again = Row(
