@@ -302,6 +302,9 @@ def test_flags_mean_the_same_in_every_command(capsys, tmp_path):
     assert code == 0 and "depth = 10" in out and 'arch = "cnn"' in out
     code, out, _ = run_cli(capsys, "model", "--epochs", "3", "--depth", "4")
     assert code == 0 and "mlp-4" in out
+    code, _, err = run_cli(capsys, "sweep", "-p", "naive", "-p", "bn", "--dataset", "nosuch",
+                           "--out", str(tmp_path / "s"))  # fmt: skip
+    assert "nosuch" in one_line_error(code, err)
 
 
 def test_sweep_trains_the_product_of_varied_fields_over_seeds(capsys, tmp_path):

@@ -11,60 +11,10 @@ from pathlib import Path
 
 import click
 
+from plainnet.app.cli_flags import SHORTCUTS, config_options, shortcuts, with_shortcuts
 from plainnet.app.cli_grids import int_list, reproduce_group, sweep_cmd
 from plainnet.app.notes import spoken_as_a_command
 from plainnet.errors import ConfigError
-
-# Flags that are shortcuts for `section.key=value` overrides: flag -> (field, its help's hint).
-SHORTCUTS = {
-    "dataset": ("data.dataset", ""),
-    "model": ("model.arch", " (mlp, cnn, resnet)"),
-    "depth": ("model.depth", " (weight layers)"),
-    "epochs": ("train.epochs", ""),
-    "seed": ("train.seed", ""),
-    "device": ("train.device", " (auto, cpu, cuda, cuda:1 ...)"),
-    "out": ("run.out_dir", " (default: runs)"),
-    "name": ("run.name", ""),
-    "data_dir": ("data.data_dir", " (default: $PLAINNET_DATA)"),
-}
-
-
-def shortcuts(*names: str):
-    """The `--NAME` shortcut flags of `SHORTCUTS`, each the same in every command."""
-
-    def add(fn):
-        for name in reversed(names):
-            field, hint = SHORTCUTS[name]
-            kind = int if name in ("depth", "epochs", "seed") else None
-            flag = f"--{name.replace('_', '-')}"
-            fn = click.option(flag, type=kind, help=f"Shortcut for {field}{hint}.")(fn)
-        return fn
-
-    return add
-
-
-def config_options(fn):
-    """--preset, --config and OVERRIDES, shared by every command that resolves a config."""
-    fn = click.argument("overrides", nargs=-1, metavar="[SECTION.KEY=VALUE]...")(fn)
-    fn = click.option(
-        "--config",
-        "-c",
-        "config_file",
-        multiple=True,
-        type=click.Path(),
-        help="A TOML config (repeatable: later files win).",
-    )(fn)
-    return click.option(
-        "--preset",
-        "-p",
-        multiple=True,
-        help="A built-in preset (see `plainnet config presets`; repeatable: later ones win).",
-    )(fn)
-
-
-def _overrides(overrides: tuple[str, ...], flags: dict) -> list[str]:
-    shortcut = [f"{SHORTCUTS[k][0]}={v}" for k, v in flags.items() if v is not None]
-    return shortcut + list(overrides)
 
 
 def _resolve(preset, config_file, items):
@@ -110,7 +60,7 @@ def train_cmd(preset, config_file, overrides, resume, extend, **flags):
     from plainnet.app.trainer import resume as resume_run
     from plainnet.app.trainer import train
 
-    items = _overrides(overrides, flags)
+    items = with_shortcuts(overrides, flags)
     if extend and not resume:
         raise ConfigError("--extend goes with --resume RUN_DIR")
     if not resume:
@@ -229,7 +179,7 @@ def config_show(preset, config_file, overrides, comments, **flags):
     """
     from plainnet.app.config import origins
 
-    overrides = _overrides(overrides, flags)
+    overrides = with_shortcuts(overrides, flags)
     cfg = _resolve(preset, config_file, overrides)
     where = origins(preset, config_file, overrides)
     click.echo(cfg.annotated(where, comments), nl=False)
@@ -266,7 +216,7 @@ def model_cmd(preset, config_file, overrides, verbose, **flags):
     from plainnet.app.build import data_shape, make_model, model_name, with_numbers
     from plainnet.nn.models import layer_groups, layer_table
 
-    cfg = with_numbers(_resolve(preset, config_file, _overrides(overrides, flags)))
+    cfg = with_numbers(_resolve(preset, config_file, with_shortcuts(overrides, flags)))
     shape = data_shape(cfg)
     with torch.device("meta"):
         model = make_model(cfg, shape)
@@ -328,7 +278,7 @@ def probe_cmd(preset, config_file, compare, runs, labelled, split, keep, max_sam
     if log_run:
         files = probe.plot_log(RunDir.open(log_run), out)
     else:
-        items, wanted = _overrides(overrides, flags), int_list(keep) if keep else None
+        items, wanted = with_shortcuts(overrides, flags), int_list(keep) if keep else None
         labelled = [labelled_overrides(t) for t in labelled]
         targets = probe.probe_targets(preset, config_file, compare, runs, labelled, items)
         found = probe.probe_all(targets, split, wanted, max_samples, not eval_mode, click.echo)

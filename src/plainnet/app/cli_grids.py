@@ -11,6 +11,8 @@ from pathlib import Path
 
 import click
 
+from plainnet.app.cli_flags import SHORTCUTS, shortcuts, with_shortcuts
+
 
 def int_list(text: str, what: str = "layer numbers") -> list[int]:
     try:
@@ -118,7 +120,9 @@ reproduce_group = Recipes(
 
 
 @click.command("sweep")
-@click.option("--preset", "-p", help="A built-in preset under every row.")
+@click.option("--preset", "-p", multiple=True,
+              help="A built-in preset under every row (repeatable: later ones win).")  # fmt: skip
+@shortcuts(*(k for k in SHORTCUTS if k not in ("out", "seed", "name")))  # a grid: --out, --seeds
 @click.option(
     "--vary",
     multiple=True,
@@ -134,7 +138,8 @@ reproduce_group = Recipes(
     is_flag=True,
     help="Retrain the row best on validation on train + validation; read test once per run.",
 )
-def sweep_cmd(preset, vary, rows, out, refit, seeds, jobs, config_file, overrides, resume):
+def sweep_cmd(preset, vary, rows, out, refit, seeds, jobs, config_file, overrides, resume,
+              **flags):  # fmt: skip
     """Train a grid of configs x seeds and write a Markdown table and learning curves.
 
     `plainnet sweep --vary model.beta=0.3,0.5 --vary max_norm.c=2.0,4.0 --seeds 0,1
@@ -144,9 +149,9 @@ def sweep_cmd(preset, vary, rows, out, refit, seeds, jobs, config_file, override
     from plainnet.app.grid import sweep_rows
     from plainnet.app.recipes import sweep
 
-    table = sweep_rows(rows, vary, preset)
+    table = sweep_rows(rows, vary, list(preset) or None)
     out = out or Path("runs/sweeps") / time.strftime("%Y%m%d-%H%M%S")
-    plan = _plan(out, seeds, jobs, config_file, overrides, resume)
+    plan = _plan(out, seeds, jobs, config_file, with_shortcuts(overrides, flags), resume)
     plan.runs = plan.out  # its runs in <out>/runs, a refit's in <out>/refit
     click.echo(f"wrote {sweep(plan, table, refit)}")
 
