@@ -1,4 +1,5 @@
 import tomllib
+import warnings
 
 import pytest
 
@@ -191,3 +192,26 @@ def test_validating_a_config_imports_nothing_and_building_its_model_restores_sys
         resolve(overrides=["model.module=planted_models.py"])
     with pytest.raises(ConfigError, match="not a module name"):
         resolve(overrides=["model.module=my-models"])
+
+
+def test_with_no_preset_a_net_beyond_the_crossover_trains_with_the_deep_recipe(tmp_path):
+    from plainnet.app.config import DEEP_BEYOND, DepthNote
+
+    deep = resolve("deep")
+    for arch, beyond in DEEP_BEYOND.items():
+        at = resolve(overrides=[f"model.arch={arch}", f"model.depth={beyond}"])
+        assert at.model.norm == "batch"  # up to the crossover: the paper's components
+        with pytest.warns(DepthNote, match="-p proposed gives the paper's net"):
+            cfg = resolve(overrides=[f"model.arch={arch}", f"model.depth={beyond + 1}"])
+        assert (cfg.model.norm, cfg.model.init, cfg.model.eta, cfg.optim.lr) == (
+            deep.model.norm, deep.model.init, deep.model.eta, deep.optim.lr
+        )  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert resolve("proposed", overrides=["model.depth=1000"]).model.norm == "batch"
+        resnet = resolve(overrides=["model.arch=resnet", "model.depth=1202"])
+        assert resnet.model.init == "he_uniform"
+        mine = tmp_path / "mine.toml"
+        mine.write_text('[model]\ndepth = 1000\nnorm = "batch"\neta = 0.9\ninit = "he_uniform"\n')
+        kept = resolve(config_file=mine, overrides=["max_norm.c=4.0", "optim.lr=0.02"])
+        assert (kept.model.norm, kept.model.init) == ("batch", "he_uniform")  # the file wins

@@ -262,3 +262,25 @@ def test_calibration_and_the_running_statistics_check_work_from_fit():
     with torch.no_grad():  # calibrated: the population statistics are those of the sample
         z = model[0](x)
     torch.testing.assert_close(bn.running_mean, z.mean(0))
+
+
+def test_the_api_refuses_arrays_and_models_that_do_not_fit_before_a_run_folder_exists(
+    small_cfg, quiet, tmp_path
+):
+    from plainnet.app.config import ConfigError
+    from plainnet.app.trainer import train
+    from plainnet.data.datasets import DataError
+
+    x, y = np.zeros((30, 6, 6), np.uint8), np.arange(30) % 3
+    with pytest.raises(DataError, match="x_train holds 30 samples, y_train 29"):
+        ArrayDataset("mine", x, y[:29], x, y)
+    with pytest.raises(DataError, match="integer labels from 0"):
+        ArrayDataset("mine", x, y - 1, x, y)
+    ds = ArrayDataset("mine", x, y, x, y)
+    two = nn.Sequential(nn.Flatten(), nn.Linear(36, 2))  # 2 logits for 3 classes
+    two.add_module("head", nn.Identity())
+    with pytest.raises(ConfigError, match=r"must give \(3,\) logits"):
+        train(small_cfg(), model=two, data=ds, console=quiet)
+    with pytest.raises(ConfigError, match="cannot take inputs"):
+        train(small_cfg(), model=nn.Linear(5, 3), data=ds, console=quiet)
+    assert not list(tmp_path.iterdir())  # no run folder was made

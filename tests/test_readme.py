@@ -89,3 +89,11 @@ def test_every_config_field_is_documented():
     docs = field_comments()
     fields = [f"{s}.{k}" for s, c in SECTIONS.items() for k in c.model_fields]
     assert [f for f in fields if not docs.get(f)] == []
+
+
+def test_the_readme_quotes_the_depths_beyond_which_the_deep_recipe_is_chosen():
+    from plainnet.app.config import DEEP_BEYOND
+
+    text = " ".join(README.read_text().split())
+    assert f"a plain MLP of more than {DEEP_BEYOND['mlp']} layers" in text
+    assert f"a plain CNN of more than {DEEP_BEYOND['cnn']} trains with the `deep` preset" in text

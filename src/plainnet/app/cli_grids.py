@@ -29,6 +29,8 @@ def _plan(out, seeds, jobs, config_file, overrides, resume, **more):
     from plainnet.app.recipes import Plan
 
     seeds, overrides = int_list(seeds, "seeds"), list(overrides)
+    if len(set(seeds)) < len(seeds):  # the same seed twice is the same run twice
+        raise click.BadParameter(f"{seeds} repeats a seed", param_hint="--seeds")
     return Plan(Path(out), seeds=seeds, jobs=jobs, config_file=config_file, overrides=overrides,
                 log=click.echo, resume=resume, **more)  # fmt: skip
 

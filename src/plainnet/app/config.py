@@ -462,14 +462,42 @@ def resolve(
     cfg = validate(raw)
     for message in no_effect(cfg, mine):
         warnings.warn(message, ConfigWarning, stacklevel=2)
+    if (
+        not preset
+        and cfg.model.norm == "none"
+        and cfg.model.depth > DEEP_BEYOND.get(cfg.model.arch, math.inf)
+    ):
+        warnings.warn(_deep_note(cfg), DepthNote, stacklevel=2)
     return cfg
+
+
+# With no preset, a plain net deeper than this trains with the deep preset underneath the
+# user's settings: beyond it the deep recipe had the lower validation error than the paper's
+# components (BatchNorm + Leaky ReLU + max-norm). MLPs: USPS, 20 epochs (docs/depth.md);
+# CNNs: USPS images, 4,000 training images, 10 epochs (docs/cnn.md).
+DEEP_BEYOND = {"mlp": 150, "cnn": 110}
+
+
+class DepthNote(UserWarning):
+    """Which recipe a net with no preset trains with at its depth, and why."""
+
+
+def _deep_note(cfg: "Config") -> str:
+    m = cfg.model
+    return (
+        f"{m.depth:,} layers with no preset: the deep recipe (-p deep: no BatchNorm, "
+        f"delta-orthogonal init, lr by depth), which beyond {DEEP_BEYOND[m.arch]} layers trained "
+        f"better than the paper's components (docs/depth.md); -p proposed gives the paper's net"
+    )
 
 
 def layers(preset=None, config_file=None, overrides=(), base=()) -> list[tuple[str, dict]]:
     """What `resolve` merges, in order, each with where it comes from: "preset NAME",
     "recipe" (a recipe's own settings), "file PATH", "command line"."""
     out = []
-    known = presets() if preset else {}
+    known = presets()
+    if not preset and _deeper_than_the_crossover(config_file, overrides, base):
+        out.append(("preset deep (chosen by depth)", _toml(known["deep"], "preset deep")))
     for name in _several(preset):
         if name not in known:
             raise ConfigError(f"unknown preset {name!r}; choose one of {sorted(known)}")
@@ -480,6 +508,17 @@ def layers(preset=None, config_file=None, overrides=(), base=()) -> list[tuple[s
     if overrides:
         out.append(("command line", apply_overrides({}, overrides)))
     return out
+
+
+def _deeper_than_the_crossover(config_file, overrides, base) -> bool:
+    """Whether the user's settings name a plain net deeper than `DEEP_BEYOND` for its arch."""
+    mine: dict[str, Any] = apply_overrides({}, base) if base else {}
+    for path in _several(config_file):
+        mine = merge(mine, read_toml(path))
+    mine = merge(mine, apply_overrides({}, overrides)) if overrides else mine
+    model = mine.get("model", {}) if isinstance(mine.get("model"), dict) else {}
+    arch, depth = model.get("arch", "mlp"), model.get("depth", 100)
+    return isinstance(depth, int) and depth > DEEP_BEYOND.get(arch, math.inf)
 
 
 def origins(preset=None, config_file=None, overrides=(), base=()) -> dict[str, str]:

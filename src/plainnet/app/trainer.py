@@ -162,6 +162,8 @@ def _train(cfg: Config, run, resume: bool, console, world: World, model, data, c
             f"({world.size} processes, {len(data.y_train)} training samples); BatchNorm needs "
             "two: use a larger batch or model.norm = 'none'"
         )
+    if model is not None:
+        _check_outputs(model, data)
     described = config_of(cfg, model, data) if model is not None else None
     cfg = with_numbers(described or cfg)
     given = given_model_name(model) if model is not None and described is None else None
@@ -175,6 +177,25 @@ def _train(cfg: Config, run, resume: bool, console, world: World, model, data, c
         run = RunDir(run.path if run else "", writable=False)
     with run.lock():
         return _train_locked(cfg, run, resume, console, world, data, model, callbacks, given)
+
+
+def _check_outputs(model: nn.Module, data: DeviceData) -> None:
+    """A model given from Python must map two training inputs to one logit per class."""
+    x = data.x_train[:2]
+    x = x.to(next((p.device for p in model.parameters()), x.device))
+    was = model.training
+    try:
+        with torch.no_grad():
+            out = model.eval()(x)
+    except Exception as e:  # the user's model may raise anything for inputs it cannot take
+        raise ConfigError(f"your model cannot take inputs {tuple(x.shape[1:])}: {e}") from None
+    finally:
+        model.train(was)
+    if out.shape != (len(x), data.num_classes):
+        raise ConfigError(
+            f"your model maps inputs {tuple(x.shape[1:])} to {tuple(out.shape[1:])}; the data "
+            f"has {data.num_classes} classes, so it must give ({data.num_classes},) logits"
+        )
 
 
 def _train_locked(cfg: Config, run: RunDir, resume, console, world, data, model, callbacks, given):

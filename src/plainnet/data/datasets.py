@@ -59,6 +59,14 @@ class ArrayDataset:
         if self.x_val is None:
             self.x_val = self.x_train[:0]
             self.y_val = self.y_train[:0]
+        for split in ("train", "val", "test"):  # arrays from a user's code are checked here
+            x, y = getattr(self, f"x_{split}"), np.asarray(getattr(self, f"y_{split}"))
+            if len(x) != len(y):
+                raise DataError(
+                    f"{self.name}: x_{split} holds {len(x)} samples, y_{split} {len(y)}"
+                )
+            if len(y) and (y.dtype.kind not in "iu" or y.min() < 0):
+                raise DataError(f"{self.name}: y_{split} must hold integer labels from 0")
 
     @property
     def num_classes(self) -> int:
