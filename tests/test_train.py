@@ -473,3 +473,15 @@ def test_callbacks_named_in_the_config_run_and_their_stop_is_printed(small_cfg, 
         with pytest.raises(ConfigError, match=message):
             train(small_cfg(f"train.callbacks={bad}"), console=said)
     assert set(tmp_path.iterdir()) == before  # refused before any run folder exists
+
+
+def test_without_a_validation_split_no_number_names_a_best_pt_that_does_not_exist(small_cfg):
+    from rich.console import Console
+
+    from plainnet.app.tables import summary
+
+    result = train(small_cfg("train.epochs=2", "data.val_fraction=0"), console=Console(quiet=True))
+    assert not result.run_dir.best_path.exists()
+    said = Console(file=(out := __import__("io").StringIO()), width=300)
+    said.print(summary(result.summary))
+    assert "best.pt" not in out.getvalue() and "its best epoch, not kept" in out.getvalue()

@@ -13,8 +13,10 @@ def summary(s: dict) -> Table:
     t.add_column("loss", justify="right")
     t.add_column("error", justify="right")
     if "best_test_err" in s:  # the selected model first: what eval, predict, export load
+        # without a validation split the best epoch is only a number: no best.pt is kept
+        kept = "best.pt" if s["selected_on"].startswith("val") else "its best epoch, not kept"
         t.add_row(
-            f"test, best.pt (epoch {s['best_epoch']}, selected on {s['selected_on']})",
+            f"test, {kept} (epoch {s['best_epoch']}, selected on {s['selected_on']})",
             f"{s['best_test_loss']:.4f}" if "best_test_loss" in s else "",
             f"{s['best_test_err']:.2%}",
         )
