@@ -463,9 +463,15 @@ def test_callbacks_named_in_the_config_run_and_their_stop_is_printed(small_cfg, 
     said = Console(file=(out := __import__("io").StringIO()), width=200)
     stop = 'train.callbacks=[{class = "plainnet.EarlyStopping", monitor = "train_loss", ' \
         "patience = 1, min_delta = 100.0}]"  # fmt: skip
-    s = train(small_cfg("train.epochs=5", stop), console=said).summary
+    result = train(small_cfg("train.epochs=5", stop), console=said)
+    s = result.summary
     assert s["epochs"] == 2 and "no better train_loss for 1 epochs" in s["stopped"]
     assert "stopped after epoch 2: early stopping" in out.getvalue()
+    from plainnet.app.trainer import resume  # an early-stopped run resumed stays stopped
+
+    again = resume(result.run_dir.path, console=said).summary
+    assert (again["epochs"], again["stopped"]) == (2, s["stopped"])
+    assert len(result.run_dir.read_metrics()) == 2
     before = set(tmp_path.iterdir())
     for bad, message in (('[{class = "nosuch.Stop"}]', "importing nosuch failed"),
                          ('[{class = "plainnet.EarlyStopping", patience = 0}]', "patience"),

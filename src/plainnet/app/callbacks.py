@@ -158,6 +158,7 @@ class LastCheckpoint(Callback):
                 elapsed_s=state.elapsed,
                 **self.best.state_dict(),
                 last_row=dict(state.metrics),  # what a resume with no epoch left reports
+                stopped=state.stopped_by if state.stop else "",  # a stopped run stays stopped
                 **({"callbacks": [c.state_dict() for c in self.others]} if self.others else {}),
                 **self.best.about,
             )

@@ -212,7 +212,7 @@ def _train_locked(cfg: Config, run: RunDir, resume, console, world, data, model,
     measure = Measure(net, data, cfg.train.eval_batch_size, world)
     progress = ProgressBar(console)
     every = _callbacks(cfg, run, data, measure, best, tb, console, progress, callbacks)
-    if start.epoch >= cfg.train.epochs:
+    if start.epoch >= cfg.train.epochs or start.stopped:
         console.print(f"nothing to do: the run already finished {start.epoch} epochs")
     per_epoch = data.steps_per_epoch(cfg.train.batch_size, world.size)
     with progress.bar, _named_on_failure(run):
@@ -220,7 +220,7 @@ def _train_locked(cfg: Config, run: RunDir, resume, console, world, data, model,
             net,
             opt,
             _batches(cfg, data, world),
-            cfg.train.epochs,
+            start.epoch if start.stopped else cfg.train.epochs,
             _steps(cfg, per_epoch, net, project, world),
             evaluate_on=partial(measure.batches, best.split) if _per_epoch(cfg, data) else None,
             eval_split=best.split,
@@ -229,6 +229,8 @@ def _train_locked(cfg: Config, run: RunDir, resume, console, world, data, model,
             elapsed=start.elapsed,
             steps_per_epoch=per_epoch,
         )
+    if start.stopped:
+        state.stop, state.stopped_by = True, start.stopped
     if state.stopped_by:
         console.print(f"stopped after epoch {state.epoch}: {state.stopped_by}")
     if state.epoch == start.epoch:  # nothing left to train: the last trained epoch's row
@@ -263,6 +265,7 @@ class Start:
     epoch: int = 0
     elapsed: float = 0.0
     last_row: dict = field(default_factory=dict)  # the last trained epoch's metrics
+    stopped: str = ""  # why a callback ended the run early: it stays ended
 
 
 def _callbacks(cfg, run, data, measure, best, tb, console, progress, theirs) -> list[Callback]:
@@ -361,7 +364,9 @@ def _restore(run: RunDir, cfg: Config, net, opt, best: Best, callbacks, given) -
     for c, saved in zip(stateful(callbacks), state.get("callbacks", []), strict=False):
         c.load_state_dict(saved)
     run.write_config(cfg)
-    return Start(state["epoch"], state["elapsed_s"], state.get("last_row", {}))
+    return Start(
+        state["epoch"], state["elapsed_s"], state.get("last_row", {}), state.get("stopped", "")
+    )
 
 
 def _about(cfg: Config, data: DeviceData, world: World, given: str | None) -> dict:
