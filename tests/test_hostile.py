@@ -168,7 +168,7 @@ def test_a_new_run_never_reuses_a_folder(monkeypatch, tmp_path):
         RunDir.create(cfg)
 
 
-@pytest.mark.parametrize("target", ["config.toml", "summary.json", "checkpoints/last.pt"])
+@pytest.mark.parametrize("target", ["config.toml", "summary.json", "checkpoints/last.pt", ".lock"])
 def test_predict_and_export_never_overwrite_a_runs_own_files(capsys, run, tmp_path, target):
     from plainnet.data.datasets import load_dataset
 

@@ -80,7 +80,12 @@ class RunDir:
             self.failure_path,
             self.probe_path,
             self.tb_path,
+            self.lock_path,
         )
+
+    @property
+    def lock_path(self) -> Path:
+        return self.path / ".lock"
 
     @classmethod
     def create(cls, cfg: Config, name: str | None = None) -> "RunDir":
@@ -199,7 +204,7 @@ class RunDir:
         if not self.writable:
             yield
             return
-        path = self.path / ".lock"
+        path = self.lock_path
         try:
             fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
         except OSError as e:
