@@ -69,3 +69,7 @@ def test_an_extended_run_keeps_one_hparams_entry(small_cfg, quiet):
     assert len(files) == 1
     mux = events(run.path / "tb" / "hparams")
     assert len(mux.PluginRunToTagToContent("hparams")) == 1
+    (run.path / "tb" / "hparams" / "planted").mkdir()  # tb/ not as written: one note, no loss
+    with pytest.warns(UserWarning, match="is a folder"):
+        s = resume(run.path, ["train.epochs=4"], extend=True, console=quiet).summary
+    assert s["epochs"] == 4 and run.summary_path.exists()

@@ -93,6 +93,10 @@ def log_hparams(tb, cfg: Config, summary: dict) -> None:
     folder = no_link(Path(tb.log_dir) / "hparams")
     if folder.is_dir():
         for old in folder.iterdir():
+            if old.is_dir() and not old.is_symlink():  # not as written: the run's numbers stand
+                warnings.warn(f"{old} is a folder (plainnet writes files there): no hparams",
+                              stacklevel=2)  # fmt: skip
+                return
             old.unlink()  # a link there is removed itself, not what it points at
     tb.add_hparams(hparams, metrics, run_name="hparams")
 
