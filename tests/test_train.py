@@ -491,3 +491,18 @@ def test_without_a_validation_split_no_number_names_a_best_pt_that_does_not_exis
     said = Console(file=(out := __import__("io").StringIO()), width=300)
     said.print(summary(result.summary))
     assert "best.pt" not in out.getvalue() and "its best epoch, not kept" in out.getvalue()
+
+
+def test_off_a_terminal_a_long_epoch_says_how_far_it_got(small_cfg):
+    import io
+
+    from rich.console import Console
+
+    from plainnet.app.callbacks import ProgressLines
+
+    out = io.StringIO()
+    lines = ProgressLines(Console(file=out, width=200), every=0.0)  # every step, for the test
+    train(small_cfg("train.epochs=1", "train.batch_size=512"), console=Console(quiet=True),
+          callbacks=[lines])  # fmt: skip
+    said = out.getvalue().splitlines()
+    assert said[0].startswith("  epoch 1/1: step 1/3, loss ") and "step 3/3" in said[-1]

@@ -182,6 +182,30 @@ class ConsoleLine(Callback):
         )
 
 
+class ProgressLines(Callback):
+    """Off a terminal (a log file, a pipe), where the bar is not drawn: a line at most every
+    `every` seconds within an epoch, so that a log shows a long epoch moving."""
+
+    def __init__(self, console, every: float = 60.0):
+        self.console, self.every = console, every
+        self.started = self.said = 0.0
+
+    def on_epoch_start(self, state) -> None:
+        self.started = self.said = time.perf_counter()
+
+    def on_step_end(self, state) -> None:
+        now = time.perf_counter()
+        if now - self.said < self.every:
+            return
+        self.said = now
+        loss, err, n = state.running
+        done = state.step - (state.epoch - 1) * (state.steps_per_epoch or 0)
+        self.console.print(
+            f"  epoch {state.epoch}/{state.epochs}: step {done}/{state.steps_per_epoch}, "
+            f"loss {float(loss) / n:.4f} err {float(err) / n:.2%}, {now - self.started:.0f} s"
+        )
+
+
 class ProgressBar(Callback):
     """A transient bar per epoch, on a terminal only (`bar.disable` otherwise: then leave it
     out of the callbacks), with the running loss and error; used as a context manager around

@@ -42,6 +42,7 @@ from plainnet.app.callbacks import (
     Metrics,
     ProbeLog,
     ProgressBar,
+    ProgressLines,
     TensorBoard,
 )
 from plainnet.app.config import (
@@ -284,7 +285,7 @@ def _callbacks(cfg, run, data, measure, best, tb, console, progress, theirs) -> 
         *([_probe_log(run, data, cfg, tb)] if cfg.run.probe_every else []),
         *([TensorBoard(tb)] if tb else []),
         ConsoleLine(console, best.split if _per_epoch(cfg, data) else None),
-        *([progress] if not progress.bar.disable else []),  # no per-step call without a bar
+        progress if not progress.bar.disable else ProgressLines(console),
         *theirs,
         LastCheckpoint(run, cfg.run.checkpoint_every, best, theirs),
     ]
