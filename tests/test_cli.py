@@ -430,3 +430,17 @@ def test_predict_and_export_a_trained_run(capsys, tmp_path):
             check=True, cwd=tmp_path,
         )  # fmt: skip
         assert np.allclose(np.load(out_file), probs, atol=1e-5)
+
+
+def test_a_copied_grid_resumes_its_interrupted_runs(capsys, tmp_path):
+    import shutil
+
+    args = ["--seeds", "0", "model.depth=3", "model.width=8", "train.epochs=1",
+            "run.tensorboard=false"]  # fmt: skip
+    assert run_cli(capsys, "sweep", *args, "--out", str(tmp_path / "a"))[0] == 0
+    shutil.copytree(tmp_path / "a", tmp_path / "b")
+    (run,) = (tmp_path / "b" / "runs").iterdir()
+    (run / "summary.json").unlink()  # as if killed after its last checkpoint
+    code, out, err = run_cli(capsys, "sweep", "--resume", *args, "--out", str(tmp_path / "b"))
+    assert code == 0, err
+    assert (run / "summary.json").exists() and not (run / "failed.txt").exists()

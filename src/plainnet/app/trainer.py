@@ -108,8 +108,10 @@ def train(
         distributed.cleanup(world)
 
 
-# What may change when a run is resumed: nothing that changes the model, its data or its path.
+# What may change when a run is resumed: nothing that changes the model or its data.
 RESUMABLE = {"train.epochs", "train.device", "run.checkpoint_every"}
+# Where a run folder lies is not what it trains: a moved or copied run (or grid) resumes.
+WHERE = {"run.out_dir", "run.name"}
 
 
 def resume(
@@ -384,7 +386,8 @@ def _check_same_config(run: RunDir, saved: dict, now: dict) -> None:
         f"{section}.{key} ({saved[section][key]!r} in the checkpoint, {value!r} now)"
         for section, fields in now.items()
         for key, value in fields.items()
-        if f"{section}.{key}" not in RESUMABLE and saved.get(section, {}).get(key, value) != value
+        if f"{section}.{key}" not in RESUMABLE | WHERE
+        and saved.get(section, {}).get(key, value) != value
     ]
     if diffs:
         raise RunError(
