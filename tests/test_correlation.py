@@ -104,7 +104,9 @@ def test_batchnorm_auto_slope_keeps_the_gradient_ratio_near_its_target():
     from plainnet.app.probe import probe_config
 
     def ratio(beta):
-        cfg = resolve(overrides=["model.depth=300", f"model.beta={beta}", "model.width=64"])
+        cfg = resolve(
+            "proposed", overrides=["model.depth=300", f"model.beta={beta}", "model.width=64"]
+        )
         layers = probe_config(cfg, max_samples=256).layers
         return layers[0].grad_norm / layers[-1].grad_norm
 
