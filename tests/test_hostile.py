@@ -3,6 +3,7 @@
 Every case ends in one clean line and a non-zero exit, or in a correct answer; nothing is
 written outside the run folder or the file the user named."""
 
+import json
 import os
 import shutil
 
@@ -560,3 +561,22 @@ def test_probe_refuses_targets_on_different_data_sets(capsys, run, tmp_path):
     code, _, err = run_cli(capsys, "probe", "-p", "proposed", "--dataset", "usps",
                            "--run", str(run), "--out", str(tmp_path / "p"))  # fmt: skip
     assert "different data sets (digits, usps)" in one_line_error(code, err)
+
+
+def test_a_damaged_or_forged_summary_is_one_line_and_the_run_is_continued(capsys, tmp_path):
+    """No number from a summary that does not agree with its run enters a report."""
+    args = ["--seeds", "0", "model.depth=3", "model.width=8", "train.epochs=1",
+            "run.tensorboard=false", "--out", str(tmp_path)]  # fmt: skip
+    assert run_cli(capsys, "sweep", *args)[0] == 0
+    (summary,) = (tmp_path / "runs").glob("*/summary.json")
+    real = json.loads(summary.read_text())
+    forged = dict(real, final_running_train_err=real["final_running_train_err"] / 2)
+    for bad, why in (("{}", "final_train_err is None"), ("[]", "not a summary"),
+                     (json.dumps(dict(real, final_test_err="0.1")), "'0.1', not an error rate"),
+                     (json.dumps(dict(real, final_test_err=float("nan"))), "nan"),
+                     (json.dumps(dict(real, epochs=7)), "7 epochs, metrics.csv has 1"),
+                     (json.dumps(forged), "differs from metrics.csv")):  # fmt: skip
+        summary.write_text(bad)
+        code, out, err = run_cli(capsys, "sweep", "--resume", *args)
+        assert code == 0 and why in err and "Traceback" not in err, (bad, err)
+        assert json.loads(summary.read_text())["final_test_err"] == real["final_test_err"]

@@ -8,6 +8,7 @@ run folders are kept. With `jobs` > 1 several runs train at once in worker proce
 import io
 import multiprocessing
 import statistics
+import warnings
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -318,8 +319,8 @@ def _earlier_runs(out: Path) -> dict[str, tuple[RunDir, dict | str | None]]:
         run = RunDir(path.parent)
         try:
             key = _key(run.config())
-            if run.summary_path.is_file():
-                rank, outcome = 3, run.read_summary()
+            if run.summary_path.is_file() and (outcome := _summary_or_note(run)) is not None:
+                rank = 3
             elif run.failure_path.is_file():
                 rank, outcome = 2, run.failure_path.read_text().strip()
             elif run.checkpoint_path.is_file():
@@ -331,6 +332,16 @@ def _earlier_runs(out: Path) -> dict[str, tuple[RunDir, dict | str | None]]:
         if key not in found or (rank, path.parent.name) > found[key][:2]:
             found[key] = (rank, path.parent.name, run, outcome)
     return {key: (run, outcome) for key, (_, _, run, outcome) in found.items()}
+
+
+def _summary_or_note(run: RunDir) -> dict | None:
+    """The run's checked summary, or None after one line saying why it is not used (the run
+    is then continued from its checkpoint, which rewrites the summary)."""
+    try:
+        return run.read_summary()
+    except RunError as e:
+        warnings.warn(f"{e}; not read back: continued from its checkpoint", stacklevel=2)
+        return None
 
 
 def _init_worker(threads: int) -> None:

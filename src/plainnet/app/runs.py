@@ -15,6 +15,7 @@ import csv
 import fcntl
 import io
 import json
+import math
 import os
 import time
 import warnings
@@ -275,10 +276,27 @@ class RunDir:
             write_atomic(self.summary_path, (json.dumps(summary, indent=2) + "\n").encode())
 
     def read_summary(self) -> dict:
+        """summary.json, checked before any of its numbers enters a report: the final errors
+        are numbers in [0, 1], and its epochs and last running training error are those of
+        metrics.csv (a hand-edited, truncated or foreign file is one line)."""
         try:
-            return json.loads(self.summary_path.read_text())
+            s = json.loads(self.summary_path.read_text())
         except (OSError, json.JSONDecodeError) as e:
             raise RunError(f"{self.summary_path} is not readable ({type(e).__name__})") from None
+        damaged = f"{self.summary_path} is damaged"
+        if not isinstance(s, dict):
+            raise RunError(f"{damaged}: not a summary")
+        for key in ("final_train_err", "final_test_err"):
+            v = s.get(key)
+            if isinstance(v, bool) or not isinstance(v, int | float) or not 0 <= v <= 1:
+                raise RunError(f"{damaged}: {key} is {v!r}, not an error rate")
+        rows = self.read_metrics()
+        if s.get("epochs") != len(rows):
+            raise RunError(f"{damaged}: {s.get('epochs')!r} epochs, metrics.csv has {len(rows)}")
+        running, last = s.get("final_running_train_err"), rows[-1]["train_err"] if rows else None
+        if None not in (running, last) and not math.isclose(running, last, rel_tol=1e-6):
+            raise RunError(f"{damaged}: its training error differs from metrics.csv's last row")
+        return s
 
     def write_failure(self, reason: str) -> None:
         """Why the run stopped for good (diverged, could not train), for a grid's resume."""
