@@ -506,3 +506,22 @@ def test_off_a_terminal_a_long_epoch_says_how_far_it_got(small_cfg):
           callbacks=[lines])  # fmt: skip
     said = out.getvalue().splitlines()
     assert said[0].startswith("  epoch 1/1: step 1/3, loss ") and "step 3/3" in said[-1]
+
+
+def test_killed_while_its_first_checkpoint_or_metrics_row_is_written_it_starts_over(
+    small_cfg, quiet
+):
+    """best.pt whole but last.pt not, and half a header in metrics.csv: as if killed inside
+    the first epoch's writes; --resume starts over and trains what an unbroken run trains."""
+    from plainnet.app.trainer import resume
+
+    def losses(run):
+        return [(r["epoch"], r["train_loss"], r["val_err"]) for r in run.read_metrics()]
+
+    unbroken = train(small_cfg("train.epochs=2"), console=quiet).run_dir
+    run = train(small_cfg("train.epochs=2"), console=quiet).run_dir
+    run.checkpoint_path.unlink()
+    run.metrics_path.write_text("epo")
+    assert run.best_path.exists()
+    resume(run.path, console=quiet)
+    assert losses(run) == losses(unbroken)

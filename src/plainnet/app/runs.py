@@ -172,6 +172,9 @@ class RunDir:
         renaming it over the old one."""
         if not self.writable or not self.metrics_path.exists():
             return
+        if last_epoch == 0:  # starting over: whatever a killed first epoch left goes
+            self.metrics_path.unlink()
+            return
         header, *rows = self.metrics_path.read_text().splitlines(keepends=True) or [""]
         if not header and not rows:
             return  # empty (killed before its first row): the next row writes the header

@@ -343,9 +343,10 @@ def _restore(run: RunDir, cfg: Config, net, opt, best: Best, callbacks, given) -
     """The checkpoint's weights, optimizer and callbacks' state (`state_dict`); the run's
     config.toml is rewritten once the checkpoint has loaded and been checked. `given`: the
     class of a model given from Python, which a run trained with one needs back."""
-    if not run.checkpoint_path.exists() and not run.best_path.exists():
-        # Killed before its first checkpoint: training is deterministic, so starting again
-        # from epoch 0 rewrites exactly the rows it had.
+    if not run.checkpoint_path.exists():
+        # Killed before its first last.pt was whole (a best.pt may be written just before
+        # it): training is deterministic, so starting again from epoch 0 rewrites exactly
+        # what it had.
         run.write_config(cfg)
         return Start()
     state = run.load_checkpoint(next(net.parameters()).device)
