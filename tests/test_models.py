@@ -97,3 +97,15 @@ def test_cifar_resnet_baseline_sizes():
     assert resnet((3, 32, 32), 10, depth=20)(torch.randn(2, 3, 32, 32)).shape == (2, 10)
     with pytest.raises(ValueError, match="6n\\+2"):
         resnet((3, 32, 32), 10, depth=51)
+
+
+def test_a_builtin_model_name_cannot_be_replaced_silently():
+    from plainnet.nn.models import MODELS, register_model
+
+    def mlp(in_shape, num_classes):  # a user's module defining its own "mlp"
+        return nn.Linear(1, num_classes)
+
+    mlp.__module__ = "mymodels"
+    with pytest.raises(ValueError, match="'mlp' is registered already .* another name"):
+        register_model(mlp)
+    assert MODELS["mlp"].__module__ == "plainnet.nn.models"

@@ -475,7 +475,7 @@ def resolve(
 # user's settings: beyond it the deep recipe had the lower validation error than the paper's
 # components (BatchNorm + Leaky ReLU + max-norm). MLPs: USPS, 20 epochs (docs/depth.md);
 # CNNs: USPS images, 4,000 training images, 10 epochs (docs/cnn.md).
-DEEP_BEYOND = {"mlp": 150, "cnn": 110}
+DEEP_BEYOND = {"mlp": 100, "cnn": 110}
 
 
 class DepthNote(UserWarning):

@@ -195,6 +195,12 @@ def register_model(fn=None, *, conv: bool = False):
             model.built_as = dict(arch=name, module=module) | made
             return model
 
+        taken = MODELS.get(name)
+        if taken is not None and taken.__module__ != fn.__module__:  # never replaced silently
+            raise ValueError(
+                f"a model named {name!r} is registered already (by {taken.__module__}); "
+                "register yours under another name"
+            )
         MODELS[name] = build
         if conv:
             CONV_MODELS.add(name)
