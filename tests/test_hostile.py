@@ -580,3 +580,25 @@ def test_a_damaged_or_forged_summary_is_one_line_and_the_run_is_continued(capsys
         code, out, err = run_cli(capsys, "sweep", "--resume", *args)
         assert code == 0 and why in err and "Traceback" not in err, (bad, err)
         assert json.loads(summary.read_text())["final_test_err"] == real["final_test_err"]
+
+
+def test_a_16_bit_png_is_predicted_as_its_8_bit_copy(capsys, run, tmp_path):
+    """predict reads 16-bit images as class folders do (scaled, not clipped to white)."""
+    from PIL import Image
+
+    from plainnet.data.datasets import load_dataset
+
+    x = load_dataset("digits").x_test[:4]
+    (tmp_path / "eight").mkdir()
+    (tmp_path / "sixteen").mkdir()
+    for i, img in enumerate(x):
+        Image.fromarray(img).save(tmp_path / "eight" / f"{i}.png")
+        wide = (img.astype(np.uint16) * 257).astype(np.uint16)
+        Image.fromarray(wide).save(tmp_path / "sixteen" / f"{i}.png")  # mode I;16
+    got = {}
+    for kind in ("eight", "sixteen"):
+        code, _, err = run_cli(capsys, "predict", str(run), str(tmp_path / kind),
+                               "--out", str(tmp_path / f"{kind}.npz"))  # fmt: skip
+        assert code == 0, err
+        got[kind] = np.load(tmp_path / f"{kind}.npz")["probabilities"]
+    assert np.allclose(got["eight"], got["sixteen"], atol=1e-6)

@@ -20,7 +20,7 @@ from torch import nn
 from plainnet.app.build import make_model
 from plainnet.app.config import CHECKPOINTS, RULES, Config, ConfigError, validate
 from plainnet.app.runs import RunDir, RunError, needs_model
-from plainnet.data.datasets import MAX_CLASSES
+from plainnet.data.datasets import MAX_CLASSES, eight_bit
 from plainnet.data.tensors import Standardize, outside_range
 from plainnet.engine.loop import Evaluation, evaluate, first_nonfinite
 from plainnet.errors import FileError, PlainnetError
@@ -178,8 +178,10 @@ def _image(path: Path, in_shape: tuple[int, ...], resized: set) -> np.ndarray:
         with Image.open(path) as im:
             if im.size != (w, h):
                 resized.add(im.size)
-            im = im.convert("L" if c == 1 else "RGB").resize((w, h), Image.Resampling.BILINEAR)
-            return np.asarray(im, dtype=np.uint8)
+            pixels = eight_bit(im, "L" if c == 1 else "RGB")  # 16-bit scaled as training reads it
+            if im.size == (w, h):
+                return pixels
+            return np.asarray(Image.fromarray(pixels).resize((w, h), Image.Resampling.BILINEAR))
     except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError) as e:
         # a decompression bomb (PIL's pixel limit) or an oversized text chunk land here too
         raise InputError(f"{path}: not a readable image ({str(e)[:200]})") from None

@@ -413,7 +413,7 @@ def read_image_folder(path: Path) -> dict[str, np.ndarray]:
             try:
                 with Image.open(f) as im:
                     mode = mode or ("L" if im.mode in GRAY_MODES else "RGB")
-                    pixels = _eight_bit(im, mode)
+                    pixels = eight_bit(im, mode)
                     size = size or im.size
                     if im.size != size:
                         raise DataError(
@@ -432,7 +432,7 @@ def read_image_folder(path: Path) -> dict[str, np.ndarray]:
 GRAY_MODES = ("1", "L", "I", "I;16", "I;16B", "I;16L", "F")
 
 
-def _eight_bit(im, mode: str) -> np.ndarray:
+def eight_bit(im, mode: str) -> np.ndarray:
     """An image as uint8 pixels in `mode`. 16-bit and 32-bit grayscale are scaled down to
     0..255 (PIL's own conversion clips them to 255: a 16-bit image would come out white)."""
     if im.mode.startswith("I") or im.mode == "F":
