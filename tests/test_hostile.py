@@ -602,3 +602,14 @@ def test_a_16_bit_png_is_predicted_as_its_8_bit_copy(capsys, run, tmp_path):
         assert code == 0, err
         got[kind] = np.load(tmp_path / f"{kind}.npz")["probabilities"]
     assert np.allclose(got["eight"], got["sixteen"], atol=1e-6)
+
+
+def test_a_checkpoint_copied_in_from_another_run_is_refused(small_cfg, quiet, run):
+    import plainnet
+    from plainnet.app.runs import RunError
+    from plainnet.app.trainer import train
+
+    other = train(small_cfg("train.epochs=1", "model.width=16"), console=quiet).run_dir
+    shutil.copy(other.checkpoint_path, run / "checkpoints" / "last.pt")
+    with pytest.raises(RunError, match=r"differs from its checkpoint: model.depth \(10 in"):
+        plainnet.load_run(run, "last")

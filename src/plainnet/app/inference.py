@@ -19,7 +19,7 @@ from torch import nn
 
 from plainnet.app.build import make_model
 from plainnet.app.config import CHECKPOINTS, RULES, Config, ConfigError, validate
-from plainnet.app.runs import RunDir, RunError, needs_model
+from plainnet.app.runs import RunDir, RunError, check_same_config, needs_model
 from plainnet.data.datasets import MAX_CLASSES, eight_bit
 from plainnet.data.tensors import Standardize, outside_range
 from plainnet.engine.loop import Evaluation, evaluate, first_nonfinite
@@ -366,6 +366,8 @@ def load_run(
         )
     if state.get("model_given") and model is None:
         raise RunError(needs_model(run.path, state["model_given"], "load"))
+    if "config" in state:  # a checkpoint copied in from another run is not this run's model
+        check_same_config(run, state["config"], run.config().model_dump())
     info = state["data"]
     cfg = validate(state["config"], str(path))
     try:

@@ -321,6 +321,29 @@ def not_a_run_file(path: str | Path) -> Path:
     return path
 
 
+# What may change when a run is resumed: nothing that changes the model or its data.
+RESUMABLE = {"train.epochs", "train.device", "run.checkpoint_every"}
+# Where a run folder lies is not what it trains: a moved or copied run (or grid) resumes.
+WHERE = {"run.out_dir", "run.name"}
+
+
+def check_same_config(run: RunDir, saved: dict, now: dict) -> None:
+    """Refuse a config.toml that differs from its checkpoint's config beyond `RESUMABLE` (a
+    hand edit, or a checkpoint from another run)."""
+    diffs = [
+        f"{section}.{key} ({saved[section][key]!r} in the checkpoint, {value!r} now)"
+        for section, fields in now.items()
+        for key, value in fields.items()
+        if f"{section}.{key}" not in RESUMABLE | WHERE
+        and saved.get(section, {}).get(key, value) != value
+    ]
+    if diffs:
+        raise RunError(
+            f"{run.config_path} differs from its checkpoint: {', '.join(diffs)}; "
+            "start a new run to change them"
+        )
+
+
 def needs_model(folder, given: str, verb: str) -> str:
     """Why a run trained with a model given from Python cannot be reopened without it."""
     call = "plainnet.load_run" if verb == "load" else "plainnet.app.trainer.resume"

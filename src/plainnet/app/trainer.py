@@ -54,7 +54,14 @@ from plainnet.app.config import (
     validate,
 )
 from plainnet.app.memory import check_memory
-from plainnet.app.runs import RunDir, RunError, needs_model, provenance
+from plainnet.app.runs import (
+    RESUMABLE,
+    RunDir,
+    RunError,
+    check_same_config,
+    needs_model,
+    provenance,
+)
 from plainnet.data.datasets import ArrayDataset
 from plainnet.data.tensors import DeviceData
 from plainnet.engine import distributed
@@ -106,12 +113,6 @@ def train(
             return _train(cfg, run, resume, console, world, model, data, callbacks)
     finally:
         distributed.cleanup(world)
-
-
-# What may change when a run is resumed: nothing that changes the model or its data.
-RESUMABLE = {"train.epochs", "train.device", "run.checkpoint_every"}
-# Where a run folder lies is not what it trains: a moved or copied run (or grid) resumes.
-WHERE = {"run.out_dir", "run.name"}
 
 
 def resume(
@@ -353,7 +354,7 @@ def _restore(run: RunDir, cfg: Config, net, opt, best: Best, callbacks, given) -
     if state.get("model_given") and not given:
         raise RunError(needs_model(run.path, state["model_given"], "resume"))
     if "config" in state:
-        _check_same_config(run, state["config"], cfg.model_dump())
+        check_same_config(run, state["config"], cfg.model_dump())
     if cfg.train.epochs < state["epoch"]:
         raise ConfigError(
             f"the run has trained {state['epoch']} epochs; train.epochs={cfg.train.epochs} "
@@ -379,22 +380,6 @@ def _about(cfg: Config, data: DeviceData, world: World, given: str | None) -> di
     name = f"{given.rpartition('.')[2]} (your model)" if given else model_name(cfg)
     about = dict(config=cfg.model_dump(), data=data.info(), provenance=provenance(world.device))
     return about | dict(model_name=name, model_given=given)
-
-
-def _check_same_config(run: RunDir, saved: dict, now: dict) -> None:
-    """Refuse a resume whose config differs from the checkpoint's beyond `RESUMABLE`."""
-    diffs = [
-        f"{section}.{key} ({saved[section][key]!r} in the checkpoint, {value!r} now)"
-        for section, fields in now.items()
-        for key, value in fields.items()
-        if f"{section}.{key}" not in RESUMABLE | WHERE
-        and saved.get(section, {}).get(key, value) != value
-    ]
-    if diffs:
-        raise RunError(
-            f"{run.config_path} differs from its checkpoint: {', '.join(diffs)}; "
-            "start a new run to change them"
-        )
 
 
 def _training_model(net: nn.Module, cfg: Config, world: World) -> nn.Module:
