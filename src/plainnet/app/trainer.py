@@ -439,10 +439,10 @@ def _summarize(cfg, data, net, best: Best, state, world, about, measure) -> dict
     s["final_test_loss"], s["final_test_err"] = test.loss, test.error
     if cfg.run.select == "final":
         s["selected_on"] = "final (no per-epoch choice)"
-        if cfg.run.refit_of:
-            s["refit_of"] = cfg.run.refit_of
     else:
         s.update(_best(data, net, best, measure))
+    if cfg.run.refit_of:  # whatever the run selects, what it refits is said
+        s["refit_of"] = cfg.run.refit_of
     s.update(train_time_s=round(elapsed, 2), device=str(world.device), processes=world.size)
     # every part of every epoch: steps, evaluation and each callback (checkpoints, metrics, ...)
     s["seconds_by_part"] = {k: round(v, 2) for k, v in sorted(state.totals.items())}
