@@ -525,3 +525,8 @@ def test_killed_while_its_first_checkpoint_or_metrics_row_is_written_it_starts_o
     assert run.best_path.exists()
     resume(run.path, console=quiet)
     assert losses(run) == losses(unbroken)
+
+
+def test_what_a_run_refits_is_in_its_summary_whatever_it_selects(small_cfg, quiet):
+    cfg = small_cfg("train.epochs=1", "run.refit_of='grid.md: row a'", "run.select=best")
+    assert train(cfg, console=quiet).summary["refit_of"] == "grid.md: row a"
