@@ -283,4 +283,7 @@ def test_the_api_refuses_arrays_and_models_that_do_not_fit_before_a_run_folder_e
         train(small_cfg(), model=two, data=ds, console=quiet)
     with pytest.raises(ConfigError, match="cannot take inputs"):
         train(small_cfg(), model=nn.Linear(5, 3), data=ds, console=quiet)
+    headless = nn.Sequential(nn.Flatten(), nn.Linear(36, 3))  # its classifier would be capped
+    with pytest.raises(ConfigError, match="no module named head"):
+        train(small_cfg(), model=headless, data=ds, console=quiet)
     assert not list(tmp_path.iterdir())  # no run folder was made

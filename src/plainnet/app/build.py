@@ -185,9 +185,23 @@ def given_model_name(model: nn.Module) -> str:
     return f"{type(model).__module__}.{type(model).__qualname__}"
 
 
+def check_head(cfg: Config, model: nn.Module) -> None:
+    """Max-norm on hidden layers only needs to know the classifier: the module `head`."""
+    if (
+        cfg.max_norm.enabled
+        and cfg.max_norm.layers == "hidden"
+        and not isinstance(getattr(model, "head", None), nn.Module)
+    ):
+        raise ConfigError(
+            "max_norm.layers = 'hidden' leaves the classifier free, but the model has no "
+            "module named head: name its classifier head, or set max_norm.layers = 'all'"
+        )
+
+
 def make_constraint(cfg: Config, model: nn.Module) -> MaxNorm | None:
     if not cfg.max_norm.enabled:
         return None
+    check_head(cfg, model)
     target = model if cfg.max_norm.layers == "all" else hidden_weights(model)
     return MaxNorm(target, cfg.max_norm.c)
 

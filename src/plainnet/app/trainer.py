@@ -24,6 +24,7 @@ from torch import nn
 from plainnet.app import tables, tensorboard
 from plainnet.app.build import (
     builder_args,
+    check_head,
     config_of,
     device_data,
     given_model_name,
@@ -168,6 +169,7 @@ def _train(cfg: Config, run, resume: bool, console, world: World, model, data, c
         )
     if model is not None:
         _check_outputs(model, data)
+        check_head(cfg, model)
     described = config_of(cfg, model, data) if model is not None else None
     cfg = with_numbers(described or cfg)
     given = given_model_name(model) if model is not None and described is None else None
