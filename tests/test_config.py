@@ -192,6 +192,11 @@ def test_validating_a_config_imports_nothing_and_building_its_model_restores_sys
         resolve(overrides=["model.module=planted_models.py"])
     with pytest.raises(ConfigError, match="not a module name"):
         resolve(overrides=["model.module=my-models"])
+    (tmp_path / "exits.py").write_text("import sys\nsys.exit(0)\n")  # not a silent success
+    monkeypatch.delitem(sys.modules, "exits", raising=False)
+    cfg = resolve(overrides=["model.module=exits", "model.arch=mlp"])
+    with pytest.raises(ConfigError, match=r"importing exits failed \(SystemExit: 0\)"):
+        make_model(cfg, data_shape(cfg))
 
 
 def test_with_no_preset_a_net_beyond_the_crossover_trains_with_the_deep_recipe(tmp_path):

@@ -309,7 +309,7 @@ def import_user_module(name: Any) -> None:
     sys.path.insert(0, str(Path.cwd()))
     try:
         importlib.import_module(name)
-    except Exception as e:  # the user's code may raise anything while it is imported
+    except (Exception, SystemExit) as e:  # the user's code may raise, or exit, at import
         raise ValueError(f"importing {name} failed ({type(e).__name__}: {e})") from None
     finally:
         sys.path[:] = saved
