@@ -613,3 +613,19 @@ def test_a_checkpoint_copied_in_from_another_run_is_refused(small_cfg, quiet, ru
     shutil.copy(other.checkpoint_path, run / "checkpoints" / "last.pt")
     with pytest.raises(RunError, match=r"differs from its checkpoint: model.depth \(10 in"):
         plainnet.load_run(run, "last")
+
+
+def test_a_grid_skips_a_run_another_process_holds_and_never_marks_it_failed(capsys, tmp_path):
+    from plainnet.app.runs import RunDir
+
+    args = ["--seeds", "0", "model.depth=3", "model.width=8", "train.epochs=1",
+            "run.tensorboard=false", "--out", str(tmp_path)]  # fmt: skip
+    assert run_cli(capsys, "sweep", *args)[0] == 0
+    (folder,) = (tmp_path / "runs").iterdir()
+    (folder / "summary.json").unlink()  # interrupted, and now held by another trainer
+    with RunDir(folder).lock():
+        code, out, _ = run_cli(capsys, "sweep", "--resume", *args)
+    assert code == 0 and "skipped:" in out and "in use by" in out
+    assert not (folder / "failed.txt").exists()
+    code, out, _ = run_cli(capsys, "sweep", "--resume", *args)  # once free, it is finished
+    assert code == 0 and (folder / "summary.json").exists() and "skipped" not in out

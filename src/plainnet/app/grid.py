@@ -20,7 +20,7 @@ from rich.console import Console
 from plainnet.app.build import with_numbers
 from plainnet.app.config import Config, ConfigError, resolve
 from plainnet.app.notes import show_warnings_as_notes
-from plainnet.app.runs import RunDir, RunError
+from plainnet.app.runs import RunDir, RunError, RunInUse
 from plainnet.app.trainer import TrainingDiverged, train
 from plainnet.errors import PlainnetError
 
@@ -292,6 +292,8 @@ def _train_one(cfg, run: RunDir, resume: bool = False) -> dict | str:
     which its folder keeps (`failed.txt`) for a resumed grid."""
     try:
         return train(cfg, run, resume, console=Console(file=io.StringIO())).summary
+    except RunInUse as e:  # another process trains it: not failed, left for a later resume
+        return f"skipped: {e}; resume the grid once it is free"
     except TrainingDiverged as e:
         reason = f"diverged: {e}"
     except PlainnetError as e:

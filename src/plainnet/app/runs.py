@@ -54,6 +54,10 @@ METRICS = [
 TIMING = tuple(c for c in METRICS if c.endswith("_s"))
 
 
+class RunInUse(RunError):
+    """A run folder another process is training in: not a failure of the run."""
+
+
 class RunDir:
     """A run folder. With `writable=False` (the other processes of a multi-process run) it
     can be read (config, checkpoint) and every write is skipped."""
@@ -218,7 +222,7 @@ class RunDir:
                 fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 holder = f.read().strip() or "another process"
-                raise RunError(f"{self.path} is in use by {holder}") from None
+                raise RunInUse(f"{self.path} is in use by {holder}") from None
             f.seek(0)
             f.truncate()
             f.write(f"process {os.getpid()}\n")
