@@ -6,6 +6,7 @@ written outside the run folder or the file the user named."""
 import json
 import os
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -629,3 +630,43 @@ def test_a_grid_skips_a_run_another_process_holds_and_never_marks_it_failed(caps
     assert not (folder / "failed.txt").exists()
     code, out, _ = run_cli(capsys, "sweep", "--resume", *args)  # once free, it is finished
     assert code == 0 and (folder / "summary.json").exists() and "skipped" not in out
+
+
+def test_grid_workers_die_with_the_grid_process_even_when_it_is_killed(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    pid_file = tmp_path / "worker.pid"
+    script = (
+        "import multiprocessing, os, sys, time\n"
+        "from concurrent.futures import ProcessPoolExecutor\n"
+        "from plainnet.app.grid import _init_worker\n"
+        "def work(path):\n"
+        "    open(path, 'w').write(str(os.getpid()))\n"
+        "    time.sleep(600)\n"
+        "if __name__ == '__main__':\n"
+        "    spawn = multiprocessing.get_context('spawn')\n"
+        "    pool = ProcessPoolExecutor(1, spawn, _init_worker, (1,))\n"
+        "    pool.submit(work, sys.argv[1]).result()\n"
+    )
+    (tmp_path / "grid.py").write_text(script)
+    parent = subprocess.Popen([sys.executable, str(tmp_path / "grid.py"), str(pid_file)])
+    for _ in range(600):  # the worker starts (torch imports) in seconds
+        if pid_file.exists() and pid_file.read_text():
+            break
+        time.sleep(0.1)
+    worker = int(pid_file.read_text())
+    parent.send_signal(signal.SIGKILL)
+    parent.wait()
+    for _ in range(300):
+        try:
+            os.kill(worker, 0)
+        except ProcessLookupError:
+            return  # gone with its parent
+        if Path(f"/proc/{worker}/stat").read_text().split()[2] == "Z":
+            return  # dead, waiting to be reaped
+        time.sleep(0.1)
+    os.kill(worker, signal.SIGKILL)
+    raise AssertionError("the worker outlived the grid process")

@@ -7,9 +7,11 @@ run folders are kept. With `jobs` > 1 several runs train at once in worker proce
 
 import io
 import multiprocessing
+import os
 import statistics
 import warnings
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -268,7 +270,13 @@ def _train_all(work: list[Job], todo: list[int], jobs: int, done) -> None:
         futures = {pool.submit(_train_one, *args[i]): i for i in order}
         try:
             for f in as_completed(futures):
-                done(futures[f], f.result())
+                try:
+                    done(futures[f], f.result())
+                except BrokenProcessPool:  # a worker killed from outside, e.g. out of memory
+                    raise RunError(
+                        f"a worker process died while training {work[futures[f]].run.path} "
+                        "(killed, out of memory?); --resume continues the grid's runs"
+                    ) from None
         except BaseException:  # Ctrl-C, SIGTERM: stop the running runs too, at once
             for p in list(getattr(pool, "_processes", {}).values()):
                 p.terminate()  # SIGTERM: each run names its folder, resumable
@@ -347,9 +355,25 @@ def _summary_or_note(run: RunDir) -> dict | None:
 
 
 def _init_worker(threads: int) -> None:
+    _die_with_parent()
     torch.set_num_threads(threads)
     # a spawned worker starts without the command's handling of warnings
     show_warnings_as_notes()
+
+
+def _die_with_parent() -> None:
+    """A worker gets SIGTERM when the grid's process dies, even by SIGKILL (Linux), instead
+    of training on, unseen, beside a later resume of the same runs."""
+    import ctypes
+    import signal
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux: the parent's own cleanup still applies
+        return
+    if os.getppid() == 1:  # the parent died before the call
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 def grid_table(results: list[RowResult]) -> str:
