@@ -630,6 +630,11 @@ def test_a_grid_skips_a_run_another_process_holds_and_never_marks_it_failed(caps
     assert not (folder / "failed.txt").exists()
     code, out, _ = run_cli(capsys, "sweep", "--resume", *args)  # once free, it is finished
     assert code == 0 and (folder / "summary.json").exists() and "skipped" not in out
+    from plainnet.app.runs import hold  # a second process on the same grid is refused
+
+    with hold(tmp_path / ".runs.lock", "the grid"):
+        code, _, err = run_cli(capsys, "sweep", "--resume", *args)
+    assert "the grid in" in one_line_error(code, err) and "is in use by process" in err
 
 
 def test_grid_workers_die_with_the_grid_process_even_when_it_is_killed(tmp_path):

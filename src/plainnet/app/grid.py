@@ -22,7 +22,7 @@ from rich.console import Console
 from plainnet.app.build import with_numbers
 from plainnet.app.config import Config, ConfigError, resolve
 from plainnet.app.notes import show_warnings_as_notes
-from plainnet.app.runs import RunDir, RunError, RunInUse
+from plainnet.app.runs import RunDir, RunError, RunInUse, hold
 from plainnet.app.trainer import TrainingDiverged, train
 from plainnet.errors import PlainnetError
 
@@ -179,17 +179,20 @@ def run_grid(
     """
     results = [RowResult(row, [], []) for row in rows]
     work = plan_runs(results, seeds, base, out, config_file, overrides)
-    outcomes = _claim_folders(work, Path(out), resume)
-    for i in sorted(outcomes):
-        log(f"read back {work[i].run.path}")
-        _say(work[i], outcomes[i], log)
-    todo = [i for i in range(len(work)) if i not in outcomes]
+    Path(out).mkdir(parents=True, exist_ok=True)
+    beside = Path(out).parent / f".{Path(out).name}.lock"  # not among the run folders
+    with hold(beside, f"the grid in {out}"):  # one process per grid
+        outcomes = _claim_folders(work, Path(out), resume)
+        for i in sorted(outcomes):
+            log(f"read back {work[i].run.path}")
+            _say(work[i], outcomes[i], log)
+        todo = [i for i in range(len(work)) if i not in outcomes]
 
-    def done(i: int, outcome: dict | str) -> None:
-        outcomes[i] = outcome
-        _say(work[i], outcome, log)
+        def done(i: int, outcome: dict | str) -> None:
+            outcomes[i] = outcome
+            _say(work[i], outcome, log)
 
-    _train_all(work, todo, jobs, done)
+        _train_all(work, todo, jobs, done)
     _collect(work, outcomes)
     return results
 

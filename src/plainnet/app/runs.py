@@ -58,6 +58,30 @@ class RunInUse(RunError):
     """A run folder another process is training in: not a failure of the run."""
 
 
+@contextlib.contextmanager
+def hold(path: Path, what: str):
+    """An exclusive lock on the file `path` for this process while the block runs; a second
+    holder gets `RunInUse` naming the first (`what` is in use by process N)."""
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+    except OSError as e:
+        raise RunError(f"cannot lock {what}: {e.strerror or e}") from None
+    with os.fdopen(fd, "r+") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = f.read().strip() or "another process"
+            raise RunInUse(f"{what} is in use by {holder}") from None
+        f.seek(0)
+        f.truncate()
+        f.write(f"process {os.getpid()}\n")
+        f.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
 class RunDir:
     """A run folder. With `writable=False` (the other processes of a multi-process run) it
     can be read (config, checkpoint) and every write is skipped."""
@@ -212,29 +236,12 @@ class RunDir:
         if not self.writable:
             yield
             return
-        path = self.lock_path
-        try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
-        except OSError as e:
-            raise RunError(f"cannot lock run folder {self.path}: {e.strerror or e}") from None
-        with os.fdopen(fd, "r+") as f:
-            try:
-                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                holder = f.read().strip() or "another process"
-                raise RunInUse(f"{self.path} is in use by {holder}") from None
-            f.seek(0)
-            f.truncate()
-            f.write(f"process {os.getpid()}\n")
-            f.flush()
+        with hold(self.lock_path, str(self.path)):
             for p in self.written:  # appended or written into: a link there is refused
                 no_link(p)
             for stale in self.path.rglob(".*.tmp"):  # left by a killed writer; we hold the lock
                 stale.unlink(missing_ok=True)
-            try:
-                yield
-            finally:
-                fcntl.flock(f, fcntl.LOCK_UN)
+            yield
 
     def load_checkpoint(
         self,
