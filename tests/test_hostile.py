@@ -556,6 +556,10 @@ def test_a_model_from_the_users_module_trains_evaluates_predicts_and_exports(tmp
     assert "importing nosuchmodule failed" in one_line_error(code, err)
     (out, _), code = imported
     assert code == 0 and "Linear" in out
+    elsewhere = subprocess.run([sys.executable, "-I", "-m", "plainnet", "eval", str(run)],
+                               cwd=tmp_path.parent, capture_output=True, text=True)  # fmt: skip
+    said = one_line_error(elsewhere.returncode, elsewhere.stderr)
+    assert f"it was {tmp_path / 'mymodels.py'} when the run trained" in said
 
 
 def test_probe_refuses_targets_on_different_data_sets(capsys, run, tmp_path):

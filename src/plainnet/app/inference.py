@@ -336,6 +336,18 @@ class LoadedRun:
         return f"best.pt ({of}: {rule} on validation)"
 
 
+def _rebuilt(cfg: Config, shape, module_file: str | None) -> nn.Module:
+    """The run's model built again; a model module that cannot be imported from here is one
+    line saying where it was when the run trained (it is never imported from there unasked)."""
+    try:
+        return make_model(cfg, shape)
+    except ConfigError as e:
+        where = f"; it was {module_file} when the run trained" if module_file else ""
+        raise RunError(
+            f"{e}{where}: run from the folder that holds it, or put that folder on PYTHONPATH"
+        ) from None
+
+
 def load_run(
     run_dir: str | Path,
     checkpoint: str = "selected",
@@ -378,9 +390,11 @@ def load_run(
         if math.prod(in_shape) > MAX_INPUT_VALUES:
             raise ValueError
         shape = SimpleNamespace(in_shape=in_shape, num_classes=classes)
-        model = model or make_model(cfg, shape)
+        model = model or _rebuilt(cfg, shape, state.get("module_file"))
         model.load_state_dict(state["model"])
         prep = Standardize.from_state(info)
+    except RunError:
+        raise
     except (KeyError, TypeError, ValueError, RuntimeError):
         raise RunError(f"{path}: its weights, config and data description do not fit") from None
     bad = first_nonfinite(model)

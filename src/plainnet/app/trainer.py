@@ -13,6 +13,7 @@ labelled so in the summary).
 """
 
 import contextlib
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import partial
@@ -381,7 +382,9 @@ def _about(cfg: Config, data: DeviceData, world: World, given: str | None) -> di
     the class of a model from Python that the config does not describe."""
     name = f"{given.rpartition('.')[2]} (your model)" if given else model_name(cfg)
     about = dict(config=cfg.model_dump(), data=data.info(), provenance=provenance(world.device))
-    return about | dict(model_name=name, model_given=given)
+    module = sys.modules.get(cfg.model.module) if cfg.model.module else None
+    where = getattr(module, "__file__", None)  # said when the run is reopened elsewhere
+    return about | dict(model_name=name, model_given=given, module_file=where)
 
 
 def _training_model(net: nn.Module, cfg: Config, world: World) -> nn.Module:
