@@ -82,7 +82,7 @@ def test_divergence_stops_and_keeps_the_last_good_checkpoint(small_cfg, quiet, m
     import plainnet.app.trainer
 
     # continue a good run with a blown-up lr (a change resume() itself would refuse)
-    monkeypatch.setattr(plainnet.app.trainer, "_check_same_config", lambda *a: None)
+    monkeypatch.setattr(plainnet.app.trainer, "check_same_config", lambda *a: None)
     naive = ("model.norm=none", "model.act=relu", "max_norm.enabled=false")
     run = train(small_cfg("train.epochs=1", *naive), console=quiet).run_dir
     good = run.checkpoint_path.read_bytes()
