@@ -182,6 +182,10 @@ class ConsoleLine(Callback):
         )
 
 
+def steps_this_epoch(state) -> int:
+    return state.step - (state.epoch - 1) * (state.steps_per_epoch or 0)
+
+
 class ProgressLines(Callback):
     """Off a terminal (a log file, a pipe), where the bar is not drawn: a line at most every
     `every` seconds within an epoch, so that a log shows a long epoch moving."""
@@ -199,7 +203,7 @@ class ProgressLines(Callback):
             return
         self.said = now
         loss, err, n = state.running
-        done = state.step - (state.epoch - 1) * (state.steps_per_epoch or 0)
+        done = steps_this_epoch(state)
         self.console.print(
             f"  epoch {state.epoch}/{state.epochs}: step {done}/{state.steps_per_epoch}, "
             f"loss {float(loss) / n:.4f} err {float(err) / n:.2%}, {now - self.started:.0f} s"
@@ -231,7 +235,7 @@ class ProgressBar(Callback):
 
     def on_step_end(self, state) -> None:
         loss, err, n = state.running
-        done = state.step - (state.epoch - 1) * (state.steps_per_epoch or 0)
+        done = steps_this_epoch(state)
         if (done - 1) % 10:
             return
         status = f"loss {float(loss) / n:.4f} err {float(err) / n:.2%}"

@@ -455,18 +455,15 @@ def resolve(
     overrides do. Raises `ConfigError` with one line."""
     raw: dict[str, Any] = {}
     mine: dict[str, Any] = {}  # what the user set: the files and the overrides
-    for origin, layer in layers(preset, config_file, overrides, base):
+    merged = layers(preset, config_file, overrides, base)
+    for origin, layer in merged:
         raw = merge(raw, layer)
         if origin.startswith(("file ", "command line")):
             mine = merge(mine, layer)
     cfg = validate(raw)
     for message in no_effect(cfg, mine):
         warnings.warn(message, ConfigWarning, stacklevel=2)
-    if (
-        not preset
-        and cfg.model.norm == "none"
-        and cfg.model.depth > DEEP_BEYOND.get(cfg.model.arch, math.inf)
-    ):
+    if merged and merged[0][0] == BY_DEPTH and cfg.model.norm == "none":  # not all overridden
         warnings.warn(_deep_note(cfg), DepthNote, stacklevel=2)
     return cfg
 
@@ -496,8 +493,6 @@ def layers(preset=None, config_file=None, overrides=(), base=()) -> list[tuple[s
     "recipe" (a recipe's own settings), "file PATH", "command line"."""
     out = []
     known = presets()
-    if not preset and _deeper_than_the_crossover(config_file, overrides, base):
-        out.append(("preset deep (chosen by depth)", _toml(known["deep"], "preset deep")))
     for name in _several(preset):
         if name not in known:
             raise ConfigError(f"unknown preset {name!r}; choose one of {sorted(known)}")
@@ -507,16 +502,19 @@ def layers(preset=None, config_file=None, overrides=(), base=()) -> list[tuple[s
     out += [(f"file {path}", read_toml(path)) for path in _several(config_file)]
     if overrides:
         out.append(("command line", apply_overrides({}, overrides)))
+    if not preset and _beyond_the_crossover(out):  # beneath everything the user set
+        out.insert(0, (BY_DEPTH, _toml(known["deep"], "preset deep")))
     return out
 
 
-def _deeper_than_the_crossover(config_file, overrides, base) -> bool:
+BY_DEPTH = "preset deep (chosen by depth)"
+
+
+def _beyond_the_crossover(user_layers: list[tuple[str, dict]]) -> bool:
     """Whether the user's settings name a plain net deeper than `DEEP_BEYOND` for its arch."""
-    mine: dict[str, Any] = apply_overrides({}, base) if base else {}
-    for path in _several(config_file):
-        mine = merge(mine, read_toml(path))
-    mine = merge(mine, apply_overrides({}, overrides)) if overrides else mine
-    model = mine.get("model", {}) if isinstance(mine.get("model"), dict) else {}
+    model: dict[str, Any] = {}
+    for _, layer in user_layers:
+        model = merge(model, layer.get("model", {}) if isinstance(layer.get("model"), dict) else {})
     arch, depth = model.get("arch", "mlp"), model.get("depth", 100)
     return isinstance(depth, int) and depth > DEEP_BEYOND.get(arch, math.inf)
 
