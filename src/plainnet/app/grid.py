@@ -290,11 +290,16 @@ def _train_all(work: list[Job], todo: list[int], jobs: int, done) -> None:
 def _collect(work: list[Job], outcomes: dict[int, dict | str]) -> None:
     """Each run's outcome into its row's result, in table order, whatever finished first."""
     for i, job in enumerate(work):
+        if isinstance(outcomes[i], str) and outcomes[i].startswith(SKIPPED):
+            continue  # another process's run: said when skipped, neither a result nor a failure
         if isinstance(outcomes[i], str):
             job.result.diverged += 1
             job.result.reasons.append(outcomes[i])
         else:
             job.result.summaries.append(outcomes[i])
+
+
+SKIPPED = "skipped:"  # how a run held by another process is reported
 
 
 def _train_one(cfg, run: RunDir, resume: bool = False) -> dict | str:
@@ -304,7 +309,7 @@ def _train_one(cfg, run: RunDir, resume: bool = False) -> dict | str:
     try:
         return train(cfg, run, resume, console=Console(file=io.StringIO())).summary
     except RunInUse as e:  # another process trains it: not failed, left for a later resume
-        return f"skipped: {e}; resume the grid once it is free"
+        return f"{SKIPPED} {e}; resume the grid once it is free"
     except TrainingDiverged as e:
         reason = f"diverged: {e}"
     except PlainnetError as e:
