@@ -83,8 +83,10 @@ def test_gpu_probe_times_every_table2_model_and_sizes_a_schedule():
     )
     assert out.returncode == 0, out.stderr[-2000:]
     rates = dict(line.split("\t") for line in out.stdout.splitlines() if "\t" in line)
-    names = ["PlainNet-50 (proposed)", "PlainNet-BN-56", "ResNet-56", "ResNet-110", "plain CNN-5"]
-    assert list(rates) == names
+    from plainnet.app.recipes.table2 import ROWS
+
+    assert list(rates) == [*(r.label for r in ROWS), "plain CNN-5"]
+    assert "CNN-110, deep recipe" in rates
     assert all(float(r) > 0 for r in rates.values())
     assert out.stdout.count("| eager fp32 | bf16 + channels_last |") == 1
 
