@@ -340,6 +340,22 @@ def test_sweep_trains_the_product_of_varied_fields_over_seeds(capsys, tmp_path):
     assert len(list((tmp_path / "runs").iterdir())) == 8
 
 
+def test_a_grid_run_with_auto_values_reopens(capsys, tmp_path):
+    """A grid makes its run folders before training; the config.toml they end with holds
+    the numbers the "auto"s resolved to, as the checkpoint does, so `eval` opens the run."""
+    args = ["--row", "r: model.depth=4", "--seeds", "0", "--out", str(tmp_path)]
+    args += ["train.epochs=1", "data.train_subset=200", "model.beta=auto", "optim.lr=auto"]
+    code, out, _ = run_cli(capsys, "sweep", *args)
+    assert code == 0, out
+    (folder,) = (tmp_path / "runs").iterdir()
+    cfg = RunDir.open(folder).config()
+    assert isinstance(cfg.model.beta, float) and isinstance(cfg.optim.lr, float)
+    code, out, err = run_cli(capsys, "eval", str(folder))
+    assert code == 0, err
+    code, out, _ = run_cli(capsys, "sweep", "--resume", *args)
+    assert code == 0 and "1 of 1 runs read back" in (tmp_path / "sweep.md").read_text()
+
+
 def test_the_api_and_the_cli_give_the_same_numbers(capsys, tmp_path):
     from plainnet.app.config import resolve
     from plainnet.app.trainer import train

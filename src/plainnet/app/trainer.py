@@ -212,7 +212,11 @@ def _train_locked(cfg: Config, run: RunDir, resume, console, world, data, model,
     about = _about(cfg, data, world, given)  # what every checkpoint carries besides its weights
     # the test split is read every epoch only without a validation split, to select on it
     best = Best(run, "val" if data.has_val else "test", about, cfg.run.select)
-    start = _restore(run, cfg, net, opt, best, callbacks, given) if resume else Start()
+    if resume:
+        start = _restore(run, cfg, net, opt, best, callbacks, given)
+    else:  # a folder made beforehand (a grid's) holds the config with its "auto"s
+        run.write_config(cfg)
+        start = Start()
     run.truncate_metrics(start.epoch)
     _announce(console, cfg, data, run, net, project is not None, world, about)
     tb = tensorboard.open_run(cfg, run)
