@@ -490,3 +490,26 @@ def test_a_planted_symlink_at_a_temp_name_is_never_followed(tmp_path):
     write_cache(tmp_path / "coil20.npz", {"x": np.zeros((2, 3, 3), np.uint8)}, {"name": "t"})
     assert victim.read_text() == "keep me"
     assert np.load(tmp_path / "coil20.npz")["x"].shape == (2, 3, 3)
+
+
+def test_a_run_on_a_training_subset_evaluates_a_stratified_sample_of_validation(monkeypatch):
+    """`data.val_subset` "auto": the whole validation split, but at most 1,000 samples when
+    training on a subset, balanced over the classes; the training subset does not move."""
+    from plainnet.app import build
+    from plainnet.app.config import resolve
+
+    def arrays(*overrides):
+        return build.load_arrays(resolve(overrides=["data.dataset=digits", *overrides]))
+
+    whole = arrays()
+    assert len(whole.y_val) == 144  # no subset: every validation sample
+    cut = arrays("data.train_subset=600", "data.val_subset=50")
+    assert len(cut.y_val) == 50 and np.bincount(cut.y_val).min() >= 4  # stratified
+    assert set(map(bytes, cut.x_val)) <= set(map(bytes, whole.x_val))
+    assert (cut.y_train == arrays("data.train_subset=600").y_train).all()
+    # "auto" keeps a split smaller than 1,000 whole; 0 always keeps it whole
+    assert len(arrays("data.train_subset=600").y_val) == 144
+    assert len(arrays("data.train_subset=600", "data.val_subset=0").y_val) == 144
+    monkeypatch.setattr(build, "QUICK_VAL", 100)  # a larger split than the cap
+    assert len(arrays("data.train_subset=600").y_val) == 100
+    assert len(arrays().y_val) == 144

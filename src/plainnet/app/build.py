@@ -112,7 +112,19 @@ def load_arrays(cfg: Config) -> ArrayDataset:
         image_size=d.image_size,
         train_subset=d.train_subset,
         download=d.download,
+        val_subset=val_subset(d),
     )
+
+
+# validation samples a run on a training subset evaluates at most (data.val_subset = "auto")
+QUICK_VAL = 1000
+
+
+def val_subset(d) -> int:
+    """`data.val_subset` as a number (0: the whole validation split)."""
+    if d.val_subset != "auto":
+        return d.val_subset
+    return QUICK_VAL if d.train_subset else 0
 
 
 def data_shape(cfg: Config) -> SimpleNamespace:

@@ -285,9 +285,9 @@ def _callbacks(cfg, run, data, measure, best, tb, console, progress, theirs) -> 
     calibration = []
     # Batch Renormalization trains on its running statistics, so they are left to it.
     if cfg.train.calibrate_bn and cfg.model.norm == "batch":
-        splits = [s for s in data.SPLITS if len(data.split(s)[1])]
-        sample = data.sample(cfg.train.calibrate_bn, cfg.train.seed)
-        calibration = [RunningStatsCheck(splits, measure), Calibration(sample)]
+        # the check reads the validation split only: the test split is read once, at the end
+        check = [RunningStatsCheck(["val"], measure)] if data.has_val else []
+        calibration = [*check, Calibration(data.sample(cfg.train.calibrate_bn, cfg.train.seed))]
     return [
         *calibration,  # the check first: it measures what the calibration replaces
         *([best] if cfg.run.select != "final" else []),

@@ -555,12 +555,13 @@ def prepare(name: str, data_dir: str | Path | None = None, download: bool = True
 
 def split_indices(
     y: np.ndarray,
-    test_fraction: float,
+    test_fraction: float | int,
     seed: int,
     by: str = "stratified",
     pose: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Deterministic train/test indices for a set without an official split.
+    """Deterministic train/test indices for a set without an official split (`test_fraction`:
+    the test part's share, or as an int its size).
 
     `stratified`: a seeded shuffle that keeps every class's share in both parts
     (scikit-learn's `train_test_split(stratify=y)`). `pose` (COIL-20): the same evenly spaced
@@ -655,6 +656,7 @@ def load_dataset(
     image_size: int = 0,
     train_subset: int = 0,
     download: bool = True,
+    val_subset: int = 0,
 ) -> ArrayDataset:
     """The dataset `name` as train/validation/test arrays, prepared on first use.
 
@@ -662,7 +664,8 @@ def load_dataset(
     defaults (20% test, stratified, seed 0) give digits 1,437 / 360. `val_fraction` > 0 then
     holds out that share of the training split as a validation split (stratified, seeded by
     `split_seed`), e.g. USPS 7,291 -> 6,561 train / 730 validation. `image_size` > 0 resizes;
-    `train_subset` > 0 keeps that many training samples (seeded by `split_seed`), for quick runs.
+    `train_subset` > 0 keeps that many training samples (seeded by `split_seed`), for quick runs;
+    `val_subset` > 0 keeps a stratified sample of that many validation samples.
     """
     a, meta = arrays(name, data_dir, download)
     if "x" in a:
@@ -673,6 +676,9 @@ def load_dataset(
         tr, va = split_indices(a["y_train"], val_fraction, split_seed)
         x, y = a["x_train"], a["y_train"]
         a = dict(a, x_train=x[tr], y_train=y[tr], x_val=x[va], y_val=y[va])
+    if 0 < val_subset < len(a["y_val"]):
+        _, keep = split_indices(a["y_val"], val_subset, split_seed)  # an int: that many
+        a = dict(a, x_val=a["x_val"][keep], y_val=a["y_val"][keep])
     if 0 < train_subset < len(a["y_train"]):
         keep = np.sort(
             np.random.default_rng(split_seed).permutation(len(a["y_train"]))[:train_subset]

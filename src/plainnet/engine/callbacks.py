@@ -129,7 +129,7 @@ class EarlyStopping(Callback):
 class RunningStatsCheck(Callback):
     """Before the last epoch's BatchNorm calibration: what PyTorch's running averages give,
     as `<split>_err_running_stats` in the epoch's metrics. A callback of its own so that its
-    time (one pass over every split) is not counted as calibration.
+    time (one pass over each of `splits`) is not counted as calibration.
 
     `measure(split)`: an `Evaluation` of the model on that split (`plainnet.engine.evaluate`).
     """
