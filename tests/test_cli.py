@@ -1,3 +1,4 @@
+import json
 import os
 import subprocess
 import sys
@@ -38,7 +39,7 @@ def test_train_shortcuts_and_overrides(capsys, tmp_path):
         capsys, "train", *FAST, "--out", str(tmp_path), "--name", "t", "--seed", "3"
     )
     assert code == 0
-    assert "test (final)" in out and "plain mlp-6," in out
+    assert "test (final model)" in out and "plain mlp-6," in out
     (run,) = tmp_path.iterdir()
     assert run.name.endswith("-t")
     cfg = tomllib.loads((run / "config.toml").read_text())
@@ -254,10 +255,10 @@ def test_data_info_and_corrupt_copy(capsys, tmp_path):
 def test_train_on_real_datasets(capsys, tmp_path, args):
     code, out, _ = run_cli(capsys, "train", *args, "--epochs", "1", "--out", str(tmp_path))
     assert code == 0, out
-    assert "test (final)" in out
+    assert "test (final model)" in out
     if "cifar10" in args:
         assert (
-            "augmented (crop + flip)" in out and "256 train / 5000 validation / 10000 test" in out
+            "augmented (crop + flip)" in out and "256 train / 1000 validation / 10000 test" in out
         )
 
 
@@ -338,6 +339,26 @@ def test_sweep_trains_the_product_of_varied_fields_over_seeds(capsys, tmp_path):
     assert code == 0 and out.count("read back") == 8, out
     assert "8 of 8 runs read back" in (tmp_path / "sweep.md").read_text()
     assert len(list((tmp_path / "runs").iterdir())) == 8
+
+
+def test_one_headline_number_in_train_eval_and_reports(capsys, tmp_path):
+    """By default the run keeps its final model: the training summary leads with its test
+    error, `eval` loads it and gives that number, and a sweep's report leads with it too."""
+    code, out, _ = run_cli(capsys, "train", *FAST, "--out", str(tmp_path / "t"))
+    assert code == 0, out
+    (run,) = (tmp_path / "t").iterdir()
+    s = json.loads((run / "summary.json").read_text())
+    assert "best_test_err" not in s and not (run / "checkpoints" / "best.pt").exists()
+    first = next(line for line in out.splitlines() if "test" in line and "%" in line)
+    assert "test (final model)" in first and f"{s['final_test_err']:.2%}" in first
+    code, out, _ = run_cli(capsys, "eval", str(run))
+    assert code == 0 and out.startswith("last.pt") and f"error {s['final_test_err']:.2%}" in out
+    code, out, _ = run_cli(capsys, "sweep", "--vary", "model.depth=4,6", *FAST[2:], "--seeds",
+                           "0", "--out", str(tmp_path / "s"))  # fmt: skip
+    assert code == 0, out
+    report = (tmp_path / "s" / "sweep.md").read_text().splitlines()
+    header = next(x for x in report if x.startswith("| row |"))
+    assert "test error % (final)" in header and "best epoch" not in header
 
 
 def test_a_grid_run_with_auto_values_reopens(capsys, tmp_path):

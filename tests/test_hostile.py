@@ -19,7 +19,8 @@ def finished(tmp_path_factory):
     from plainnet.app.cli import main
 
     out = tmp_path_factory.mktemp("runs")
-    main(["train", *FAST, "--out", str(out), "--name", "f", "run.tensorboard=false"])
+    main(["train", *FAST, "--out", str(out), "--name", "f", "run.tensorboard=false",
+          "run.select=best"])  # fmt: skip
     (run,) = out.iterdir()
     return run
 

@@ -176,7 +176,7 @@ def test_load_run_gives_the_trained_model_and_its_preprocessing(small_cfg, quiet
     import plainnet
     from plainnet.data.datasets import load_dataset
 
-    cfg = small_cfg("train.epochs=3")
+    cfg = small_cfg("train.epochs=3", "run.select=best")
     result = train(cfg, console=quiet)
     d = cfg.data
     raw = load_dataset(d.dataset, test_fraction=d.test_fraction, val_fraction=d.val_fraction)
@@ -241,7 +241,7 @@ def test_sigterm_stops_a_run_like_ctrl_c_keeping_its_checkpoint(tmp_path):
 
 # The crash tests' run: 4 epochs of a small net, a checkpoint after every epoch.
 CRASH_RUN = ["train", "--depth", "6", "model.width=16", "--epochs", "4", "--name", "k",
-             "run.checkpoint_every=1"]  # fmt: skip
+             "run.checkpoint_every=1", "run.select=best"]  # fmt: skip
 KILL_POINTS = ["last.pt:2", "metrics.csv:3", "best.pt:2", "summary.json:1"]
 
 
@@ -361,7 +361,7 @@ def test_auto_checkpoints_save_a_minute_apart_and_always_the_last_epoch(
         real(self, ckpt, path)
 
     monkeypatch.setattr(RunDir, "save_checkpoint", counting)
-    result = train(small_cfg("train.epochs=4"), console=quiet)
+    result = train(small_cfg("train.epochs=4", "run.select=best"), console=quiet)
     last = result.run_dir.load_checkpoint()
     assert saves == [("best.pt", last["best_epoch"]), ("last.pt", 4)]
     assert torch.load(result.run_dir.best_path, weights_only=False)["epoch"] == last["best_epoch"]
@@ -486,7 +486,8 @@ def test_without_a_validation_split_no_number_names_a_best_pt_that_does_not_exis
 
     from plainnet.app.tables import summary
 
-    result = train(small_cfg("train.epochs=2", "data.val_fraction=0"), console=Console(quiet=True))
+    cfg = small_cfg("train.epochs=2", "data.val_fraction=0", "run.select=best")
+    result = train(cfg, console=Console(quiet=True))
     assert not result.run_dir.best_path.exists()
     said = Console(file=(out := __import__("io").StringIO()), width=300)
     said.print(summary(result.summary))
@@ -518,8 +519,8 @@ def test_killed_while_its_first_checkpoint_or_metrics_row_is_written_it_starts_o
     def losses(run):
         return [(r["epoch"], r["train_loss"], r["val_err"]) for r in run.read_metrics()]
 
-    unbroken = train(small_cfg("train.epochs=2"), console=quiet).run_dir
-    run = train(small_cfg("train.epochs=2"), console=quiet).run_dir
+    unbroken = train(small_cfg("train.epochs=2", "run.select=best"), console=quiet).run_dir
+    run = train(small_cfg("train.epochs=2", "run.select=best"), console=quiet).run_dir
     run.checkpoint_path.unlink()
     run.metrics_path.write_text("epo")
     assert run.best_path.exists()

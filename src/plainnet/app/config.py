@@ -54,9 +54,8 @@ class DataConfig(Section):
     split_seed: int = Field(0, ge=0, lt=2**32)
     # resize to image_size x image_size; 0 keeps the native size
     image_size: int = Field(0, ge=0, le=1024)
-    # train on a seeded random subset of this size; 0: all. The validation and test splits
-    # stay whole, so that the numbers compare with full runs (a CIFAR-10 subset still
-    # evaluates its 5,000 validation images every epoch).
+    # train on a seeded random subset of this size; 0: all. The test split stays whole, so
+    # that test numbers compare with full runs (validation: data.val_subset).
     train_subset: int = Field(0, ge=0)
     # evaluate a stratified sample of this many validation samples (seeded by split_seed); 0:
     # the whole split; "auto": the whole split, but with train_subset at most 1,000, so that a
@@ -242,12 +241,13 @@ class RunConfig(Section):
     # checkpoints/last.pt (and best.pt) every this many epochs, or "auto": after the first
     # epoch that ends a minute or more after the last save; the final epoch is always saved
     checkpoint_every: Annotated[int, Field(ge=1)] | Literal["auto"] = "auto"
-    # Which epoch's model is kept as best.pt, the default of eval, predict, export and
-    # load_run: "best": lowest validation error, ties broken by the lower validation loss
-    # (without a validation split: the test split, read every epoch, an optimistic choice);
-    # "val_loss": lowest validation loss; "final": no per-epoch choice (the last epoch), and
-    # without a validation split the test split is read once, at the end.
-    select: Literal["best", "val_loss", "final"] = "best"
+    # Which model the run keeps as its result: what the summary leads with and what eval,
+    # predict, export and load_run load by default. "final": the last epoch's (no per-epoch
+    # choice; without a validation split the test split is read once, at the end), as every
+    # report of sweep and reproduce does; "best": also best.pt, the epoch with the lowest
+    # validation error, ties broken by the lower validation loss (without a validation split:
+    # the test split, read every epoch, an optimistic choice); "val_loss": the lowest loss.
+    select: Literal["best", "val_loss", "final"] = "final"
     refit_of: str = ""  # what selection this run refits (plainnet sweep --refit writes it)
     probe_every: int = Field(0, ge=0)  # epochs between depth probes into probe.jsonl; 0: off
     # training samples each of those probes uses (at least 2: a correlation needs two)

@@ -98,6 +98,11 @@ class RowResult:
         """How this row's unfinished runs ended: "diverged" (NaN/inf), else "failed"."""
         return "diverged" if all(r.startswith("diverged") for r in self.reasons) else "failed"
 
+    def has(self, key: str) -> bool:
+        """Whether any finished run has `key` (e.g. `best_test_err`: only runs that kept a
+        best epoch, `run.select` other than "final")."""
+        return any(s.get(key) is not None for s in self.summaries)
+
     def values(self, key: str) -> list[float]:
         return [100 * s[key] for s in self.summaries if s.get(key) is not None]
 
@@ -385,16 +390,18 @@ def _die_with_parent() -> None:
 
 
 def grid_table(results: list[RowResult]) -> str:
-    has_val = any(s.get("final_val_err") is not None for r in results for s in r.summaries)
+    has_val = any(r.has("final_val_err") for r in results)
     cols = ["train error % (final, eval mode)"]
     keys = ["final_train_err"]
     if has_val:
         cols.append("val error % (final)")
         keys.append("final_val_err")
-    cols += ["test error % (final)", "test error % (best epoch, selected on val)"]
-    keys += ["final_test_err", "best_test_err"]
-    if not has_val:
-        cols[-1] = "test error % (best epoch, selected on test: optimistic)"
+    cols.append("test error % (final)")
+    keys.append("final_test_err")
+    if any(r.has("best_test_err") for r in results):  # beside the final model's, labelled
+        on = "val" if has_val else "test: optimistic"
+        cols.append(f"test error % (best epoch, selected on {on})")
+        keys.append("best_test_err")
     lines = ["| row | runs | " + " | ".join(cols) + " |", "|---" * (len(cols) + 2) + "|"]
     for r in results:
         cells = " | ".join(r.cell(k) for k in keys)

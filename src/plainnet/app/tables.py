@@ -12,8 +12,10 @@ def summary(s: dict) -> Table:
     t.add_column("split")
     t.add_column("loss", justify="right")
     t.add_column("error", justify="right")
-    if "best_test_err" in s:  # the selected model first: what eval, predict, export load
-        # without a validation split the best epoch is only a number: no best.pt is kept
+    final = ("test (final model)", f"{s['final_test_loss']:.4f}", f"{s['final_test_err']:.2%}")
+    if "best_test_err" not in s:  # the kept model first: what eval, predict, export load
+        t.add_row(*final)
+    else:  # without a validation split the best epoch is only a number: no best.pt is kept
         kept = "best.pt" if s["selected_on"].startswith("val") else "its best epoch, not kept"
         t.add_row(
             f"test, {kept} (epoch {s['best_epoch']}, selected on {s['selected_on']})",
@@ -27,7 +29,8 @@ def summary(s: dict) -> Table:
         t.add_row("train (last epoch, running)", "", f"{s['final_running_train_err']:.2%}")
     if "final_val_err" in s:
         t.add_row("validation (final)", f"{s['final_val_loss']:.4f}", f"{s['final_val_err']:.2%}")
-    t.add_row("test (final)", f"{s['final_test_loss']:.4f}", f"{s['final_test_err']:.2%}")
+    if "best_test_err" in s:
+        t.add_row(*final)
     t.caption = f"{s['epochs']} epochs, {s['train_time_s']:.1f} s training on {s['device']}"
     return t
 
