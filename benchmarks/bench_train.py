@@ -2,6 +2,8 @@
 
     python benchmarks/bench_train.py            # CPU, about 15 minutes on 2 cores
     python benchmarks/bench_train.py --quick    # a smoke run, under a minute
+    python benchmarks/bench_train.py --quick --rounds 2 --only cnn --cnn-recipe deep \
+        --cnn-depth 1000 --cnn-image 16x16x1   # the deep recipe's CNN on USPS-sized images
     python benchmarks/bench_train.py --device cuda   # the same table on a GPU (< 3 minutes)
     make keras                                  # once: .venv-keras (Keras 3 + TensorFlow CPU)
 
@@ -41,6 +43,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from torch.utils.flop_counter import FlopCounterMode
 from user_loop import user_step
 
+from plainnet.app.build import DEPTH_LR
 from plainnet.app.config import resolve
 from plainnet.app.trainer import train
 from plainnet.data import datasets
@@ -158,8 +161,11 @@ def interleaved(variants: dict, rounds: int) -> dict[str, list[float]]:
     return speeds
 
 
-def bench_model(name, arch, build, shape, steps, epochs, device, peaks, args, table):
-    bs, lr, c = 128, 0.02, 4.0
+def bench_model(
+    name, arch, build, shape, steps, epochs, device, peaks, args, table, recipe=(), lr=0.02
+):
+    """`recipe`: the config overrides of the model `build` makes, besides arch and depth."""
+    bs, c = 128, 4.0
     n_train, n_test = bs * steps, 256
     ds = f"bench_{name}"
     synthetic(ds, shape, n_train, n_test)
@@ -173,7 +179,9 @@ def bench_model(name, arch, build, shape, steps, epochs, device, peaks, args, ta
         f"model.depth={depth}",
         f"train.epochs={epochs}",
         f"train.device={device.type}",
+        f"optim.lr={lr}",
         "data.augment=false",
+        *recipe,
     ]
 
     def trainer(*extra: str):
@@ -218,8 +226,10 @@ def bench_model(name, arch, build, shape, steps, epochs, device, peaks, args, ta
                 w.copy_(torch.renorm(w, 2, 0, c))
 
     t_step = timed(step, 10)
-    with torch.autocast(device.type, dtype=torch.bfloat16):
-        t_bf16 = timed(step, 3)
+    t_bf16 = None  # a CPU without native bf16 emulates it, 10-20x slower: not worth timing
+    if device.type == "cuda" or torch.ops.mkldnn._is_mkldnn_bf16_supported():
+        with torch.autocast(device.type, dtype=torch.bfloat16):
+            t_bf16 = timed(step, 3)
     t_proj = timed(project, 30)
     t_renorm = timed(renorm_loop, 30)
     # Batching: a DataLoader over a TensorDataset against plainnet's whole-dataset indexing.
@@ -247,16 +257,11 @@ def bench_model(name, arch, build, shape, steps, epochs, device, peaks, args, ta
         sync()
     events = prof.key_averages()
     total = sum(e.self_cpu_time_total for e in events)
-    compute_ops = (
-        "aten::mm",
-        "aten::addmm",
-        "aten::convolution",
-        "aten::mkldnn_convolution",
-        "aten::convolution_backward",
-        "aten::_convolution",
-        "aten::bmm",
-    )
-    compute = sum(e.self_cpu_time_total for e in events if e.key in compute_ops)
+    parts = {part: 0.0 for part in (*PROFILE_PARTS, "everything else")}
+    for e in events:
+        part = next((k for k, ops in PROFILE_PARTS.items() if e.key in ops), "everything else")
+        parts[part] += e.self_cpu_time_total
+    compute = parts["matmuls and convolutions"]
 
     table.append(
         f"\n## {name}: {count(model):,} parameters, batch {bs}, {steps} steps/epoch, "
@@ -281,9 +286,13 @@ def bench_model(name, arch, build, shape, steps, epochs, device, peaks, args, ta
         f"{100 * t_renorm / t_step:.1f}%)"
     )
     table.append(f"inference (eval, batch {len(xi)}): {len(xi) / t_inf:.0f} samples/s")
+    bf16 = (
+        f"bf16 autocast step: {1e3 * t_bf16:.1f} ms = {t_bf16 / t_step:.2f}x the fp32 step"
+        if t_bf16
+        else "bf16 autocast: not timed (no native bf16 on this CPU)"
+    )
     table.append(
-        f"bf16 autocast step: {1e3 * t_bf16:.1f} ms = {t_bf16 / t_step:.2f}x the fp32 step; "
-        f"a batch from DataLoader(TensorDataset): {1e3 * t_loader:.2f} ms, from plainnet's "
+        f"{bf16}; a batch from DataLoader(TensorDataset): {1e3 * t_loader:.2f} ms, from plainnet's "
         f"on-device data: {1e3 * t_device:.2f} ms"
     )
     table.append(
@@ -292,10 +301,28 @@ def bench_model(name, arch, build, shape, steps, epochs, device, peaks, args, ta
     )
     table.append(
         f"eager step profile: {100 * compute / total:.0f}% of CPU-side time in compute "
-        f"kernels ({', '.join(o.removeprefix('aten::') for o in compute_ops[:3])}, ...), "
-        f"{100 - 100 * compute / total:.0f}% in everything else (dispatch, autograd, "
-        "elementwise ops, optimizer)"
+        "kernels; by part (self time): "
+        + ", ".join(f"{k} {100 * v / total:.0f}%" for k, v in parts.items())
     )
+
+
+# The eager step's operators by part, for the profile's breakdown (self CPU time).
+PROFILE_PARTS = {
+    "matmuls and convolutions": {"aten::mm", "aten::addmm", "aten::bmm", "aten::convolution",
+                                 "aten::_convolution", "aten::mkldnn_convolution",
+                                 "aten::convolution_backward", "aten::thnn_conv2d"},
+    "BatchNorm": {"aten::native_batch_norm", "aten::native_batch_norm_backward",
+                  "aten::_native_batch_norm_legit", "aten::_batch_norm_impl_index",
+                  "aten::batch_norm"},
+    "activations": {"aten::leaky_relu", "aten::leaky_relu_backward", "aten::relu",
+                    "aten::threshold_backward"},
+    "layout conversions and copies": {"aten::copy_", "aten::contiguous", "aten::_to_copy",
+                                      "aten::to", "aten::clone", "aten::empty_strided"},
+    "optimizer and max-norm": {"aten::_foreach_mul_", "aten::_foreach_add_",
+                               "aten::_fused_sgd_", "aten::_foreach_norm", "aten::norm",
+                               "aten::linalg_vector_norm", "aten::_foreach_mul",
+                               "aten::clamp_max", "aten::clamp_max_", "aten::div_"},
+}  # fmt: skip
 
 
 def count(model):
@@ -308,6 +335,16 @@ def main():
     p.add_argument("--quick", action="store_true")
     p.add_argument("--only", choices=["mlp", "cnn"], help="benchmark one model only")
     p.add_argument("--cnn-compile", action="store_true", help="also time the CNN compiled")
+    p.add_argument("--cnn-depth", type=int, help="the CNN's depth (default 50; --quick: 8)")
+    p.add_argument(
+        "--cnn-recipe",
+        choices=["proposed", "deep"],
+        default="proposed",
+        help="proposed: BatchNorm + Leaky ReLU (the default); deep: the deep preset's CNN",
+    )
+    p.add_argument(
+        "--cnn-image", default="32x32x3", help="the CNN's images, HxWxC (e.g. 16x16x1: USPS)"
+    )
     p.add_argument("--rounds", type=int, help="interleaved rounds (default 3; --quick: 1)")
     keras = Path(__file__).parent.parent / ".venv-keras" / "bin" / "python"
     p.add_argument(
@@ -329,6 +366,9 @@ def main():
     ]
     gpu = device.type == "cuda"
     mlp_depth, cnn_depth = (10, 8) if args.quick else (100, 50)
+    cnn_depth = args.cnn_depth or cnn_depth
+    h, w, c = (int(v) for v in args.cnn_image.split("x"))
+    deep = args.cnn_recipe == "deep"
     if args.only != "cnn":
         bench_model(
             f"mlp-{mlp_depth}",
@@ -343,17 +383,20 @@ def main():
             table,
         )
     if args.only != "mlp":
+        recipe = dict(norm="none", init="delta_orthogonal", eta=0.5) if deep else {}
         bench_model(
-            f"cnn-{cnn_depth}",
+            f"cnn-{cnn_depth}" + "-deep" * deep,
             "cnn",
-            lambda: plain_cnn((3, 32, 32), 10, depth=cnn_depth),
-            (32, 32, 3),
+            lambda: plain_cnn((c, h, w), 10, depth=cnn_depth, **recipe),
+            (h, w, c) if c > 1 else (h, w),
             40 if gpu else (3 if args.quick else 8),
             2 if args.quick else 3,
             device,
             peaks,
             args,
             table,
+            [f"model.{k}={v}" for k, v in recipe.items()],
+            DEPTH_LR / cnn_depth if deep else 0.02,  # the deep preset's lr ("auto")
         )
     table.append(f"\nwall time {time.perf_counter() - t0:.0f} s")
     print("\n".join(table))

@@ -560,6 +560,26 @@ def test_a_model_from_the_users_module_trains_evaluates_predicts_and_exports(tmp
                                cwd=tmp_path.parent, capture_output=True, text=True)  # fmt: skip
     said = one_line_error(elsewhere.returncode, elsewhere.stderr)
     assert f"it was {tmp_path / 'mymodels.py'} when the run trained" in said
+    # a run folder received with a file of that name beside it: never run unasked
+    received = tmp_path.parent / "received"
+    shutil.copytree(run, received)
+    marker = tmp_path.parent / "ran"
+    (received / "mymodels.py").write_text(f"open({str(marker)!r}, 'w')\n" + MY_MODELS)
+    for cmd in (["eval", "."], ["train", "--resume", "."]):
+        got = subprocess.run([sys.executable, "-I", "-m", "plainnet", *cmd], cwd=received,
+                             capture_output=True, text=True)  # fmt: skip
+        said = one_line_error(got.returncode, got.stderr)
+        assert f"would be imported from {received / 'mymodels.py'}" in said, cmd
+        assert f"recorded {tmp_path / 'mymodels.py'}" in said and "--import mymodels" in said
+        assert not marker.exists()
+    named = subprocess.run([sys.executable, "-I", "-m", "plainnet", "--import", "mymodels",
+                            "eval", "."], cwd=received, capture_output=True, text=True)  # fmt: skip
+    assert named.returncode == 0, named.stderr[-800:]
+    assert (
+        marker.exists()
+        and f"model.module mymodels from {received / 'mymodels.py'}"
+        in (named.stdout.splitlines()[0])
+    )
 
 
 def test_probe_refuses_targets_on_different_data_sets(capsys, run, tmp_path):

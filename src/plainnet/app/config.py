@@ -320,6 +320,47 @@ def import_user_module(name: Any) -> None:
         sys.path[:] = saved
 
 
+def module_origin(name: str) -> str | None:
+    """The file `import_user_module(name)` would run first: that of `name`'s top-level module
+    or package, found without running any of it (None: not found)."""
+    import importlib.util
+
+    top = name.partition(".")[0]
+    if top in sys.modules:
+        return getattr(sys.modules[top], "__file__", None)
+    saved = list(sys.path)
+    sys.path.insert(0, str(Path.cwd()))
+    try:
+        spec = importlib.util.find_spec(top)
+    except (ImportError, ValueError):
+        return None
+    finally:
+        sys.path[:] = saved
+    return spec.origin if spec else None
+
+
+def check_recorded_module(name: str, recorded: str | None) -> str:
+    """Where a reopened run's `model.module` comes from: the file the run recorded when it
+    trained, found again; a module imported already (`plainnet --import NAME`, or `import` in
+    Python) is the user's choice. Any other file is refused (a `ValueError` naming both): a
+    run folder received from elsewhere must not run a file that lies beside it. Returns the
+    file, or "" when nothing is found (the import then says the module is missing)."""
+    if name in sys.modules:
+        return getattr(sys.modules[name], "__file__", None) or name
+    found = module_origin(name)
+    if found is None:
+        return ""
+    here, then = Path(found).resolve(), Path(recorded or "")
+    package = here.parent if here.name == "__init__.py" else here
+    if not (then.is_absolute() and then.resolve().is_relative_to(package)):
+        raise ValueError(
+            f"model.module {name} would be imported from {found}, but the run recorded "
+            f"{recorded or 'no file'} when it trained; if you trust that file, import it by "
+            f"name: plainnet --import {name} ... (in Python: import {name})"
+        )
+    return found
+
+
 def registry(field: str):
     """The registered names for `field` (arch, act, init; conv: the archs that convolve),
     imported on first use, so that reading a config that names none of them needs no torch."""

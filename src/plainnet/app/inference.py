@@ -8,6 +8,7 @@ model and the preprocessing it was trained with.
 
 import io
 import math
+import sys
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +19,14 @@ import torch
 from torch import nn
 
 from plainnet.app.build import make_model
-from plainnet.app.config import CHECKPOINTS, RULES, Config, ConfigError, validate
+from plainnet.app.config import (
+    CHECKPOINTS,
+    RULES,
+    Config,
+    ConfigError,
+    check_recorded_module,
+    validate,
+)
 from plainnet.app.runs import RunDir, RunError, check_same_config, needs_model
 from plainnet.data.datasets import MAX_CLASSES, eight_bit
 from plainnet.data.tensors import Standardize, outside_range
@@ -326,19 +334,28 @@ class LoadedRun:
     epoch: int  # of the checkpoint
     checkpoint: str = "best"  # which file: "best" (best.pt) or "last" (last.pt)
     raw: dict | None = None  # the training inputs' dtype, shape and value range
+    module_from: str = ""  # the file model.module was imported from, if any
 
     def describe(self) -> str:
         """Which model this is, in one line: the file, its epoch and why it was kept."""
         of = f"epoch {self.epoch} of {self.config.train.epochs}"
+        module = self.config.model.module
+        where = f"; model.module {module} from {self.module_from}" if self.module_from else ""
         if self.checkpoint == "last":
-            return f"last.pt ({of}: the final model)"
+            return f"last.pt ({of}: the final model{where})"
         rule = RULES.get(self.config.run.select, self.config.run.select)
-        return f"best.pt ({of}: {rule} on validation)"
+        return f"best.pt ({of}: {rule} on validation{where})"
 
 
 def _rebuilt(cfg: Config, shape, module_file: str | None) -> nn.Module:
     """The run's model built again; a model module that cannot be imported from here is one
-    line saying where it was when the run trained (it is never imported from there unasked)."""
+    line saying where it was when the run trained (it is never imported from there unasked),
+    and one found elsewhere than that is not imported (`check_recorded_module`)."""
+    if cfg.model.module:
+        try:
+            check_recorded_module(cfg.model.module, module_file)
+        except ValueError as e:
+            raise RunError(str(e)) from None
     try:
         return make_model(cfg, shape)
     except ConfigError as e:
@@ -403,6 +420,8 @@ def load_run(
     model.to(device).eval()
     names = info.get("class_names") or [str(c) for c in range(classes)]
     raw = info.get("raw")  # absent from checkpoints of older versions
+    module = sys.modules.get(cfg.model.module) if cfg.model.module else None
     return LoadedRun(
-        model, prep, cfg, classes, names, shape.in_shape, state["epoch"], checkpoint, raw
-    )
+        model, prep, cfg, classes, names, shape.in_shape, state["epoch"], checkpoint, raw,
+        getattr(module, "__file__", None) or "",
+    )  # fmt: skip

@@ -52,6 +52,7 @@ from plainnet.app.config import (
     Config,
     ConfigError,
     apply_overrides,
+    check_recorded_module,
     parse_override,
     validate,
 )
@@ -141,6 +142,12 @@ def resume(
         raise ConfigError(f"cannot change {changed} when resuming; only {sorted(RESUMABLE)}")
     run = RunDir.open(run_dir)
     saved = run.config()
+    if saved.model.module and run.checkpoint_path.is_file():  # as load_run: never a stray file
+        recorded = run.load_checkpoint("cpu", optimizer=False).get("module_file")
+        try:
+            check_recorded_module(saved.model.module, recorded)
+        except ValueError as e:
+            raise RunError(str(e)) from None
     cfg = validate(apply_overrides(saved.model_dump(), overrides), str(run.config_path))
     if cfg.train.epochs > saved.train.epochs and not extend:
         raise ConfigError(
