@@ -122,6 +122,15 @@ def test_resuming_a_finished_run_keeps_every_summary_field(capsys, run):
         assert after[key] == before[key] and after[key] is not None, key
 
 
+def test_a_finished_runs_cut_short_metrics_are_said_on_resume(capsys, run):
+    metrics = run / "metrics.csv"
+    header, first, *_ = metrics.read_text().splitlines(keepends=True)
+    metrics.write_text(header + first)  # the last epoch's row lost, e.g. by a bad copy
+    code, out, err = run_cli(capsys, "train", "--resume", str(run))
+    assert code == 0 and "nothing to do" in out, err
+    assert "holds 1 of the 2 epochs trained so far" in err
+
+
 def test_a_run_killed_before_its_first_checkpoint_resumes_from_the_start(capsys, run, finished):
     """Training is deterministic, so epoch 1 run again gives the rows it had."""
     for p in (run / "checkpoints").iterdir():

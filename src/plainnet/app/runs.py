@@ -197,7 +197,7 @@ class RunDir:
     def truncate_metrics(self, last_epoch: int) -> None:
         """Keep the rows up to `last_epoch` (later ones were written after the last checkpoint,
         then interrupted) and drop a half-written last row, by writing a new file and
-        renaming it over the old one."""
+        renaming it over the old one; warn when rows of those epochs are missing."""
         if not self.writable or not self.metrics_path.exists():
             return
         if last_epoch == 0:  # starting over: whatever a killed first epoch left goes
@@ -221,6 +221,12 @@ class RunDir:
             ) from None
         if len(kept) < len(rows):
             write_atomic(self.metrics_path, (header + "".join(kept)).encode())
+        if len(kept) < last_epoch:  # cut short by hand or by a copy: said, not hidden
+            warnings.warn(
+                f"{self.metrics_path} holds {len(kept)} of the {last_epoch} epochs trained so "
+                "far (cut short?); the missing rows cannot be recovered",
+                stacklevel=2,
+            )
 
     def save_checkpoint(self, state: dict, path: Path | None = None) -> None:
         """Write `state` to `path` (default: last.pt) atomically."""
