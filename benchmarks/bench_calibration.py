@@ -22,7 +22,8 @@ from plainnet.nn.models import plain_mlp
 from plainnet.nn.norms import recalibrate_
 
 
-def tensor_var(h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def tensor_var(*hs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    h = torch.cat(hs)
     dims = [0, *range(2, h.dim())]
     return h.mean(dims), h.var(dims)
 

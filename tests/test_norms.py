@@ -116,6 +116,23 @@ def test_training_calibrates_and_reports_the_running_average_numbers_beside(smal
     assert off.summary["final_running_train_err"] == s["final_running_train_err"]
 
 
+def test_calibration_in_parts_sets_the_statistics_of_the_whole_sample():
+    """`recalibrate_(..., batch_size)` runs each layer on parts of the sample (faster on CPU
+    for feature maps) and sets the statistics the whole sample gives, uneven last part too."""
+    torch.manual_seed(0)
+    model = plain_cnn((3, 8, 8), 3, depth=12, channels=(4, 8))
+    x = torch.randn(70, 3, 8, 8) * 2 + 1
+
+    def stats():
+        bns = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
+        return torch.cat([torch.cat([b.running_mean, b.running_var]) for b in bns])
+
+    recalibrate_(model, x)
+    whole = stats()
+    recalibrate_(model, x, batch_size=16)  # parts of 16, 16, 16, 16 and 6
+    assert torch.allclose(stats(), whole, rtol=1e-5, atol=1e-6)
+
+
 def test_channel_mean_var_is_batchnorms_unbiased_per_channel_statistics():
     torch.manual_seed(0)
     for shape in [(2048, 32), (64, 8, 5, 5), (3, 4)]:

@@ -116,6 +116,15 @@ def load_arrays(cfg: Config) -> ArrayDataset:
     )
 
 
+def eval_batch_size(cfg: Config, device: torch.device) -> int:
+    """`train.eval_batch_size` as a number: "auto" is the training batch for conv nets on CPU
+    (feature maps in parts that stay in cache), else 1,000."""
+    if cfg.train.eval_batch_size != "auto":
+        return cfg.train.eval_batch_size
+    conv = cfg.model.arch in CONV_MODELS and device.type == "cpu"
+    return cfg.train.batch_size if conv else 1000
+
+
 # validation samples a run on a training subset evaluates at most (data.val_subset = "auto")
 QUICK_VAL = 1000
 

@@ -28,6 +28,7 @@ from plainnet.app.build import (
     check_head,
     config_of,
     device_data,
+    eval_batch_size,
     given_model_name,
     init_model,
     make_callbacks,
@@ -227,7 +228,7 @@ def _train_locked(cfg: Config, run: RunDir, resume, console, world, data, model,
     run.truncate_metrics(start.epoch)
     _announce(console, cfg, data, run, net, project is not None, world, about)
     tb = tensorboard.open_run(cfg, run)
-    measure = Measure(net, data, cfg.train.eval_batch_size, world)
+    measure = Measure(net, data, eval_batch_size(cfg, world.device), world)
     progress = ProgressBar(console)
     every = _callbacks(cfg, run, data, measure, best, tb, console, progress, callbacks)
     if start.epoch >= cfg.train.epochs or start.stopped:
@@ -294,7 +295,8 @@ def _callbacks(cfg, run, data, measure, best, tb, console, progress, theirs) -> 
     if cfg.train.calibrate_bn and cfg.model.norm == "batch":
         # the check reads the validation split only: the test split is read once, at the end
         check = [RunningStatsCheck(["val"], measure)] if data.has_val else []
-        calibration = [*check, Calibration(data.sample(cfg.train.calibrate_bn, cfg.train.seed))]
+        sample = data.sample(cfg.train.calibrate_bn, cfg.train.seed)
+        calibration = [*check, Calibration(sample, measure.batch_size)]
     return [
         *calibration,  # the check first: it measures what the calibration replaces
         *([best] if cfg.run.select != "final" else []),

@@ -146,10 +146,11 @@ class RunningStatsCheck(Callback):
 class Calibration(Callback):
     """After every epoch's steps, set BatchNorm's population statistics layer by layer from a
     fixed sample of training inputs (`plainnet.nn.norms.recalibrate_`), so that evaluation in
-    eval mode matches training at any depth."""
+    eval mode matches training at any depth. `batch_size`: the parts each layer runs on
+    (`recalibrate_`; None: the whole sample at once)."""
 
-    def __init__(self, sample: torch.Tensor):
-        self.sample = sample
+    def __init__(self, sample: torch.Tensor, batch_size: int | None = None):
+        self.sample, self.batch_size = sample, batch_size
 
     def on_train_epoch_end(self, state) -> None:
-        recalibrate_(state.model, self.sample)
+        recalibrate_(state.model, self.sample, self.batch_size)
