@@ -23,8 +23,8 @@ from plainnet.app.trainer import train
 CIFAR = ["data.dataset=cifar10", "model.arch=cnn", "model.depth=50", "data.train_subset=2000"]
 SETTINGS = {
     "CIFAR-10 CNN-50, 2,000 images: defaults": CIFAR,
-    "  the same, the whole validation split, calibration on 2,048": [
-        *CIFAR, "data.val_subset=0", "train.calibrate_bn=2048"],
+    "  the same as before: all 5,000 validation images, calibration on 2,048, batches of 1,000": [
+        *CIFAR, "data.val_subset=0", "train.calibrate_bn=2048", "train.eval_batch_size=1000"],
     "digits MLP-100: defaults": ["data.dataset=digits"],
 }  # fmt: skip
 OUTSIDE = ["evaluation_s", "calibration_s", "running_stats_check_s"]
