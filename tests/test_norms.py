@@ -98,7 +98,10 @@ def test_recalibrated_bns_standardize_exactly_what_eval_mode_feeds_them():
 def test_training_calibrates_and_reports_the_running_average_numbers_beside(small_cfg, quiet):
     from plainnet.app.trainer import train
 
-    result = train(small_cfg("model.depth=30", "train.epochs=2"), console=quiet)
+    result = train(
+        small_cfg("model.depth=30", "train.epochs=2", "train.check_running_stats=true"),
+        console=quiet,
+    )
     s = result.summary
     assert 0 <= s["final_val_err_running_stats"] <= 1
     # the test split is read once, by the final model; the training split is not re-read
@@ -109,11 +112,27 @@ def test_training_calibrates_and_reports_the_running_average_numbers_beside(smal
     assert all(r["calibration_s"] > 0 for r in rows)
     assert {"RunningStatsCheck", "Calibration"} <= set(s["seconds_by_part"])
     off = train(
-        small_cfg("model.depth=30", "train.epochs=2", "train.calibrate_bn=0"), console=quiet
-    )
+        small_cfg("model.depth=30", "train.epochs=2", "train.calibrate_bn=0",
+                  "train.check_running_stats=true"),
+        console=quiet,
+    )  # fmt: skip
     assert "final_val_err_running_stats" not in off.summary
+    plain = train(small_cfg("model.depth=30", "train.epochs=1"), console=quiet).summary
+    assert "final_val_err_running_stats" not in plain  # the check is asked for, or not run
+    assert "RunningStatsCheck" not in plain["seconds_by_part"]
     # calibration never changes the trajectory: train-mode BN does not read running statistics
     assert off.summary["final_running_train_err"] == s["final_running_train_err"]
+
+
+def test_calibration_samples_by_default_are_fewer_for_conv_nets():
+    """Measured on validation (docs/depth.md): an MLP's units need about 1,024 samples; a
+    conv net's channels pool every position, and 512 were as good."""
+    from plainnet.app.build import calibration_samples
+    from plainnet.app.config import resolve
+
+    assert calibration_samples(resolve(overrides=["model.arch=mlp"])) == 1024
+    assert calibration_samples(resolve(overrides=["model.arch=cnn"])) == 512
+    assert calibration_samples(resolve(overrides=["train.calibrate_bn=300"])) == 300
 
 
 def test_calibration_in_parts_sets_the_statistics_of_the_whole_sample():

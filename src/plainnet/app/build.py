@@ -116,6 +116,13 @@ def load_arrays(cfg: Config) -> ArrayDataset:
     )
 
 
+def calibration_samples(cfg: Config) -> int:
+    """`train.calibrate_bn` as a number: "auto" is 1,024 for MLPs and 512 for conv nets."""
+    if cfg.train.calibrate_bn != "auto":
+        return cfg.train.calibrate_bn
+    return 512 if cfg.model.arch in CONV_MODELS else 1024
+
+
 def eval_batch_size(cfg: Config, device: torch.device) -> int:
     """`train.eval_batch_size` as a number: "auto" is the training batch for conv nets on CPU
     (feature maps in parts that stay in cache), else 1,000."""

@@ -200,8 +200,12 @@ class TrainConfig(Section):
     # After every epoch, set BatchNorm's population statistics layer by layer from this many
     # training samples (plainnet.nn.norms.recalibrate_), so eval mode matches training at any
     # depth (docs/depth.md); 0 keeps PyTorch's running averages. Training itself is unchanged.
-    # 1,024 gave the validation error of 2,048 within the spread over samples, at half the cost.
-    calibrate_bn: int = Field(1024, ge=0)
+    # "auto": 1,024 for MLPs, 512 for conv nets (whose channels pool every position), each
+    # measured as good as 2,048 on validation within the spread over samples (docs/depth.md).
+    calibrate_bn: Annotated[int, Field(ge=0)] | Literal["auto"] = "auto"
+    # In the last epoch, before the calibration: the validation error with PyTorch's running
+    # averages instead (`final_val_err_running_stats`), a diagnostic of what calibration fixes.
+    check_running_stats: bool = False
     # Speed and memory switches (plainnet.nn.speed; measured in docs/performance.md).
     compile: bool = False  # torch.compile, with an eager fallback
     channels_last: bool | Literal["auto"] = "auto"  # NHWC; "auto": on for CNNs
@@ -225,7 +229,7 @@ class TrainConfig(Section):
 
     @field_validator("calibrate_bn")
     @classmethod
-    def _calibration(cls, v: int) -> int:
+    def _calibration(cls, v: int | str) -> int | str:
         if v == 1:
             raise ValueError("must be 0 (off) or at least 2 samples (a variance needs two)")
         return v
@@ -636,6 +640,7 @@ def no_effect(cfg: Config, mine: dict) -> list[str]:
         "schedule.milestones": (s.name != "multistep", f"schedule.name is {s.name!r}"),
         "schedule.gamma": (s.name != "multistep", f"schedule.name is {s.name!r}"),
         "train.calibrate_bn": (m.norm != "batch", f"model.norm is {m.norm!r}"),
+        "train.check_running_stats": (m.norm != "batch", f"model.norm is {m.norm!r}"),
         "train.sync_bn": (m.norm == "none", "model.norm is 'none'"),
     }
     if m.arch == "resnet":

@@ -25,6 +25,7 @@ from torch import nn
 from plainnet.app import tables, tensorboard
 from plainnet.app.build import (
     builder_args,
+    calibration_samples,
     check_head,
     config_of,
     device_data,
@@ -292,11 +293,12 @@ def _callbacks(cfg, run, data, measure, best, tb, console, progress, theirs) -> 
     and last the checkpoint, so that it saves every callback's state of the epoch."""
     calibration = []
     # Batch Renormalization trains on its running statistics, so they are left to it.
-    if cfg.train.calibrate_bn and cfg.model.norm == "batch":
+    if calibration_samples(cfg) and cfg.model.norm == "batch":
         # the check reads the validation split only: the test split is read once, at the end
-        check = [RunningStatsCheck(["val"], measure)] if data.has_val else []
-        sample = data.sample(cfg.train.calibrate_bn, cfg.train.seed)
-        calibration = [*check, Calibration(sample, measure.batch_size)]
+        check = cfg.train.check_running_stats and data.has_val
+        sample = data.sample(calibration_samples(cfg), cfg.train.seed)
+        calibration = [*[RunningStatsCheck(["val"], measure)] * check,
+                       Calibration(sample, measure.batch_size)]  # fmt: skip
     return [
         *calibration,  # the check first: it measures what the calibration replaces
         *([best] if cfg.run.select != "final" else []),
