@@ -375,6 +375,12 @@ def test_a_grid_run_with_auto_values_reopens(capsys, tmp_path):
     assert code == 0, err
     code, out, _ = run_cli(capsys, "sweep", "--resume", *args)
     assert code == 0 and "1 of 1 runs read back" in (tmp_path / "sweep.md").read_text()
+    # what changes none of its numbers does not make it another run (e.g. older defaults)
+    neutral = ["run.select=best", "train.eval_batch_size=7", "train.check_running_stats=true"]
+    code, out, _ = run_cli(capsys, "sweep", "--resume", *args, *neutral)
+    assert code == 0 and "1 of 1 runs read back" in (tmp_path / "sweep.md").read_text()
+    code, out, _ = run_cli(capsys, "sweep", "--resume", *args, "train.calibrate_bn=64")
+    assert code == 0 and "read back" not in (tmp_path / "sweep.md").read_text()
 
 
 def test_the_api_and_the_cli_give_the_same_numbers(capsys, tmp_path):

@@ -22,7 +22,7 @@ from rich.console import Console
 from plainnet.app.build import with_numbers
 from plainnet.app.config import Config, ConfigError, resolve
 from plainnet.app.notes import show_warnings_as_notes
-from plainnet.app.runs import RunDir, RunError, RunInUse, hold
+from plainnet.app.runs import NEUTRAL, WHERE, RunDir, RunError, RunInUse, hold
 from plainnet.app.trainer import TrainingDiverged, train
 from plainnet.errors import PlainnetError
 
@@ -325,12 +325,14 @@ def _train_one(cfg, run: RunDir, resume: bool = False) -> dict | str:
 
 def _key(cfg: Config) -> str:
     """What identifies a run: its resolved config ("auto"s as numbers, as its folder has it),
-    less where it lives and what it is called (`run.out_dir`, `run.name`): a grid's folder
-    may have been moved or copied (e.g. into docs/), a row relabelled, or a run made by
-    `plainnet train` gathered into a grid to be drawn with others."""
-    cfg = with_numbers(cfg)
-    where = dict(out_dir="", name="")
-    return cfg.model_copy(update=dict(run=cfg.run.model_copy(update=where))).to_toml()
+    less where it lives and what it is called (`WHERE`: a grid's folder may have been moved
+    or copied, e.g. into docs/, a row relabelled, or a run made by `plainnet train` gathered
+    into a grid to be drawn with others) and what changes none of its numbers (`NEUTRAL`)."""
+    raw = with_numbers(cfg).model_dump()
+    for name in WHERE | NEUTRAL:
+        section, key = name.split(".")
+        raw[section].pop(key)
+    return repr(raw)
 
 
 def _earlier_runs(out: Path) -> dict[str, tuple[RunDir, dict | str | None]]:

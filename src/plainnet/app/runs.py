@@ -342,6 +342,10 @@ def not_a_run_file(path: str | Path) -> Path:
 RESUMABLE = {"train.epochs", "train.device", "run.checkpoint_every"}
 # Where a run folder lies is not what it trains: a moved or copied run (or grid) resumes.
 WHERE = {"run.out_dir", "run.name"}
+# Neither what a run trains nor its final numbers: how it evaluates (batch size), which
+# checkpoints it keeps besides last.pt, and an extra diagnostic. A grid reads back a run
+# that differs from its row only in these (e.g. one made when their defaults were others).
+NEUTRAL = {"train.eval_batch_size", "train.check_running_stats", "run.select"}
 
 
 def check_same_config(run: RunDir, saved: dict, now: dict) -> None:
