@@ -346,17 +346,15 @@ def module_origin(name: str) -> str | None:
     return spec.origin if spec else None
 
 
-def check_recorded_module(name: str, recorded: str | None) -> str:
+def check_recorded_module(name: str, recorded: str | None) -> None:
     """Where a reopened run's `model.module` comes from: the file the run recorded when it
     trained, found again; a module imported already (`plainnet --import NAME`, or `import` in
     Python) is the user's choice. Any other file is refused (a `ValueError` naming both): a
-    run folder received from elsewhere must not run a file that lies beside it. Returns the
-    file, or "" when nothing is found (the import then says the module is missing)."""
-    if name in sys.modules:
-        return getattr(sys.modules[name], "__file__", None) or name
-    found = module_origin(name)
+    run folder received from elsewhere must not run a file that lies beside it. A module
+    not found at all is left to the import, which says it is missing."""
+    found = None if name in sys.modules else module_origin(name)
     if found is None:
-        return ""
+        return
     here, then = Path(found).resolve(), Path(recorded or "")
     package = here.parent if here.name == "__init__.py" else here
     if not (then.is_absolute() and then.resolve().is_relative_to(package)):
@@ -365,7 +363,6 @@ def check_recorded_module(name: str, recorded: str | None) -> str:
             f"{recorded or 'no file'} when it trained; if you trust that file, import it by "
             f"name: plainnet --import {name} ... (in Python: import {name})"
         )
-    return found
 
 
 def registry(field: str):
