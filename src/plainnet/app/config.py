@@ -349,7 +349,7 @@ def module_origin(name: str) -> str | None:
 def check_recorded_module(name: str, recorded: str | None) -> None:
     """Where a reopened run's `model.module` comes from: the file the run recorded when it
     trained, found again; a module imported already (`plainnet --import NAME`, or `import` in
-    Python) is the user's choice. Any other file is refused (a `ValueError` naming both): a
+    Python) is the user's choice. Any other file is refused (a `ConfigError` naming both): a
     run folder received from elsewhere must not run a file that lies beside it. A module
     not found at all is left to the import, which says it is missing."""
     found = None if name in sys.modules else module_origin(name)
@@ -358,7 +358,7 @@ def check_recorded_module(name: str, recorded: str | None) -> None:
     here, then = Path(found).resolve(), Path(recorded or "")
     package = here.parent if here.name == "__init__.py" else here
     if not (then.is_absolute() and then.resolve().is_relative_to(package)):
-        raise ValueError(
+        raise ConfigError(
             f"model.module {name} would be imported from {found}, but the run recorded "
             f"{recorded or 'no file'} when it trained; if you trust that file, import it by "
             f"name: plainnet --import {name} ... (in Python: import {name})"

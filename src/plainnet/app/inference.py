@@ -352,10 +352,7 @@ def _rebuilt(cfg: Config, shape, module_file: str | None) -> nn.Module:
     line saying where it was when the run trained (it is never imported from there unasked),
     and one found elsewhere than that is not imported (`check_recorded_module`)."""
     if cfg.model.module:
-        try:
-            check_recorded_module(cfg.model.module, module_file)
-        except ValueError as e:
-            raise RunError(str(e)) from None
+        check_recorded_module(cfg.model.module, module_file)
     try:
         return make_model(cfg, shape)
     except ConfigError as e:
@@ -410,7 +407,7 @@ def load_run(
         model = model or _rebuilt(cfg, shape, state.get("module_file"))
         model.load_state_dict(state["model"])
         prep = Standardize.from_state(info)
-    except RunError:
+    except PlainnetError:  # already one line (e.g. a model module that is not the run's)
         raise
     except (KeyError, TypeError, ValueError, RuntimeError):
         raise RunError(f"{path}: its weights, config and data description do not fit") from None

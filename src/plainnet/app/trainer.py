@@ -146,10 +146,7 @@ def resume(
     saved = run.config()
     if saved.model.module and run.checkpoint_path.is_file():  # as load_run: never a stray file
         recorded = run.load_checkpoint("cpu", optimizer=False).get("module_file")
-        try:
-            check_recorded_module(saved.model.module, recorded)
-        except ValueError as e:
-            raise RunError(str(e)) from None
+        check_recorded_module(saved.model.module, recorded)
     cfg = validate(apply_overrides(saved.model_dump(), overrides), str(run.config_path))
     if cfg.train.epochs > saved.train.epochs and not extend:
         raise ConfigError(
@@ -293,10 +290,11 @@ def _callbacks(cfg, run, data, measure, best, tb, console, progress, theirs) -> 
     and last the checkpoint, so that it saves every callback's state of the epoch."""
     calibration = []
     # Batch Renormalization trains on its running statistics, so they are left to it.
-    if calibration_samples(cfg) and cfg.model.norm == "batch":
+    samples = calibration_samples(cfg)
+    if samples and cfg.model.norm == "batch":
         # the check reads the validation split only: the test split is read once, at the end
         check = cfg.train.check_running_stats and data.has_val
-        sample = data.sample(calibration_samples(cfg), cfg.train.seed)
+        sample = data.sample(samples, cfg.train.seed)
         calibration = [*[RunningStatsCheck(["val"], measure)] * check,
                        Calibration(sample, measure.batch_size)]  # fmt: skip
     return [
