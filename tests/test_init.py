@@ -93,3 +93,27 @@ def test_delta_orthogonal_keeps_a_deep_net_without_batchnorm_at_its_input_scale(
             sizes[scheme] = hidden(x).pow(2).mean().item() / x.pow(2).mean().item()
     assert 0.5 < sizes["delta_orthogonal"] < 2
     assert sizes["he_uniform"] > 1e30 or not math.isfinite(sizes["he_uniform"])
+
+
+def _channel_rank(x: torch.Tensor) -> int:
+    """Rank of the channels' covariance over samples and positions."""
+    f = x.transpose(0, 1).flatten(1)
+    return int(torch.linalg.matrix_rank(f - f.mean(1, keepdim=True), rtol=1e-4))
+
+
+def test_delta_orthogonal_widen_gives_a_grey_image_distinct_channels():
+    """On a one-channel image the delta-orthogonal stem makes 16 copies of the image (rank 1);
+    the widening variant fills the whole kernel (rank 9 = 1 x 3 x 3), keeps equal-width convs
+    delta-orthogonal and keeps the signal's size."""
+    torch.manual_seed(0)
+    x = torch.randn(64, 1, 12, 12)
+    ranks, sizes = {}, {}
+    for scheme in ("delta_orthogonal", "delta_orthogonal_widen"):
+        model = plain_cnn((1, 12, 12), 10, depth=20, norm="none", beta=0.9, init=scheme)
+        with torch.no_grad():
+            ranks[scheme] = _channel_rank(model.layer1.weight(x))  # the stem conv
+            sizes[scheme] = model[:-3](x).pow(2).mean().item() / x.pow(2).mean().item()
+        same_width = model.layer2.weight.weight
+        assert same_width[:, :, 0, 0].abs().sum() == 0  # only the centre tap
+    assert ranks == {"delta_orthogonal": 1, "delta_orthogonal_widen": 9}
+    assert all(0.3 < s < 3 for s in sizes.values()), sizes

@@ -54,16 +54,35 @@ def delta_orthogonal_(weight: torch.Tensor, gain: float = 1.0) -> torch.Tensor:
     return weight
 
 
+@torch.no_grad()
+def delta_orthogonal_widen_(weight: torch.Tensor, gain: float = 1.0) -> torch.Tensor:
+    """`delta_orthogonal_`, except for a conv that widens (C_out > C_in, such as a stem on a
+    grey image or a stage's first conv): an orthogonal matrix over its whole flattened kernel
+    (C_out x C_in*k*k), scaled like `delta_orthogonal_` by sqrt(C_out / fan-in) where that
+    exceeds 1.
+
+    Why: a centre tap of C_out x C_in has rank C_in, so a delta-orthogonal stem on a
+    one-channel image makes C_out scaled copies of it and every later orthogonal layer keeps
+    that rank; the whole kernel has rank min(C_out, C_in*k*k), distinct spatial filters.
+    Layers that keep their width are delta-orthogonal, so the signal's size is kept as before.
+    """
+    c_out, c_in = weight.shape[:2]
+    if weight.dim() == 2 or c_out <= c_in:
+        return delta_orthogonal_(weight, gain)
+    return nn.init.orthogonal_(weight, gain * math.sqrt(max(1.0, c_out / fan_in(weight))))
+
+
 INITS: dict[str, Callable[..., torch.Tensor] | None] = {
     "he_uniform": he_uniform_,
     "glorot": nn.init.xavier_uniform_,
     "orthogonal": nn.init.orthogonal_,  # gain 1; conv kernels are flattened to (C_out, C_in*k*k)
     # gain from the activation that follows each hidden layer: for nets without BatchNorm
     "delta_orthogonal": delta_orthogonal_,
+    "delta_orthogonal_widen": delta_orthogonal_widen_,
     "torch": None,  # keep PyTorch's own default: kaiming_uniform(a=sqrt(5)), U[+-1/sqrt(n_in)]
 }
 # Schemes whose scale depends on the activation after the layer (`activation_gain`).
-GAINED = {"delta_orthogonal"}
+GAINED = {"delta_orthogonal", "delta_orthogonal_widen"}
 
 
 def activation_gain(act: nn.Module) -> float:
