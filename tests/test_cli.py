@@ -446,33 +446,40 @@ def test_predict_and_export_a_trained_run(capsys, tmp_path):
     np.save(tmp_path / "bad.npy", np.zeros((2, 5, 5), np.uint8))
     code, _, err = run_cli(capsys, "predict", str(run), str(tmp_path / "bad.npy"))
     assert "the model takes" in one_line_error(code, err)
-    # exported files load and run in a fresh process that never imports plainnet
-    np.save(tmp_path / "x.npy", x.astype(np.float32)[:, None])
-    # predict takes what the exported model takes (N,C,H,W), and N,H,W,C and flat N,H*W
-    for i, layout in enumerate((x.astype(np.float32)[:, None], x[..., None], x.reshape(20, 64))):
-        np.save(tmp_path / f"l{i}.npy", layout)
-        code, _, err = run_cli(capsys, "predict", str(run), str(tmp_path / f"l{i}.npy"),
-                               "--out", str(tmp_path / f"l{i}.npz"))  # fmt: skip
-        assert code == 0, err
-        assert np.allclose(np.load(tmp_path / f"l{i}.npz")["probabilities"], probs, atol=1e-6)
-    for fmt, load in (
-        ("pt2", "torch.export.load(p).module()"),
-        ("torchscript", "torch.jit.load(p)"),
-    ):
-        path = tmp_path / f"m-{fmt}"
-        assert run_cli(capsys, "export", str(run), "--format", fmt, "--out", str(path))[0] == 0
-        script = (
-            "import sys, numpy, torch; p = sys.argv[1]; m = " + load + "; "
-            "x = torch.from_numpy(numpy.load(sys.argv[2])); "
-            "numpy.save(sys.argv[3], torch.softmax(m(x), 1).detach().numpy()); "
-            "assert 'plainnet' not in sys.modules"
-        )
-        out_file = tmp_path / f"{fmt}.npy"
-        subprocess.run(
-            [sys.executable, "-c", script, str(path), str(tmp_path / "x.npy"), str(out_file)],
-            check=True, cwd=tmp_path,
-        )  # fmt: skip
-        assert np.allclose(np.load(out_file), probs, atol=1e-5)
+    # exported files load and run in a fresh process that never imports plainnet, in the
+    # layouts predict takes: N,C,H,W; N,H,W,C; N,H,W; flat
+    layouts = {"nchw": x[:, None], "nhwc": x[..., None], "nhw": x, "flat": x.reshape(20, 64)}
+    for arr in layouts.values():  # predict: the same layouts, any dtype
+        for dtype in (np.uint8, np.float32):
+            np.save(tmp_path / "l.npy", arr.astype(dtype))
+            code, _, err = run_cli(capsys, "predict", str(run), str(tmp_path / "l.npy"),
+                                   "--out", str(tmp_path / "l.npz"))  # fmt: skip
+            assert code == 0, err
+            assert np.allclose(np.load(tmp_path / "l.npz")["probabilities"], probs, atol=1e-6)
+    jobs = []
+    for fmt in ("pt2", "torchscript"):
+        for layout, arr in layouts.items():
+            path = tmp_path / f"m-{fmt}-{layout}"
+            code, out, err = run_cli(capsys, "export", str(run), "--format", fmt,
+                                     "--layout", layout, "--out", str(path))  # fmt: skip
+            assert code == 0, err
+            assert f"N,{','.join(map(str, arr.shape[1:]))} raw values" in out
+            np.save(tmp_path / f"{layout}.npy", arr.astype(np.float32))
+            jobs.append(f"{fmt} {path} {tmp_path / layout}.npy {tmp_path / fmt}-{layout}.out.npy")
+    script = (
+        "import sys, numpy, torch\n"
+        "for job in sys.argv[1:]:\n"
+        "    fmt, p, x, out = job.split()\n"
+        "    m = torch.export.load(p).module() if fmt == 'pt2' else torch.jit.load(p)\n"
+        "    y = m(torch.from_numpy(numpy.load(x)))\n"
+        "    numpy.save(out, torch.softmax(y, 1).detach().numpy())\n"
+        "assert 'plainnet' not in sys.modules\n"
+    )
+    subprocess.run([sys.executable, "-c", script, *jobs], check=True, cwd=tmp_path)
+    for job in jobs:
+        assert np.allclose(np.load(job.split()[-1]), probs, atol=1e-5), job
+    code, _, err = run_cli(capsys, "export", str(run), "--layout", "nhwc3")
+    one_line_error(code, err)
 
 
 def test_a_copied_grid_resumes_its_interrupted_runs(capsys, tmp_path):

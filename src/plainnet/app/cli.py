@@ -142,24 +142,34 @@ def predict_cmd(run_dir, inputs, checkpoint, device, out, rescale):
 @cli.command("export")
 @click.argument("run_dir", type=click.Path())
 @click.option("--format", "fmt", type=click.Choice(["pt2", "torchscript"]), default="pt2")
+@click.option(
+    "--layout",
+    type=click.Choice(["nchw", "nhwc", "nhw", "flat"]),
+    default="nchw",
+    show_default=True,
+    help="The input's layout: N,C,H,W; N,H,W,C; N,H,W (one channel); flat N,C*H*W.",
+)
 @checkpoint_option
 @click.option("--out", type=click.Path(), help="Output file (default: in the run folder).")
-def export_cmd(run_dir, fmt, checkpoint, out):
+def export_cmd(run_dir, fmt, layout, checkpoint, out):
     """Write the model, its input standardization folded in, as a file that needs only torch.
 
-    It takes float N,C,H,W raw input values (as the dataset stores them) and returns
-    logits. pt2: load with torch.export.load(path).module(); torchscript: torch.jit.load(path).
+    It takes raw input values (as the dataset stores them) in the --layout chosen here (a
+    compiled program has one input rank; predict and eval take them all) and returns logits.
+    pt2 (float32 input): load with torch.export.load(path).module(); torchscript (any
+    numeric dtype): torch.jit.load(path).
     """
-    from plainnet.app.inference import export, load_run
+    from plainnet.app.inference import LAYOUTS, export, load_run
     from plainnet.app.runs import not_a_run_file
 
     loaded = load_run(run_dir, checkpoint)
     click.echo(f"model: {loaded.describe()}")
     suffix = ".pt2" if fmt == "pt2" else ".ts.pt"
     out = not_a_run_file(out or Path(run_dir) / f"model-{loaded.checkpoint}{suffix}")
-    export(loaded.model, loaded.preprocess, loaded.in_shape, out, fmt)
-    shape = ",".join(map(str, loaded.in_shape))
-    click.echo(f"wrote {out} (input: float N,{shape} raw values as the dataset stores them)")
+    export(loaded.model, loaded.preprocess, loaded.in_shape, out, fmt, layout)
+    shape = ",".join(map(str, LAYOUTS[layout](*loaded.in_shape)))
+    dtype = "float32" if fmt == "pt2" else "numeric"
+    click.echo(f"wrote {out} (input: {dtype} N,{shape} raw values as the dataset stores them)")
 
 
 @cli.group("config")

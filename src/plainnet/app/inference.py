@@ -229,29 +229,54 @@ def predict(model: nn.Module, preprocess: Standardize, x: np.ndarray) -> np.ndar
     return torch.softmax(logits(model, preprocess, x), 1).numpy()
 
 
-class Standalone(nn.Module):
-    """The model with its input standardization folded in: float `N,C,H,W` raw pixel values
-    (0..255, as the dataset stores them) in, logits out."""
+# How an exported model's input is laid out: its shape for a model of inputs (C, H, W).
+LAYOUTS = {
+    "nchw": lambda c, h, w: (c, h, w),
+    "nhwc": lambda c, h, w: (h, w, c),
+    "nhw": lambda c, h, w: (h, w),  # one channel only
+    "flat": lambda c, h, w: (c * h * w,),  # channels-first order, as torch.flatten gives
+}
 
-    def __init__(self, model: nn.Module, preprocess: Standardize):
+
+class Standalone(nn.Module):
+    """The model with its input layout and standardization folded in: raw pixel values (as
+    the dataset stores them: 0..255 for 8-bit images) laid out as `layout` (`LAYOUTS`) in,
+    logits out."""
+
+    def __init__(self, model: nn.Module, preprocess: Standardize, in_shape, layout="nchw"):
         super().__init__()
-        self.model = model
+        if layout not in LAYOUTS:
+            raise InputError(f"unknown layout {layout!r}; choose one of {', '.join(LAYOUTS)}")
+        if layout == "nhw" and in_shape[0] != 1:
+            raise InputError(
+                f"layout nhw has no channel axis and the model takes {in_shape[0]} channels; "
+                "choose nchw, nhwc or flat"
+            )
+        self.model, self.in_shape, self.layout = model, tuple(in_shape), layout
         self.register_buffer("mean", preprocess.mean.clone())
         self.register_buffer("std", preprocess.std.clone())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model((x - self.mean) / self.std)
+        if self.layout == "nhwc":
+            x = x.permute(0, 3, 1, 2)
+        elif self.layout != "nchw":
+            x = x.reshape(x.shape[0], *self.in_shape)
+        return self.model((x.float() - self.mean) / self.std)
 
 
-def export(model: nn.Module, preprocess: Standardize, in_shape, path: Path, fmt: str) -> Path:
+def export(
+    model: nn.Module, preprocess: Standardize, in_shape, path: Path, fmt: str, layout="nchw"
+) -> Path:
     """Write a file that loads and runs with PyTorch alone (no plainnet).
 
     `pt2`: `torch.export` (load with `torch.export.load(path).module()`); `torchscript`:
-    `torch.jit.load(path)`. Both take float `N,C,H,W` raw pixel values and return logits; the
-    batch size is free.
+    `torch.jit.load(path)`. Both take raw pixel values laid out as `layout` (`LAYOUTS`: a
+    compiled program's input has one rank, so the layout is chosen here) and return logits;
+    the batch size is free. A `pt2` program takes float32 (it fixes its input's dtype); the
+    TorchScript file any numeric dtype.
     """
-    net = Standalone(model, preprocess).eval()
-    example = torch.zeros(2, *in_shape)
+    net = Standalone(model, preprocess, in_shape, layout).eval()
+    example = torch.zeros(2, *LAYOUTS[layout](*in_shape))
     if fmt == "torchscript":
         traced = torch.jit.trace(net, example)
         return write_atomic(path, lambda f: torch.jit.save(traced, f))
