@@ -199,6 +199,28 @@ def test_validating_a_config_imports_nothing_and_building_its_model_restores_sys
         make_model(cfg, data_shape(cfg))
 
 
+def test_a_modules_output_and_interrupt_at_import_are_reported_as_its_own(
+    tmp_path, monkeypatch, capsys
+):
+    """What a module prints at import goes to stderr under its name, never into plainnet's
+    output (a printed config stays valid TOML); Ctrl-C during its import fails that import."""
+    import sys
+
+    from plainnet.app.config import import_user_module
+
+    chatty = "import sys\nprint('hello')\nprint('oops', file=sys.stderr)\n"
+    (tmp_path / "chatty.py").write_text(chatty)
+    (tmp_path / "stuck.py").write_text("raise KeyboardInterrupt\n")
+    monkeypatch.chdir(tmp_path)
+    for name in ("chatty", "stuck"):
+        monkeypatch.delitem(sys.modules, name, raising=False)
+    import_user_module("chatty")
+    out, err = capsys.readouterr()
+    assert out == "" and err.splitlines() == ["[chatty at import] hello", "[chatty at import] oops"]
+    with pytest.raises(ValueError, match=r"importing stuck failed \(KeyboardInterrupt"):
+        import_user_module("stuck")
+
+
 def test_with_no_preset_a_net_beyond_the_crossover_trains_with_the_deep_recipe(tmp_path):
     from plainnet.app.config import DEEP_BEYOND, DepthNote
 

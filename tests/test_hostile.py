@@ -588,6 +588,14 @@ def test_a_model_from_the_users_module_trains_evaluates_predicts_and_exports(tmp
         and f"model.module mymodels from {received / 'mymodels.py'}"
         in (named.stdout.splitlines()[0])
     )
+    # the recorded file replaced in place (its content hashed when the run trained): not run
+    changed = tmp_path.parent / "changed"
+    (tmp_path / "mymodels.py").write_text(f"open({str(changed)!r}, 'w')\n" + MY_MODELS)
+    got = subprocess.run([sys.executable, "-I", "-m", "plainnet", "eval", str(run)],
+                         cwd=tmp_path, capture_output=True, text=True)  # fmt: skip
+    said = one_line_error(got.returncode, got.stderr)
+    assert f"{tmp_path / 'mymodels.py'} changed since the run trained" in said
+    assert "--import mymodels" in said and not changed.exists()
 
 
 def test_probe_refuses_targets_on_different_data_sets(capsys, run, tmp_path):

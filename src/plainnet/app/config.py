@@ -311,20 +311,28 @@ def import_user_module(name: Any) -> None:
     registers models, inits or activations; any failure is one line (a `ValueError`).
 
     The current folder is searched as `python -m` would, for this import only: `sys.path` is
-    as before afterwards, so no later import picks up a file that happens to lie there."""
+    as before afterwards, so no later import picks up a file that happens to lie there. What
+    the module prints at import goes to stderr under its name, so that it is told apart from
+    plainnet's output (a config printed by `config show` stays valid TOML); its exit or an
+    interrupt during its import is a failure of that import."""
+    import contextlib
     import importlib
+    import io
 
     check_module_name(name)
     if name in sys.modules:
         return
-    saved = list(sys.path)
+    saved, printed = list(sys.path), io.StringIO()
     sys.path.insert(0, str(Path.cwd()))
     try:
-        importlib.import_module(name)
-    except (Exception, SystemExit) as e:  # the user's code may raise, or exit, at import
+        with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(printed):
+            importlib.import_module(name)
+    except (Exception, SystemExit, KeyboardInterrupt) as e:  # the user's code, at import
         raise ValueError(f"importing {name} failed ({type(e).__name__}: {e})") from None
     finally:
         sys.path[:] = saved
+        for line in printed.getvalue().splitlines():
+            print(f"[{name} at import] {line}", file=sys.stderr)
 
 
 def module_origin(name: str) -> str | None:
@@ -346,23 +354,38 @@ def module_origin(name: str) -> str | None:
     return spec.origin if spec else None
 
 
-def check_recorded_module(name: str, recorded: str | None) -> None:
+def file_digest(path: str | Path | None) -> str | None:
+    """SHA-256 of the file at `path` (None: no such file)."""
+    import hashlib
+
+    try:
+        return hashlib.sha256(Path(path).read_bytes()).hexdigest() if path else None
+    except OSError:
+        return None
+
+
+def check_recorded_module(name: str, about: dict) -> None:
     """Where a reopened run's `model.module` comes from: the file the run recorded when it
-    trained, found again; a module imported already (`plainnet --import NAME`, or `import` in
-    Python) is the user's choice. Any other file is refused (a `ConfigError` naming both): a
-    run folder received from elsewhere must not run a file that lies beside it. A module
-    not found at all is left to the import, which says it is missing."""
+    trained (its checkpoint's `about`: `module_file`), found again with the content it had
+    then (`module_sha256`, when the run recorded one); a module imported already (`plainnet
+    --import NAME`, or `import` in Python) is the user's choice. Any other file, or that file
+    changed, is refused (a `ConfigError` naming both): a run folder received from elsewhere
+    must not run a file that lies beside it or was put in its place. A module not found at
+    all is left to the import, which says it is missing."""
     found = None if name in sys.modules else module_origin(name)
     if found is None:
         return
+    recorded, digest = about.get("module_file"), about.get("module_sha256")
     here, then = Path(found).resolve(), Path(recorded or "")
     package = here.parent if here.name == "__init__.py" else here
+    trust = f"if you trust it, import it by name: plainnet --import {name} ..."
     if not (then.is_absolute() and then.resolve().is_relative_to(package)):
         raise ConfigError(
             f"model.module {name} would be imported from {found}, but the run recorded "
-            f"{recorded or 'no file'} when it trained; if you trust that file, import it by "
-            f"name: plainnet --import {name} ... (in Python: import {name})"
+            f"{recorded or 'no file'} when it trained; {trust}"
         )
+    if digest and file_digest(then) != digest:
+        raise ConfigError(f"model.module {name}: {recorded} changed since the run trained; {trust}")
 
 
 def registry(field: str):

@@ -372,16 +372,17 @@ class LoadedRun:
         return f"best.pt ({of}: {rule} on validation{where})"
 
 
-def _rebuilt(cfg: Config, shape, module_file: str | None) -> nn.Module:
+def _rebuilt(cfg: Config, shape, about: dict) -> nn.Module:
     """The run's model built again; a model module that cannot be imported from here is one
     line saying where it was when the run trained (it is never imported from there unasked),
     and one found elsewhere than that is not imported (`check_recorded_module`)."""
     if cfg.model.module:
-        check_recorded_module(cfg.model.module, module_file)
+        check_recorded_module(cfg.model.module, about)
     try:
         return make_model(cfg, shape)
     except ConfigError as e:
-        where = f"; it was {module_file} when the run trained" if module_file else ""
+        file = about.get("module_file")
+        where = f"; it was {file} when the run trained" if file else ""
         raise RunError(
             f"{e}{where}: run from the folder that holds it, or put that folder on PYTHONPATH"
         ) from None
@@ -429,7 +430,7 @@ def load_run(
         if math.prod(in_shape) > MAX_INPUT_VALUES:
             raise ValueError
         shape = SimpleNamespace(in_shape=in_shape, num_classes=classes)
-        model = model or _rebuilt(cfg, shape, state.get("module_file"))
+        model = model or _rebuilt(cfg, shape, state)
         model.load_state_dict(state["model"])
         prep = Standardize.from_state(info)
     except PlainnetError:  # already one line (e.g. a model module that is not the run's)

@@ -55,6 +55,7 @@ from plainnet.app.config import (
     ConfigError,
     apply_overrides,
     check_recorded_module,
+    file_digest,
     parse_override,
     validate,
 )
@@ -145,8 +146,7 @@ def resume(
     run = RunDir.open(run_dir)
     saved = run.config()
     if saved.model.module and run.checkpoint_path.is_file():  # as load_run: never a stray file
-        recorded = run.load_checkpoint("cpu", optimizer=False).get("module_file")
-        check_recorded_module(saved.model.module, recorded)
+        check_recorded_module(saved.model.module, run.load_checkpoint("cpu", optimizer=False))
     cfg = validate(apply_overrides(saved.model_dump(), overrides), str(run.config_path))
     if cfg.train.epochs > saved.train.epochs and not extend:
         raise ConfigError(
@@ -397,7 +397,8 @@ def _about(cfg: Config, data: DeviceData, world: World, given: str | None) -> di
     about = dict(config=cfg.model_dump(), data=data.info(), provenance=provenance(world.device))
     module = sys.modules.get(cfg.model.module) if cfg.model.module else None
     where = getattr(module, "__file__", None)  # said when the run is reopened elsewhere
-    return about | dict(model_name=name, model_given=given, module_file=where)
+    digest = file_digest(where)  # a file replaced in place is not imported on reopening
+    return about | dict(model_name=name, model_given=given, module_file=where, module_sha256=digest)
 
 
 def _training_model(net: nn.Module, cfg: Config, world: World) -> nn.Module:
