@@ -1,0 +1,106 @@
+"""The numbers the README and docs quote are those of the run records committed beside them.
+
+Each check names a quoted text, the records it comes from (a glob under docs/results/runs)
+and how it is formed from their final test errors; a record redrawn or a text edited
+without the other fails here. Numbers without committed records (older grids kept only as
+reports) are not checked.
+"""
+
+import json
+import statistics
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+RUNS = ROOT / "docs/results/runs"
+
+
+def errors(pattern: str, n: int, key: str = "final_test_err") -> list[float]:
+    """Final test errors (or another error `key`, in %) of the runs under docs/results/runs
+    matching `pattern`."""
+    files = sorted(RUNS.glob(f"{pattern}/summary.json"))
+    assert len(files) == n, f"{pattern}: {len(files)} records, expected {n}"
+    return [100 * json.loads(f.read_text())[key] for f in files]
+
+
+def mean_std(pattern: str, n: int, places: int = 2, key: str = "final_test_err") -> str:
+    v = errors(pattern, n, key)
+    return f"{statistics.mean(v):.{places}f} ± {statistics.stdev(v):.{places}f}"
+
+
+def mean(pattern: str, n: int) -> str:
+    return f"{statistics.mean(errors(pattern, n)):.2f}"
+
+
+def one(pattern: str, places: int = 2, key: str = "final_test_err") -> str:
+    return f"{errors(pattern, 1, key)[0]:.{places}f}"
+
+
+def splits(pattern: str, n: int) -> str:
+    """Training, validation and test error of the records, table cells."""
+    if n == 1:
+        return " | ".join(one(pattern, 2, f"final_{s}_err") for s in SPLITS)
+    return " | ".join(mean_std(pattern, n, 2, f"final_{s}_err") for s in SPLITS)
+
+
+def cnn_row(label: str, net: str) -> str:
+    cells = [mean_std(f"cnn/*-{net}_model.depth={d}-s*", 3) for d in (20, 56, 110)]
+    return f"| {label} | " + " | ".join(cells) + " |"
+
+
+def table2(row: str) -> str:
+    return one(f"table2-5k/*-{row}-s0")
+
+
+SPLITS = ("train", "val", "test")
+DEEP_1000 = "cnn-1000/*deep-cnn1000-s*"
+
+
+def each(pattern: str) -> str:
+    return ", ".join(f"{v:.2f}" for v in errors(pattern, 2))
+
+
+CHECKS = {
+    "docs/cnn.md": lambda: [
+        cnn_row("plain, BatchNorm + ReLU (`-p bn`)", "bn"),
+        cnn_row("proposed: BatchNorm + Leaky ReLU + max-norm (default)", "proposed"),
+        cnn_row("deep recipe (`-p deep`)", "deep"),
+        cnn_row("ResNet (He et al., with shortcuts)", "resnet"),
+        f"| deep recipe | 1,000 | 2 | {splits(DEEP_1000, 2)} ({each(DEEP_1000)}) |",
+        f"| ResNet (lr 0.02, as in the grid) | 998 | 1 | {splits('cnn-1000/*resnet998-s0', 1)} |",
+        f"| deep recipe, 50 layers | 3 | {splits('cnn-10k/*-deep-cnn50-s*', 3)} |",
+        f"| proposed (BatchNorm), 50 layers | 3 | {splits('cnn-10k/*-proposed-cnn50-s*', 3)} |",
+        f"| deep recipe, 10,000 layers | 1 | {splits('cnn-10k/*-deep-cnn10000-s0', 1)} |",
+        f"| 6.65 | {table2('PlainNet-50_(proposed)')} |",
+        f"| 15.00 | {table2('PlainNet-BN-56')} |",
+        f"| 6.97 | {table2('ResNet-56')} |",
+        f"| 6.43 | {table2('ResNet-110')} |",
+        f"| — | **{table2('CNN-50,_deep_recipe')}** |",
+        f"| — | {table2('CNN-110,_deep_recipe')} |",
+        f"| — | {one('table2-5k-warmup/*')} |",
+    ],
+    "docs/depth.md": lambda: [
+        f"(digits) | the paper's components | {mean_std('defaults-depth/*-mlp50-digits', 3)} |",
+        f"(digits) | the deep recipe | {mean_std('defaults-depth/*-mlp1000-digits', 3)} |",
+        f"300 --seed S` | the deep recipe | {mean_std('defaults-depth/*-mlp300-usps', 3)} |",
+    ],
+    "README.md": lambda: [
+        f"({mean('cnn/*-proposed_model.depth=56-s*', 3)}% against",
+        f"{mean('cnn/*-resnet_model.depth=56-s*', 3)}% at 56 layers",
+        f"it has {mean_std('cnn-1000/*deep-cnn1000-s*', 2, 1)}%",
+        f"to {one('cnn-10k/*-deep-cnn10000-s0')}% test error",
+        f"PlainNet-50 has {one('table2-5k/*-PlainNet-50_(proposed)-s0', 1)}% test error",
+        f"against {one('table2-5k/*-PlainNet-BN-56-s0', 1)}% for",
+        f"the plain BatchNorm net and {one('table2-5k/*-ResNet-56-s0', 1)}% for ResNet-56",
+        f"({one('table2-5k-warmup/*', 1)}% with a warm-up)",
+    ],
+}
+
+
+@pytest.mark.parametrize("doc", sorted(CHECKS))
+def test_quoted_numbers_are_those_of_the_committed_records(doc):
+    text = " ".join((ROOT / doc).read_text().replace("**", "").split())  # one line, no bold
+    for quote in CHECKS[doc]():
+        quote = " ".join(quote.replace("**", "").split())
+        assert quote in text, f"{doc} does not quote {quote!r}"
