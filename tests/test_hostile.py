@@ -557,7 +557,11 @@ def test_a_model_from_the_users_module_trains_evaluates_predicts_and_exports(tmp
     uses = (["eval", str(run)], ["predict", str(run), "x.npy"], ["export", str(run)])
     missing = ["train", "model.module=nosuchmodule", "model.arch=tiny"]
     imported = ["--import", "mymodels", "model", "model.arch=tiny"]
-    *done, missing, imported = plainnet(*uses, missing, imported)
+    grid = ["--import", "mymodels", "sweep", "model.arch=tiny", "--seeds", "0,1", "--jobs", "2",
+            "--epochs", "1", "--out", "grid", "run.tensorboard=false"]  # fmt: skip
+    *done, missing, imported, grid = plainnet(*uses, missing, imported, grid)
+    (out, err), code = grid  # the workers import what the parent imported
+    assert code == 0 and "failed" not in out + err and out.count("test ") == 2, out + err
     for args, ((_, err), code) in zip(uses, done, strict=True):
         assert code == 0, (args, err[-800:])
     (_, err), code = missing

@@ -397,6 +397,20 @@ def registry(field: str):
     return dict(arch=MODELS, act=ACTIVATIONS, init=INITS, conv=CONV_MODELS)[field]
 
 
+def user_modules() -> list[str]:
+    """The modules outside plainnet that registered a model, an activation or an init in this
+    process (`plainnet --import`, `model.module`, or `import` in Python): what a fresh worker
+    process must import to know the same names."""
+    names = {
+        getattr(fn, "__module__", None) or ""
+        for field in ("arch", "act", "init")
+        for fn in registry(field).values()
+        if fn is not None
+    }
+    own = ("plainnet", "torch", "__main__", "__mp_main__", "")
+    return sorted(n for n in names if n.partition(".")[0] not in own)
+
+
 def _one_of(value: str, choices: dict) -> str:
     if value not in choices:
         raise ValueError(f"must be one of {sorted(choices)}")

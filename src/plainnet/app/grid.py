@@ -20,7 +20,7 @@ import torch
 from rich.console import Console
 
 from plainnet.app.build import with_numbers
-from plainnet.app.config import Config, ConfigError, resolve
+from plainnet.app.config import Config, ConfigError, import_user_module, resolve, user_modules
 from plainnet.app.notes import show_warnings_as_notes
 from plainnet.app.runs import NEUTRAL, WHERE, RunDir, RunError, RunInUse, hold
 from plainnet.app.trainer import TrainingDiverged, train
@@ -273,7 +273,7 @@ def _train_all(work: list[Job], todo: list[int], jobs: int, done) -> None:
     threads = max(1, torch.get_num_threads() // jobs)
     spawn = multiprocessing.get_context("spawn")  # no fork of a process holding torch
     order = sorted(todo, key=lambda i: -work[i].result.row.cost)
-    with ProcessPoolExecutor(jobs, spawn, _init_worker, (threads,)) as pool:
+    with ProcessPoolExecutor(jobs, spawn, _init_worker, (threads, user_modules())) as pool:
         args = {i: (work[i].cfg, work[i].run, work[i].resumed) for i in order}
         futures = {pool.submit(_train_one, *args[i]): i for i in order}
         try:
@@ -369,9 +369,11 @@ def _summary_or_note(run: RunDir) -> dict | None:
         return None
 
 
-def _init_worker(threads: int) -> None:
+def _init_worker(threads: int, modules: list[str]) -> None:
     _die_with_parent()
     torch.set_num_threads(threads)
+    for name in modules:  # what the parent imported (plainnet --import): the same registry
+        import_user_module(name)
     # a spawned worker starts without the command's handling of warnings
     show_warnings_as_notes()
 
