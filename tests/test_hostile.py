@@ -681,6 +681,24 @@ def test_a_grid_skips_a_run_another_process_holds_and_never_marks_it_failed(caps
     assert "the grid in" in one_line_error(code, err) and "is in use by process" in err
 
 
+def test_a_grid_never_writes_through_a_run_folder_that_is_a_link(capsys, tmp_path):
+    import shutil
+
+    args = ["--seeds", "0", "model.depth=3", "model.width=8", "train.epochs=1",
+            "run.tensorboard=false", "--out", str(tmp_path / "g")]  # fmt: skip
+    assert run_cli(capsys, "sweep", *args)[0] == 0
+    (folder,) = (tmp_path / "g" / "runs").iterdir()
+    target = tmp_path / "elsewhere"
+    shutil.move(folder, target)
+    (target / "summary.json").unlink()  # an interrupted run, reached through a link
+    folder.symlink_to(target)
+    before = sorted(p.name for p in target.rglob("*"))
+    code, out, err = run_cli(capsys, "sweep", "--resume", *args)
+    assert code == 0 and "is a symbolic link: left alone" in out + err
+    assert sorted(p.name for p in target.rglob("*")) == before  # nothing written into it
+    assert len(list((tmp_path / "g" / "runs").iterdir())) == 2  # trained in a folder of its own
+
+
 def test_grid_workers_die_with_the_grid_process_even_when_it_is_killed(tmp_path):
     import signal
     import subprocess

@@ -341,6 +341,9 @@ def _earlier_runs(out: Path) -> dict[str, tuple[RunDir, dict | str | None]]:
     config the most advanced wins (finished, then failed, then the newest interrupted)."""
     found: dict[str, tuple[int, str, RunDir, dict | str | None]] = {}
     for path in sorted(out.glob("*/config.toml")):
+        if path.parent.is_symlink():  # planted, or made elsewhere: never written through
+            warnings.warn(f"{path.parent} is a symbolic link: left alone", stacklevel=2)
+            continue
         run = RunDir(path.parent)
         try:
             key = _key(run.config())
