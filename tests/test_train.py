@@ -94,10 +94,14 @@ def test_divergence_stops_and_keeps_the_last_good_checkpoint(small_cfg, quiet, m
     run = train(small_cfg("train.epochs=1", *naive), console=quiet).run_dir
     good = run.checkpoint_path.read_bytes()
     bad = small_cfg("train.epochs=3", "optim.lr=1e30", *naive)
-    with pytest.raises(TrainingDiverged, match="Last finite checkpoint: .*last.pt"):
+    with pytest.raises(TrainingDiverged, match="Last finite checkpoint: .*last.pt") as e:
         train(bad, run, resume=True, console=quiet)
+    assert str(e.value).endswith("Try a lower optim.lr or enable max_norm.")
     assert run.checkpoint_path.read_bytes() == good
     assert [r["epoch"] for r in run.read_metrics()] == [1]
+    with pytest.raises(TrainingDiverged) as e:  # max-norm on: only what the run did not have
+        train(small_cfg("optim.lr=1e30", "model.norm=none"), console=quiet)
+    assert str(e.value).endswith("Try a lower optim.lr.")
 
 
 def test_run_folders_are_never_reused(small_cfg):

@@ -232,7 +232,7 @@ def _train_locked(cfg: Config, run: RunDir, resume, console, world, data, model,
     if start.epoch >= cfg.train.epochs or start.stopped:
         console.print(f"nothing to do: the run already finished {start.epoch} epochs")
     per_epoch = data.steps_per_epoch(cfg.train.batch_size, world.size)
-    with progress.bar, _named_on_failure(run):
+    with progress.bar, _named_on_failure(run, cfg):
         state = fit(
             net,
             opt,
@@ -336,8 +336,9 @@ def _steps(cfg: Config, per_epoch: int, net: nn.Module, project, world: World) -
 
 
 @contextlib.contextmanager
-def _named_on_failure(run: RunDir):
-    """An interrupted or diverged run's error names its folder and what was kept."""
+def _named_on_failure(run: RunDir, cfg: Config):
+    """An interrupted or diverged run's error names its folder, what was kept and what to try
+    (only what this run did not have)."""
     try:
         yield
     except KeyboardInterrupt:  # Ctrl-C, or SIGTERM from the command line: name the folder
@@ -345,7 +346,8 @@ def _named_on_failure(run: RunDir):
     except TrainingDiverged as e:
         raise TrainingDiverged(
             f"{e}; stopped{' without saving it' if str(e).startswith('after') else ''}. "
-            f"{_kept(run)} Try a lower optim.lr or enable max_norm."
+            f"{_kept(run)} Try a lower optim.lr"
+            + (" or enable max_norm." if not cfg.max_norm.enabled else ".")
         ) from None
 
 
