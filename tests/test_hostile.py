@@ -699,6 +699,35 @@ def test_a_grid_never_writes_through_a_run_folder_that_is_a_link(capsys, tmp_pat
     assert len(list((tmp_path / "g" / "runs").iterdir())) == 2  # trained in a folder of its own
 
 
+KILLER = """
+import os, signal
+from plainnet.nn.models import plain_mlp, register_model
+
+@register_model
+def killer(in_shape, num_classes, depth=3):
+    if not os.path.exists("killed"):  # the first build only: as the OOM killer would
+        open("killed", "w").close()
+        os.kill(os.getpid(), signal.SIGKILL)
+    return plain_mlp(in_shape, num_classes, depth=depth, width=8)
+"""
+
+
+def test_a_killed_grid_worker_is_one_line_and_its_grid_resumes(tmp_path):
+    import subprocess
+    import sys
+
+    (tmp_path / "killer.py").write_text(KILLER)
+    args = [sys.executable, "-I", "-m", "plainnet", "sweep", "model.module=killer",
+            "model.arch=killer", "--seeds", "0,1", "--jobs", "2", "--epochs", "1",
+            "--out", "g", "run.tensorboard=false"]  # fmt: skip
+    first = subprocess.run(args, cwd=tmp_path, capture_output=True, text=True)
+    said = one_line_error(first.returncode, first.stderr)
+    assert "a worker process died while training" in said and "--resume continues" in said
+    again = subprocess.run([*args, "--resume"], cwd=tmp_path, capture_output=True, text=True)
+    assert again.returncode == 0, again.stderr[-800:]
+    assert again.stdout.count("test ") == 2 and "failed" not in again.stdout
+
+
 def test_grid_workers_die_with_the_grid_process_even_when_it_is_killed(tmp_path):
     import signal
     import subprocess
@@ -715,7 +744,7 @@ def test_grid_workers_die_with_the_grid_process_even_when_it_is_killed(tmp_path)
         "    time.sleep(600)\n"
         "if __name__ == '__main__':\n"
         "    spawn = multiprocessing.get_context('spawn')\n"
-        "    pool = ProcessPoolExecutor(1, spawn, _init_worker, (1,))\n"
+        "    pool = ProcessPoolExecutor(1, spawn, _init_worker, (1, []))\n"
         "    pool.submit(work, sys.argv[1]).result()\n"
     )
     (tmp_path / "grid.py").write_text(script)
