@@ -42,7 +42,7 @@ __getattr__, __dir__, __all__ = lazy_exports(
     {
         "nn.models": "PlainBlock PlainNet build_model hidden_weights plain_cnn plain_mlp "
         "register_model",
-        "nn.init": "he_uniform_ delta_orthogonal_ init_weights_",
+        "nn.init": "he_uniform_ delta_orthogonal_ delta_orthogonal_widen_ init_weights_",
         "nn.constraints": "MaxNorm max_norm_ unit_norms",
         "nn.lars": "LARS",
         "nn.speed": "flush_denormals",

@@ -9,7 +9,7 @@ __getattr__, __dir__, __all__ = lazy_exports(
     {
         "models": "PlainBlock PlainNet build_model hidden_weights plain_cnn plain_mlp resnet "
         "register_model",
-        "init": "he_uniform_ delta_orthogonal_ init_weights_",
+        "init": "he_uniform_ delta_orthogonal_ delta_orthogonal_widen_ init_weights_",
         "constraints": "MaxNorm max_norm_ unit_norms",
         "norms": "recalibrate_",
         "correlation": "resolve_beta",
