@@ -142,7 +142,7 @@ def winner(results: list[RowResult], key: str = "final_val_err") -> str:
         return "No row finished every seed with a validation error: no winner is named.\n"
     (best, *rest), what = order, key.removeprefix("final_").replace("_err", " error")
     m, sd = best.stat(key)
-    text = f"Lowest mean {what}: **{best.row.label}** ({m:.2f} ± {sd:.2f} %)"
+    text = f"Lowest mean {what}: **{best.row.label}** ({_mean_sd(best, key)})"
     if rest:
         m2, sd2 = rest[0].stat(key)
         if len(best.values(key)) < 2:
@@ -151,9 +151,14 @@ def winner(results: list[RowResult], key: str = "final_val_err") -> str:
             verdict = "within the seeds' spread: this grid does not tell the two apart"
         else:
             verdict = "more than the seeds' spread"
-        after = f"{rest[0].row.label} ({m2:.2f} ± {sd2:.2f} %)"
+        after = f"{rest[0].row.label} ({_mean_sd(rest[0], key)})"
         text += f", {m2 - m:.2f} points ahead of {after}: {verdict}"
     return text + ".\n"
+
+
+def _mean_sd(result: RowResult, key: str) -> str:
+    m, sd = result.stat(key)
+    return f"{m:.2f} ± {sd:.2f} %" if len(result.values(key)) > 1 else f"{m:.2f} %, one seed"
 
 
 def run_grid(
