@@ -55,10 +55,24 @@ def table2(row: str) -> str:
 
 SPLITS = ("train", "val", "test")
 DEEP_1000 = "cnn-1000/*deep-cnn1000-s*"
+WIDE = "cnn-1000-widen/*"
+PARTS = [  # the deep recipe's parts at 56 layers: (docs/cnn.md's label, grid, row's folder)
+    ("nothing changed", "cnn56-init-lr", "delta"),
+    ("no max-norm", "cnn56-deep-parts", "no_max-norm"),
+    ("`model.eta=0.3` (slope 0.81, more linear)", "cnn56-deep-parts", "eta_0.3_(more_linear)"),
+    ("`model.eta=0.7` (slope 0.63, less linear)", "cnn56-deep-parts", "eta_0.7_(less_linear)"),
+    ("lr x 0.5 (0.1 / depth)", "cnn56-deep-parts", "lr_x0.5"),
+    ("lr x 2 (0.4 / depth)", "cnn56-deep-parts", "lr_x2"),
+    (
+        "widening convs orthogonal over the whole kernel (`model.init=delta_orthogonal_widen`)",
+        "cnn56-init-lr",
+        "widen",
+    ),
+]
 
 
 def each(pattern: str) -> str:
-    return ", ".join(f"{v:.2f}" for v in errors(pattern, 2))
+    return ", ".join(f"{v:.2f}" for v in sorted(errors(pattern, 2)))
 
 
 CHECKS = {
@@ -68,7 +82,15 @@ CHECKS = {
         cnn_row("deep recipe (`-p deep`)", "deep"),
         cnn_row("ResNet (He et al., with shortcuts)", "resnet"),
         f"| deep recipe | 1,000 | 2 | {splits(DEEP_1000, 2)} ({each(DEEP_1000)}) |",
+        f"| deep recipe, widening convs over the whole kernel | 1,000 | 2 | {splits(WIDE, 2)} "
+        f"({each(WIDE)}) |",
+        f"{mean_std(WIDE, 2)}% ({each(WIDE)}) against {mean_std(DEEP_1000, 2)}% at 1,000 layers",
         f"| ResNet (lr 0.02, as in the grid) | 998 | 1 | {splits('cnn-1000/*resnet998-s0', 1)} |",
+        *(
+            f"| {label} | {mean_std(f'{grid}/*-{row}-s*', 3, 2, 'final_val_err')} | "
+            f"{mean_std(f'{grid}/*-{row}-s*', 3)} |"
+            for label, grid, row in PARTS
+        ),
         f"| deep recipe, 50 layers | 3 | {splits('cnn-10k/*-deep-cnn50-s*', 3)} |",
         f"| proposed (BatchNorm), 50 layers | 3 | {splits('cnn-10k/*-proposed-cnn50-s*', 3)} |",
         f"| deep recipe, 10,000 layers | 1 | {splits('cnn-10k/*-deep-cnn10000-s0', 1)} |",
