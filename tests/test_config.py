@@ -187,7 +187,7 @@ def test_validating_a_config_imports_nothing_and_building_its_model_restores_sys
     assert model.head.in_features == 4  # the planted builder's net
     from plainnet.nn import models
 
-    monkeypatch.delitem(models.MODELS, "planted")
+    del models.MODELS["planted"]  # for good: no later test's worker looks for its module
     with pytest.raises(ConfigError, match="is a file name; give the module's name"):
         resolve(overrides=["model.module=planted_models.py"])
     with pytest.raises(ConfigError, match="not a module name"):

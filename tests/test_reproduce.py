@@ -167,12 +167,17 @@ def test_a_worker_prints_warnings_as_one_line_notes():
     """Under --jobs, a warning raised in a worker (e.g. a data file that is not the official
     release) reads as the command's note, once, without Python's source line."""
     code = (
-        "import warnings; from plainnet.app import grid; grid._init_worker(1)\n"
+        "import warnings; from plainnet.app import grid; grid._init_worker(1, [])\n"
         "for _ in range(2): warnings.warn('usps.npz is not the official release')"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert out.stderr == "plainnet: note: usps.npz is not the official release\n"
+    # a module the parent imported that the worker cannot: a note, and the worker works on
+    code = "from plainnet.app import grid; grid._init_worker(1, ['gone_since_xyz']); print('ok')"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0 and out.stdout == "ok\n", out.stderr
+    assert out.stderr.startswith("plainnet: note: a worker process: importing gone_since_xyz")
 
 
 @needs_usps

@@ -380,10 +380,13 @@ def _summary_or_note(run: RunDir) -> dict | None:
 def _init_worker(threads: int, modules: list[str]) -> None:
     _die_with_parent()
     torch.set_num_threads(threads)
-    for name in modules:  # what the parent imported (plainnet --import): the same registry
-        import_user_module(name)
     # a spawned worker starts without the command's handling of warnings
     show_warnings_as_notes()
+    for name in modules:  # what the parent imported (plainnet --import): the same registry
+        try:
+            import_user_module(name)
+        except ValueError as e:  # e.g. imported from a folder the parent has left since
+            warnings.warn(f"a worker process: {e}; its runs cannot use it", stacklevel=2)
 
 
 def _die_with_parent() -> None:
