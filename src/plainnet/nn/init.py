@@ -65,6 +65,8 @@ def delta_orthogonal_widen_(weight: torch.Tensor, gain: float = 1.0) -> torch.Te
     one-channel image makes C_out scaled copies of it and every later orthogonal layer keeps
     that rank; the whole kernel has rank min(C_out, C_in*k*k), distinct spatial filters.
     Layers that keep their width are delta-orthogonal, so the signal's size is kept as before.
+    Measured on USPS CNNs of 56 to 1,000 layers, it trains no better than `delta_orthogonal_`
+    (docs/cnn.md), which stays the deep recipe's init.
     """
     c_out, c_in = weight.shape[:2]
     if weight.dim() == 2 or c_out <= c_in:
