@@ -71,8 +71,8 @@ PARTS = [  # the deep recipe's parts at 56 layers: (docs/cnn.md's label, grid, r
 ]
 
 
-def each(pattern: str) -> str:
-    return ", ".join(f"{v:.2f}" for v in sorted(errors(pattern, 2)))
+def each(pattern: str, n: int) -> str:
+    return ", ".join(f"{v:.2f}" for v in sorted(errors(pattern, n)))
 
 
 CHECKS = {
@@ -81,10 +81,11 @@ CHECKS = {
         cnn_row("proposed: BatchNorm + Leaky ReLU + max-norm (default)", "proposed"),
         cnn_row("deep recipe (`-p deep`)", "deep"),
         cnn_row("ResNet (He et al., with shortcuts)", "resnet"),
-        f"| deep recipe | 1,000 | 2 | {splits(DEEP_1000, 2)} ({each(DEEP_1000)}) |",
+        f"| deep recipe | 1,000 | 3 | {splits(DEEP_1000, 3)} ({each(DEEP_1000, 3)}) |",
         f"| deep recipe, widening convs over the whole kernel | 1,000 | 2 | {splits(WIDE, 2)} "
-        f"({each(WIDE)}) |",
-        f"{mean_std(WIDE, 2)}% ({each(WIDE)}) against {mean_std(DEEP_1000, 2)}% at 1,000 layers",
+        f"({each(WIDE, 2)}) |",
+        f"{mean_std(WIDE, 2)}% ({each(WIDE, 2)}; two seeds) against {mean_std(DEEP_1000, 3)}% "
+        "(three seeds) at 1,000 layers",
         f"| ResNet (lr 0.02, as in the grid) | 998 | 1 | {splits('cnn-1000/*resnet998-s0', 1)} |",
         *(
             f"| {label} | {mean_std(f'{grid}/*-{row}-s*', 3, 2, 'final_val_err')} | "
@@ -110,7 +111,7 @@ CHECKS = {
     "README.md": lambda: [
         f"({mean('cnn/*-proposed_model.depth=56-s*', 3)}% against",
         f"{mean('cnn/*-resnet_model.depth=56-s*', 3)}% at 56 layers",
-        f"it has {mean_std('cnn-1000/*deep-cnn1000-s*', 2, 1)}%",
+        f"it has {mean_std(DEEP_1000, 3, 1)}% (three seeds",
         f"to {one('cnn-10k/*-deep-cnn10000-s0')}% test error",
         f"PlainNet-50 has {one('table2-5k/*-PlainNet-50_(proposed)-s0', 1)}% test error",
         f"against {one('table2-5k/*-PlainNet-BN-56-s0', 1)}% for",
