@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 
 from plainnet.app.cli_flags import SHORTCUTS, config_options, shortcuts, with_shortcuts
-from plainnet.app.cli_grids import int_list, reproduce_group, sweep_cmd
+from plainnet.app.cli_grids import int_list, reproduce_group, sweep_cmd, tune_cmd
 from plainnet.app.notes import spoken_as_a_command
 from plainnet.errors import ConfigError
 
@@ -299,6 +299,7 @@ def probe_cmd(preset, config_file, compare, runs, labelled, split, keep, max_sam
 
 cli.add_command(reproduce_group)
 cli.add_command(sweep_cmd)
+cli.add_command(tune_cmd)
 
 
 @cli.group("data")

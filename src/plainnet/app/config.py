@@ -272,8 +272,14 @@ class Config(Section):
     train: TrainConfig = TrainConfig()
     run: RunConfig = RunConfig()
 
-    def to_toml(self) -> str:
-        return tomli_w.dumps(self.model_dump())
+    def to_toml(self, changed_only: bool = False) -> str:
+        """The config as TOML; `changed_only`: only the fields that differ from the defaults
+        (a file to load with -c that sets nothing it does not need)."""
+        raw = self.model_dump()
+        if changed_only:
+            default = Config().model_dump()
+            raw = {s: {k: v for k, v in f.items() if v != default[s][k]} for s, f in raw.items()}
+        return tomli_w.dumps({s: f for s, f in raw.items() if f})
 
     def annotated(self, origins: dict[str, str] | None = None, comments: bool = False) -> str:
         """TOML as `to_toml`, with each value that is not the default followed by where it

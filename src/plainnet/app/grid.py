@@ -171,6 +171,7 @@ def run_grid(
     config_file: str | None = None,
     overrides: list[str] = (),
     resume: bool = False,
+    backend=None,
 ) -> list[RowResult]:
     """Train every row for every seed; each run is an ordinary run folder under `out`.
 
@@ -186,6 +187,9 @@ def run_grid(
     again: a finished one (or one that diverged) is read back, an interrupted one continues
     from its last checkpoint, as `plainnet train --resume` would. So a grid stopped halfway,
     or rerun to redraw its report with newer code, trains only what is missing.
+
+    `backend`: what trains the runs, `backend(work, todo, jobs, done)`; default the process
+    pool above (`train_in_processes`), or e.g. `plainnet.app.cluster.RayBackend`.
     """
     results = [RowResult(row, [], []) for row in rows]
     work = plan_runs(results, seeds, base, out, config_file, overrides)
@@ -202,7 +206,7 @@ def run_grid(
             outcomes[i] = outcome
             _say(work[i], outcome, log)
 
-        _train_all(work, todo, jobs, done)
+        (backend or train_in_processes)(work, todo, jobs, done)
     _collect(work, outcomes)
     return results
 
@@ -269,18 +273,19 @@ def _seconds(t: float) -> str:
     return f"{t:.1f} s" if t < 10 else f"{t:.0f} s"  # a quick run is not "0 s"
 
 
-def _train_all(work: list[Job], todo: list[int], jobs: int, done) -> None:
-    """Train the runs `todo` (positions in `work`), `jobs` at a time; `done(i, outcome)`."""
-    if jobs <= 1:
+def train_in_processes(work: list[Job], todo: list[int], jobs: int | None, done) -> None:
+    """Train the runs `todo` (positions in `work`), `jobs` at a time (None: 1) in worker
+    processes of this machine; `done(i, outcome)` as each one ends."""
+    if (jobs or 1) <= 1:
         for i in todo:
-            done(i, _train_one(work[i].cfg, work[i].run, work[i].resumed))
+            done(i, train_one(work[i].cfg, work[i].run, work[i].resumed))
         return
     threads = max(1, torch.get_num_threads() // jobs)
     spawn = multiprocessing.get_context("spawn")  # no fork of a process holding torch
     order = sorted(todo, key=lambda i: -work[i].result.row.cost)
     with ProcessPoolExecutor(jobs, spawn, _init_worker, (threads, user_modules())) as pool:
         args = {i: (work[i].cfg, work[i].run, work[i].resumed) for i in order}
-        futures = {pool.submit(_train_one, *args[i]): i for i in order}
+        futures = {pool.submit(train_one, *args[i]): i for i in order}
         try:
             for f in as_completed(futures):
                 try:
@@ -312,7 +317,7 @@ def _collect(work: list[Job], outcomes: dict[int, dict | str]) -> None:
 SKIPPED = "skipped:"  # how a run held by another process is reported
 
 
-def _train_one(cfg, run: RunDir, resume: bool = False) -> dict | str:
+def train_one(cfg, run: RunDir, resume: bool = False) -> dict | str:
     """One grid run: its summary, or why it failed ("diverged: ..." or "failed: ...": a
     run that cannot train, e.g. its data split is empty, is a result of the grid too),
     which its folder keeps (`failed.txt`) for a resumed grid."""
@@ -356,8 +361,8 @@ def _earlier_runs(out: Path) -> dict[str, tuple[RunDir, dict | str | None]]:
                 rank = 3
             elif run.failure_path.is_file():
                 rank, outcome = 2, run.failure_path.read_text().strip()
-            elif run.checkpoint_path.is_file():
-                rank, outcome = 1, None
+            elif run.checkpoint_path.is_file() or run.remote_path.is_file():
+                rank, outcome = 1, None  # continued (a remote one where its checkpoint is)
             else:
                 continue  # stopped before its first checkpoint: trained again, in a new folder
         except (RunError, ConfigError):
@@ -379,6 +384,12 @@ def _summary_or_note(run: RunDir) -> dict | None:
 
 def _init_worker(threads: int, modules: list[str]) -> None:
     _die_with_parent()
+    worker_setup(threads, modules)
+
+
+def worker_setup(threads: int, modules: list[str]) -> None:
+    """A fresh worker process (the pool's, a Ray task's) as the grid's process: its thread
+    count, warnings as notes, and the user modules the parent imported."""
     torch.set_num_threads(threads)
     # a spawned worker starts without the command's handling of warnings
     show_warnings_as_notes()

@@ -329,3 +329,41 @@ def learning_curves(results, path: Path, title: str) -> Path:
         ax.plot([], [], color="0.4", ls=LINESTYLES[j % 4], label=f"seed {seed}")
     ax.legend(fontsize=7, ncol=2)
     return save(fig, path)
+
+
+def search_figure(points: list[dict], fields, path: Path, title: str) -> Path:
+    """A search's trials (`plainnet.app.tune`): validation error against each searched field,
+    one panel per field; finished trials as dots shaded by trial order (later: darker),
+    pruned ones as x at their last epoch's error, diverged or failed ones at 100%."""
+    fig, axes = figure(1, len(fields), figsize=(4.2 * len(fields) + 0.6, 4), squeeze=False)
+    n = max(len(points) - 1, 1)
+    for ax, field in zip(axes[0], fields, strict=True):
+        pos = {c: i for i, c in enumerate(field.choices)}
+
+        def x(v, pos=pos):
+            return pos[v] if pos else v
+
+        for i, p in enumerate(points):
+            if field.name not in p["params"] or p["err"] is None and p["state"] == "finished":
+                continue
+            v, state = x(p["params"][field.name]), p["state"]
+            if state == "finished":
+                ax.plot(v, 100 * p["err"], "o", color=(0.1, 0.3, 0.7, 0.25 + 0.75 * i / n))
+            elif state == "pruned" and p["err"] is not None:
+                ax.plot(v, 100 * p["err"], "x", color="0.45", ms=7)
+            elif state in ("diverged", "failed"):
+                ax.plot(v, 100, "^", color="tab:red", ms=7)
+        if field.kind == "log":
+            ax.set_xscale("log")
+        if pos:
+            ax.set_xticks(range(len(pos)), list(pos), rotation=20, fontsize=7)
+        ax.set_xlabel(field.name)
+        ax.grid(True, alpha=0.3)
+    axes[0][0].set_ylabel("validation error %")
+    for marker, colour, label in (("o", (0.1, 0.3, 0.7), "finished (darker: later)"),
+                                  ("x", "0.45", "pruned (last epoch)"),
+                                  ("^", "tab:red", "diverged/failed (at 100%)")):  # fmt: skip
+        axes[0][-1].plot([], [], marker, color=colour, label=label, ls="none")
+    axes[0][-1].legend(fontsize=7)
+    fig.suptitle(textwrap.fill(title, 120), fontsize=9)
+    return save(fig, path)

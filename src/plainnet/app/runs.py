@@ -7,6 +7,7 @@ runs/20261129-141500-proposed/
     checkpoints/best.pt  the model at the epoch of lowest validation error
     summary.json         final numbers, written when the run ends
     failed.txt           why it stopped, when a grid run diverged or could not train
+    remote.json          where its checkpoints are, when a Ray task trained it elsewhere
     tb/                  TensorBoard events (`run.tensorboard`, plainnet.app.tensorboard)
 """
 
@@ -95,6 +96,7 @@ class RunDir:
         self.best_path = self.path / "checkpoints" / "best.pt"
         self.summary_path = self.path / "summary.json"
         self.failure_path = self.path / "failed.txt"
+        self.remote_path = self.path / "remote.json"  # where a Ray task trained it
         self.probe_path = self.path / "probe.jsonl"
         self.tb_path = self.path / "tb"
 
@@ -258,7 +260,7 @@ class RunDir:
         """A checkpoint's state (default: last.pt); `optimizer=False` for model-only files."""
         path = path or self.checkpoint_path
         if not path.is_file():
-            raise RunError(f"{path} not found: the run has no checkpoint to resume from")
+            raise RunError(f"{path} not found: the run has no checkpoint{self._elsewhere()}")
         try:
             state = torch.load(path, map_location=map_location, weights_only=True)
         except Exception as e:  # torch raises many types for a truncated or foreign file
@@ -267,6 +269,14 @@ class RunDir:
         if not isinstance(state, dict) or not needed <= state.keys():
             raise RunError(f"{path} is not a plainnet checkpoint (missing {'/'.join(needed)})")
         return state
+
+    def _elsewhere(self) -> str:
+        """Where the checkpoints of a run trained by a Ray task are (`remote.json`)."""
+        try:
+            where = json.loads(self.remote_path.read_text())
+            return f" here; it trained on {where.get('host', 'a Ray worker')}: {where['folder']}"
+        except (OSError, ValueError, KeyError, AttributeError):
+            return " to resume from"
 
     def append_probe(self, epoch: int, layers: list[dict]) -> None:
         """One line per probe: the epoch and the per-layer statistics (`plainnet.app.probe`)."""

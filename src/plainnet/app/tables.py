@@ -12,7 +12,10 @@ def summary(s: dict) -> Table:
     t.add_column("split")
     t.add_column("loss", justify="right")
     t.add_column("error", justify="right")
-    final = ("test (final model)", f"{s['final_test_loss']:.4f}", f"{s['final_test_err']:.2%}")
+    if "final_test_err" in s:
+        final = ("test (final model)", f"{s['final_test_loss']:.4f}", f"{s['final_test_err']:.2%}")
+    else:  # a search's trial: the test split is not read
+        final = ("test", "", "not read")
     if "best_test_err" not in s:  # the kept model first: what eval, predict, export load
         t.add_row(*final)
     else:  # without a validation split the best epoch is only a number: no best.pt is kept

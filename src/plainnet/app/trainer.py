@@ -96,6 +96,7 @@ def train(
     model: nn.Module | None = None,
     data: DeviceData | ArrayDataset | None = None,
     callbacks: Sequence[Callback] = (),
+    read_test: bool = True,
 ) -> Result:
     """Train `cfg` into `run` (a new folder if None); with `resume`, continue `run`'s checkpoint.
 
@@ -107,7 +108,8 @@ def train(
     its class, and `load_run(folder, model=...)` / `resume(folder, model=...)` take it back.
     `callbacks` (`plainnet.engine.Callback`, e.g. `EarlyStopping`) run after the run's own
     and before its checkpoint, which keeps the state of those with `state_dict()` for a
-    resume (`load_state_dict()`).
+    resume (`load_state_dict()`). `read_test=False`: the test split is never read (a search's
+    trials, chosen on validation only; the summary has no test error).
 
     `model.beta = "auto"` is resolved to its number first (printed, and written into the
     run's config.toml). Under torchrun every process calls this; only the main one writes and
@@ -116,7 +118,7 @@ def train(
     world = distributed.setup(resolve_device(cfg.train.device))
     try:
         with speed.flush_denormals():
-            return _train(cfg, run, resume, console, world, model, data, callbacks)
+            return _train(cfg, run, resume, console, world, model, data, callbacks, read_test)
     finally:
         distributed.cleanup(world)
 
@@ -157,7 +159,8 @@ def resume(
     return train(cfg, run, resume=True, console=console, model=model)
 
 
-def _train(cfg: Config, run, resume: bool, console, world: World, model, data, callbacks):
+def _train(cfg: Config, run, resume: bool, console, world: World, model, data, callbacks,
+           read_test=True):  # fmt: skip
     # first: bad data or a model too large leaves no empty run folder behind
     if data is None:
         data = make_data(cfg, world.device)
@@ -168,6 +171,9 @@ def _train(cfg: Config, run, resume: bool, console, world: World, model, data, c
             f"the training split holds {len(data.y_train)} samples for {data.num_classes} "
             "classes (data.train_subset?); a classifier needs at least one per class"
         )
+    if not read_test and not data.has_val:
+        raise ConfigError("without a validation split (data.val_fraction = 0) nothing is left "
+                          "to choose on but the test split")  # fmt: skip
     if cfg.model.norm != "none" and min(cfg.train.batch_size, len(data.y_train)) < 2 * world.size:
         raise ConfigError(
             f"train.batch_size = {cfg.train.batch_size} gives a process fewer than 2 samples "
@@ -189,7 +195,8 @@ def _train(cfg: Config, run, resume: bool, console, world: World, model, data, c
     else:
         run = RunDir(run.path if run else "", writable=False)
     with run.lock():
-        return _train_locked(cfg, run, resume, console, world, data, model, callbacks, given)
+        return _train_locked(cfg, run, resume, console, world, data, model, callbacks, given,
+                             read_test)  # fmt: skip
 
 
 def _check_outputs(model: nn.Module, data: DeviceData) -> None:
@@ -211,7 +218,8 @@ def _check_outputs(model: nn.Module, data: DeviceData) -> None:
         )
 
 
-def _train_locked(cfg: Config, run: RunDir, resume, console, world, data, model, callbacks, given):
+def _train_locked(cfg: Config, run: RunDir, resume, console, world, data, model, callbacks, given,
+                  read_test=True):  # fmt: skip
     console = console or Console(highlight=False, soft_wrap=True, quiet=not world.main)
     net, project = init_model(cfg, data, world.device, model)
     opt = make_optimizer(cfg.optim, net.parameters())
@@ -252,7 +260,7 @@ def _train_locked(cfg: Config, run: RunDir, resume, console, world, data, model,
         console.print(f"stopped after epoch {state.epoch}: {state.stopped_by}")
     if state.epoch == start.epoch:  # nothing left to train: the last trained epoch's row
         state.metrics = start.last_row or (run.read_metrics() or [{}])[-1]
-    summary = _summarize(cfg, data, net, best, state, world, about, measure)
+    summary = _summarize(cfg, data, net, best, state, world, about, measure, read_test)
     tensorboard.close(tb, cfg, summary)
     run.write_summary(summary)
     console.print(tables.summary(summary))
@@ -436,7 +444,7 @@ def _kept(run: RunDir) -> str:
     return "No checkpoint was written yet."
 
 
-def _summarize(cfg, data, net, best: Best, state, world, about, measure) -> dict:
+def _summarize(cfg, data, net, best: Best, state, world, about, measure, read_test=True) -> dict:
     """Final numbers. The running train error mixes many weight states (and train-mode BN): the
     final model is also measured on the whole train split in eval mode, as a paper's "train
     error" is; the gap between the two is the train-mode / eval-mode gap of deep BN nets."""
@@ -456,12 +464,13 @@ def _summarize(cfg, data, net, best: Best, state, world, about, measure) -> dict
     elif data.has_val:
         val = measure("val")
         s["final_val_loss"], s["final_val_err"] = val.loss, val.error
-    test = measure("test")  # read once, here
-    s["final_test_loss"], s["final_test_err"] = test.loss, test.error
+    if read_test:
+        test = measure("test")  # read once, here
+        s["final_test_loss"], s["final_test_err"] = test.loss, test.error
     if cfg.run.select == "final":
         s["selected_on"] = "final (no per-epoch choice)"
     else:
-        s.update(_best(data, net, best, measure))
+        s.update(_best(data, net, best, measure if read_test else None))
     if cfg.run.refit_of:  # whatever the run selects, what it refits is said
         s["refit_of"] = cfg.run.refit_of
     s.update(train_time_s=round(elapsed, 2), device=str(world.device), processes=world.size)
@@ -480,7 +489,7 @@ def _best(data, net, best: Best, measure) -> dict:
         return dict(selected_on="test (no validation split: optimistic)", best_epoch=best.epoch,
                     best_test_err=best.err)  # fmt: skip
     s = dict(selected_on=f"val ({RULES[best.rule]})", best_epoch=best.epoch, best_val_err=best.err)
-    if best.state is not None:
+    if best.state is not None and measure is not None:  # None: the test split is not read
         final = {k: v.clone() for k, v in net.state_dict().items()}
         net.load_state_dict(best.state)
         test = measure("test")

@@ -27,7 +27,7 @@ class Plan:
     out: Path
     quick: bool = False
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
-    jobs: int = 1
+    jobs: int | None = None  # runs at once: 1 in the process pool, as many as fit on Ray
     config_file: str | None = None
     overrides: list[str] = field(default_factory=list)
     overwrite: bool = False
@@ -37,6 +37,7 @@ class Plan:
     # where the grid's run folders (checkpoints) go, out of the report folder; default:
     # runs/reproduce under the current folder, resolved when the plan is made
     runs: Path | None = None
+    backend: Callable | None = None  # what trains the runs (`run_grid`'s), e.g. `RayBackend`
     started: float = field(default_factory=time.perf_counter)
     reused: int = 0  # runs read back from earlier, not trained by this invocation
     reused_s: float = 0.0  # their training time, when they ran
@@ -70,6 +71,7 @@ class Plan:
             self.config_file,
             self.overrides,
             self.resume,
+            self.backend,
         )
         outcomes = [o for r in results for o in r.read_back]
         self.reused += len(outcomes)
