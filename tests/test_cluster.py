@@ -88,9 +88,9 @@ def test_ray_missing_and_cluster_flags_without_ray_are_one_line(monkeypatch, cap
     monkeypatch.setitem(sys.modules, "ray", None)  # as if the extra were not installed
     with pytest.raises(ConfigError, match=r"pip install 'plainnet\[ray\]'"):
         import_ray()
-    for args in (["--storage", "x"], ["--address", "auto"]):
+    for args in (["sweep", "--storage", "x"], ["reproduce", "table1", "--address", "auto"]):
         with pytest.raises(SystemExit) as e:
-            main(["sweep", "--depth", "3", *args])
+            main([*args, "--quick"] if "table1" in args else [*args, "--depth", "3"])
         err = capsys.readouterr().err
         assert e.value.code != 0 and err.count("\n") == 1 and "go with --backend ray" in err
 

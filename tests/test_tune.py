@@ -7,24 +7,14 @@ from pathlib import Path
 
 import optuna
 import pytest
+from test_cli import run_cli
 
-from plainnet.app.cli import main
 from plainnet.app.config import resolve
 from plainnet.app.runs import RunDir
 from plainnet.app.tune import Field, import_optuna
 
 TINY = ["--depth", "6", "model.width=16", "--epochs", "3"]
 LR = "optim.lr=log:1e-3:3"
-
-
-def run_cli(capsys, *args):
-    code = 0
-    try:
-        main(list(args))
-    except SystemExit as e:
-        code = e.code
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_a_search_chooses_on_validation_prunes_and_reads_test_once(capsys, tmp_path):

@@ -12,6 +12,7 @@ without one it trains again.
 Ray is an optional extra (`pip install plainnet[ray]`).
 """
 
+import hashlib
 import json
 import os
 import socket
@@ -119,9 +120,12 @@ class RayBackend:
 
     def _folder(self, run: RunDir) -> str:
         """Where a run trains on its worker: under the storage (or the worker's temporary
-        folder, which only the worker knows), the grid's folder name and the run's."""
+        folder, which only the worker knows), a folder for the grid (its name and a digest
+        of its path here: two grids' runs never share one) and the run's own."""
         root = self.storage or f"{TMP}/plainnet-ray"
-        return f"{root}/{run.path.parent.name}/{run.path.name}"
+        grid = run.path.parent.absolute()
+        digest = hashlib.sha256(str(grid).encode()).hexdigest()[:8]
+        return f"{root}/{grid.name}-{digest}/{run.path.name}"
 
 
 NICENESS = "RAY_worker_niceness"  # Ray's own spelling
@@ -130,7 +134,8 @@ TMP = "{tmp}"  # the worker's temporary folder, resolved on the worker
 
 def train_remote(cfg: Config, folder: str, resume: bool, threads: int, modules: list[str]):
     """A Ray task: train one grid run in `folder` on this worker (continuing its checkpoint
-    there, if `resume` and one exists); returns (outcome, the run's records, host)."""
+    there, if `resume` and one exists); returns its outcome, its records and where it
+    trained (host, folder)."""
     worker_setup(threads, modules)
     path = Path(folder.replace(TMP, tempfile.gettempdir()))
     run = RunDir(path)
