@@ -10,8 +10,8 @@ import pytest
 from test_cli import run_cli
 
 from plainnet.app.config import resolve
+from plainnet.app.recipes.tune import Field, import_optuna
 from plainnet.app.runs import RunDir
-from plainnet.app.tune import Field, import_optuna
 
 TINY = ["--depth", "6", "model.width=16", "--epochs", "3"]
 LR = "optim.lr=log:1e-3:3"

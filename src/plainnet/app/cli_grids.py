@@ -255,7 +255,7 @@ def tune_cmd(preset, fields, trials, study_name, storage, sampler_seed, no_prune
     Needs pip install 'plainnet[optuna]'.
     """
     from plainnet.app.recipes import Plan
-    from plainnet.app.tune import Field, Search, tune
+    from plainnet.app.recipes.tune import Field, Search, tune
 
     out = Path(out or Path("runs/tune") / time.strftime("%Y%m%d-%H%M%S"))
     plan = Plan(out, config_file=config_file, overrides=with_shortcuts(overrides, flags),
