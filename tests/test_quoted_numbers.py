@@ -87,6 +87,9 @@ CHECKS = {
         f"{mean_std(WIDE, 2)}% ({each(WIDE, 2)}; two seeds) against {mean_std(DEEP_1000, 3)}% "
         "(three seeds) at 1,000 layers",
         f"| ResNet (lr 0.02, as in the grid) | 998 | 1 | {splits('cnn-1000/*resnet998-s0', 1)} |",
+        "| proposed: BatchNorm + Leaky ReLU + max-norm (lr 0.02, as in the grid) | 1,000 | 1 | "
+        f"{splits('cnn-1000-bn/*proposed_d=1000-s0', 1)} |",
+        f"to 57.7% after the tenth ({one('cnn-1000-bn/*proposed_d=1000-s0')}% test;",
         *(
             f"| {label} | {mean_std(f'{grid}/*-{row}-s*', 3, 2, 'final_val_err')} | "
             f"{mean_std(f'{grid}/*-{row}-s*', 3)} |"

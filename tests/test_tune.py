@@ -56,6 +56,7 @@ def test_diverged_trials_are_shown_and_a_refit_reads_test(capsys, tmp_path):
     report = (out / "tune.md").read_text()
     assert "No trial finished" in report and report.count("| diverged |") == 2
     assert not (out / "best.toml").exists()
+    assert len(list(out.glob("trials/*/failed.txt"))) == 2  # each run folder says why
     code, said, err = run_cli(capsys, "tune", *TINY, "--field", "optim.lr=log:0.05:0.2",
                               "--trials", "2", "--refit", "--out", str(tmp_path / "r"))  # fmt: skip
     assert code == 0, err

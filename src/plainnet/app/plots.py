@@ -332,10 +332,13 @@ def learning_curves(results, path: Path, title: str) -> Path:
 
 
 def search_figure(points: list[dict], fields, path: Path, title: str) -> Path:
-    """A search's trials (`plainnet.app.tune`): validation error against each searched field,
-    one panel per field; finished trials as dots shaded by trial order (later: darker),
-    pruned ones as x at their last epoch's error, diverged or failed ones at 100%."""
-    fig, axes = figure(1, len(fields), figsize=(4.2 * len(fields) + 0.6, 4), squeeze=False)
+    """A search's trials (`plainnet.app.recipes.tune`): validation error against each
+    searched field, one panel per field; finished trials as dots shaded by trial order
+    (later: darker), pruned ones as x at their last epoch's error, diverged or failed ones
+    at 100%."""
+    fig, axes = figure(
+        1, len(fields), figsize=(max(6.0, 4.2 * len(fields) + 0.6), 4), squeeze=False
+    )
     n = max(len(points) - 1, 1)
     for ax, field in zip(axes[0], fields, strict=True):
         pos = {c: i for i, c in enumerate(field.choices)}
@@ -359,11 +362,13 @@ def search_figure(points: list[dict], fields, path: Path, title: str) -> Path:
             ax.set_xticks(range(len(pos)), list(pos), rotation=20, fontsize=7)
         ax.set_xlabel(field.name)
         ax.grid(True, alpha=0.3)
-    axes[0][0].set_ylabel("validation error %")
+        scale = log_if_wide(ax)
+    axes[0][0].set_ylabel(f"validation error %{scale}")
     for marker, colour, label in (("o", (0.1, 0.3, 0.7), "finished (darker: later)"),
                                   ("x", "0.45", "pruned (last epoch)"),
                                   ("^", "tab:red", "diverged/failed (at 100%)")):  # fmt: skip
         axes[0][-1].plot([], [], marker, color=colour, label=label, ls="none")
     axes[0][-1].legend(fontsize=7)
-    fig.suptitle(textwrap.fill(title, 120), fontsize=9)
+    width = fig.get_figwidth()
+    fig.suptitle(textwrap.fill(title, int(14 * width)), fontsize=9)  # ~14 characters an inch
     return save(fig, path)

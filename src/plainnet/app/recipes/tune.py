@@ -186,9 +186,9 @@ def _trial(optuna, search: Search, trial) -> float:
         result = train(cfg, run, console=Console(quiet=True), callbacks=[Pruning(trial)],
                        read_test=False)  # fmt: skip
     except TrainingDiverged as e:
-        return _failed(search, trial, said, f"diverged: {e}")
+        return _failed(search, trial, run, said, f"diverged: {e}")
     except PlainnetError as e:
-        return _failed(search, trial, said, f"failed: {e}")
+        return _failed(search, trial, run, said, f"failed: {e}")
     s = result.summary
     trial.set_user_attr("epochs", s["epochs"])
     if s.get("stopped", "").startswith("pruned"):
@@ -198,8 +198,11 @@ def _trial(optuna, search: Search, trial) -> float:
     return s["final_val_err"]
 
 
-def _failed(search: Search, trial, said: str, reason: str) -> float:
+def _failed(search: Search, trial, run: RunDir, said: str, reason: str) -> float:
+    """A trial whose run diverged or could not train: said, kept (its folder's failed.txt,
+    as a grid's), and scored `DIVERGED`."""
     trial.set_user_attr("failure", reason)
+    run.write_failure(reason)
     search.plan.log(f"trial {trial.number}: {said}: {reason.split(';')[0]}")
     return DIVERGED
 
@@ -229,7 +232,8 @@ def _report(optuna, search: Search, study) -> Path:
         body.append("No trial finished with a validation error: no best config.\n")
     body.append(_importance(optuna, study, finished, names))
     points = [dict(params=t.params, state=_state(t, State), err=_last(t)) for t in trials]
-    title = f"plainnet tune, study {study.study_name}: {plan.settings([]) or 'defaults'}"
+    preset = "".join(f"-p {p} " for p in search.preset or [])
+    title = f"plainnet tune, study {study.study_name}: {preset}{plan.settings([]) or 'defaults'}"
     figure = search_figure(points, search.fields, out / "tune.png", title)
     body += [_trials_table(trials, names, State), f"\n![the search]({figure.name})\n"]
     return plan.report("tune", f"Search: {', '.join(names)}", "\n".join(body))
@@ -262,7 +266,7 @@ def _settings(search: Search, study, trials, State) -> str:
         f"Fields searched: {'; '.join(str(f) for f in search.fields)}.\n\n"
         f"Study `{study.study_name}`: {len(trials)} trials "
         f"({', '.join(f'{n} {k}' for k, n in counts.items())}); TPE sampler (5 random trials "
-        f"first, seed {search.seed}), "
+        f"first, {'seed ' + str(search.seed) if search.seed is not None else 'unseeded'}), "
         + (
             "median pruner (from the 4th trial on, at epoch 2 and later)"
             if search.prune
