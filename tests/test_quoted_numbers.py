@@ -75,6 +75,11 @@ def each(pattern: str, n: int) -> str:
     return ", ".join(f"{v:.2f}" for v in sorted(errors(pattern, n)))
 
 
+def tuned(lr: str) -> str:
+    runs = f"tune-deep1000-check/*-optim.lr={lr}-s*"
+    return f"{mean_std(runs, 3, 2, 'final_val_err')} | {mean_std(runs, 3)}"
+
+
 CHECKS = {
     "docs/cnn.md": lambda: [
         cnn_row("plain, BatchNorm + ReLU (`-p bn`)", "bn"),
@@ -105,6 +110,10 @@ CHECKS = {
         f"| — | **{table2('CNN-50,_deep_recipe')}** |",
         f"| — | {table2('CNN-110,_deep_recipe')} |",
         f"| — | {one('table2-5k-warmup/*')} |",
+    ],
+    "docs/cluster.md": lambda: [
+        f"| 0.0002 (the rule, 0.2 / depth) | {tuned('0.0002')} |",
+        f"| 0.0003088 (the search's, 0.31 / depth) | {tuned('0.0003088')} |",
     ],
     "docs/depth.md": lambda: [
         f"(digits) | the paper's components | {mean_std('defaults-depth/*-mlp50-digits', 3)} |",
