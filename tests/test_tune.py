@@ -123,3 +123,27 @@ def test_field_ranges_parse():
     assert Field.parse("optim.lr=log:1e-4:0.1") == Field("optim.lr", "log", 1e-4, 0.1)
     assert Field.parse("model.depth=int:10:50") == Field("model.depth", "int", 10, 50)
     assert Field.parse("model.init=a,b").choices == ("a", "b")
+
+
+def test_processes_creating_one_new_study_at_once_all_get_it(tmp_path):
+    """Several processes opening one new database at once race to write its schema (without
+    a retry about one in eight lost that race here); each gets the study."""
+    code = (
+        "import sys; from pathlib import Path; from plainnet.app.recipes import Plan;"
+        "from plainnet.app.recipes.tune import Field, Search, _study, import_optuna;"
+        "s = Search(Plan(Path(sys.argv[2])), [Field.parse('optim.lr=0.1:0.2')],"
+        "storage=sys.argv[1]);"
+        "print(_study(import_optuna(), s, Path(sys.argv[2])).study_name)"
+    )
+    db = f"sqlite:///{tmp_path / 'new.db'}"
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", code, db, str(tmp_path / f"o{i}")],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )  # fmt: skip
+        for i in range(4)
+    ]
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert [o for o, _ in outs] == ["plainnet\n"] * 4, [e for _, e in outs]

@@ -17,6 +17,7 @@ Optuna is an optional extra (`pip install plainnet[optuna]`).
 
 import os
 import socket
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -163,12 +164,17 @@ def _study(optuna, search: Search, out: Path):
         if search.prune
         else optuna.pruners.NopPruner()
     )
-    try:
-        return optuna.create_study(storage=storage, sampler=sampler, pruner=pruner,
-                                   study_name=search.study_name, direction="minimize",
-                                   load_if_exists=True)  # fmt: skip
-    except Exception as e:  # a URL Optuna or its database driver cannot use: many types
-        raise ConfigError(f"--storage {storage}: {str(e).splitlines()[0][:200]}") from None
+    for attempt in range(4):
+        try:
+            return optuna.create_study(storage=storage, sampler=sampler, pruner=pruner,
+                                       study_name=search.study_name, direction="minimize",
+                                       load_if_exists=True)  # fmt: skip
+        except Exception as e:  # a URL Optuna or its database driver cannot use: many types
+            # Two processes creating one new database at once race to write its schema (the
+            # loser's insert fails); a moment later the schema is there: try again.
+            if attempt == 3:
+                raise ConfigError(f"--storage {storage}: {str(e).splitlines()[0][:200]}") from None
+            time.sleep(0.5 * (attempt + 1))
 
 
 def _trial(optuna, search: Search, trial) -> float:
