@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -61,6 +62,12 @@ def test_ray_tasks_give_the_process_pools_numbers_and_send_the_records_back(tmp_
     report = run_grid(ROWS, [0, 1], SMALL, str(out), lambda *_: None, resume=True,
                       backend=backend)  # fmt: skip
     assert [len(r.read_back) for r in report] == [2, 2]  # read back by config, not trained
+    # no storage named: the worker's temporary folder, as the worker resolved it
+    (alone,) = run_grid(ROWS[:1], [0], SMALL, str(tmp_path / "t"), lambda *_: None,
+                        backend=RayBackend())  # fmt: skip
+    where = json.loads(alone.runs[0].remote_path.read_text())
+    assert Path(where["folder"]).is_relative_to(tempfile.gettempdir())
+    assert Path(where["folder"], "checkpoints", "last.pt").is_file()
 
 
 def test_a_failed_cell_and_an_interrupted_run_are_handled_as_in_the_pool(tmp_path, local_ray):

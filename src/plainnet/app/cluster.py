@@ -25,9 +25,6 @@ from plainnet.app.grid import Job, train_one, worker_setup
 from plainnet.app.runs import RunDir, RunError
 from plainnet.files import write_atomic
 
-# What a task sends back: the run's records, never its checkpoints.
-RECORDS = ("config.toml", "metrics.csv", "summary.json", "failed.txt", "probe.jsonl")
-
 
 def import_ray():
     try:
@@ -142,17 +139,17 @@ def train_remote(cfg: Config, folder: str, resume: bool, threads: int, modules: 
     run.checkpoint_path.parent.mkdir(parents=True, exist_ok=True)
     continued = resume and run.checkpoint_path.is_file()
     if not continued:
-        for name in RECORDS:  # a run trained again: nothing of an earlier attempt is sent back
-            (path / name).unlink(missing_ok=True)
+        for f in run.records:  # a run trained again: nothing of an earlier attempt is sent back
+            f.unlink(missing_ok=True)
         run.write_config(cfg)
     outcome = train_one(cfg, run, continued)
-    records = {n: (path / n).read_bytes() for n in RECORDS if (path / n).is_file()}
-    return outcome, records, socket.gethostname()
+    records = {f.name: f.read_bytes() for f in run.records if f.is_file()}
+    return outcome, records, dict(host=socket.gethostname(), folder=str(path))
 
 
-def _write_back(run: RunDir, records: dict[str, bytes], host: str) -> None:
-    """A task's records into the driver's run folder, and where its checkpoints are."""
+def _write_back(run: RunDir, records: dict[str, bytes], where: dict) -> None:
+    """A task's records into the driver's run folder, and where its checkpoints are (the
+    folder as the worker resolved it: its temporary folder is known only there)."""
     for name, data in records.items():
         write_atomic(run.path / name, data)
-    where = json.loads(run.remote_path.read_text())
-    write_atomic(run.remote_path, json.dumps(where | {"host": host}) + "\n")
+    write_atomic(run.remote_path, json.dumps(where) + "\n")

@@ -347,7 +347,7 @@ def search_figure(points: list[dict], fields, path: Path, title: str) -> Path:
             return pos[v] if pos else v
 
         for i, p in enumerate(points):
-            if field.name not in p["params"] or p["err"] is None and p["state"] == "finished":
+            if field.name not in p["params"] or p["err"] is None:  # e.g. pruned at epoch 1
                 continue
             v, state = x(p["params"][field.name]), p["state"]
             if state == "finished":

@@ -115,6 +115,12 @@ class RunDir:
         )
 
     @property
+    def records(self) -> tuple[Path, ...]:
+        """What a run is read back by, without its checkpoints: what a Ray task sends home."""
+        return (self.config_path, self.metrics_path, self.summary_path, self.failure_path,
+                self.probe_path)  # fmt: skip
+
+    @property
     def lock_path(self) -> Path:
         return self.path / ".lock"
 

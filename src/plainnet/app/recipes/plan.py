@@ -119,6 +119,13 @@ class Plan:
         return write_atomic(path, text)
 
 
+def refit_overrides(selection: str) -> list[str]:
+    """What refitting a choice means (`sweep --refit`, `tune --refit`): trained on the training
+    and validation splits together, no per-epoch choice, the test split read once at the end,
+    and the config naming what was chosen (`selection`)."""
+    return ["data.val_fraction=0", "run.select=final", f"run.refit_of={selection!r}"]
+
+
 def matrix(
     caption: str, corner: str, rows: Sequence, cols: Sequence, cell: Callable, names=(), heads=()
 ) -> str:

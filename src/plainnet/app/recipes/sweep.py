@@ -4,7 +4,7 @@
 from pathlib import Path
 
 from plainnet.app.grid import Row, RowResult, diverged_list, grid_table, ranked, winner
-from plainnet.app.recipes.plan import Plan
+from plainnet.app.recipes.plan import Plan, refit_overrides
 
 
 def sweep(plan: Plan, rows: list[Row], refit: bool = False) -> Path:
@@ -56,7 +56,7 @@ def _refit(plan: Plan, results: list[RowResult], report: Path) -> str:
     again = Row(
         f"{row.label}, refit on train + validation",
         row.preset,
-        [*row.overrides, "data.val_fraction=0", "run.select=final", f"run.refit_of={selection!r}"],
+        [*row.overrides, *refit_overrides(selection)],
         seeds=row.seeds,
     )
     (refit,) = plan.grid([again], [], "refit")

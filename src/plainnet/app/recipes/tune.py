@@ -24,8 +24,10 @@ from pathlib import Path
 from rich.console import Console
 
 from plainnet.app.config import Config, ConfigError, resolve
-from plainnet.app.recipes.plan import Plan, matrix
+from plainnet.app.inference import evaluate_run
+from plainnet.app.recipes.plan import Plan, matrix, refit_overrides
 from plainnet.app.runs import RunDir
+from plainnet.app.trainer import train
 from plainnet.engine.callbacks import Callback
 from plainnet.errors import PlainnetError, TrainingDiverged
 from plainnet.files import write_atomic
@@ -186,8 +188,6 @@ def _trial(optuna, search: Search, trial) -> float:
     trial.set_user_attr("run", str(run.path.absolute()))
     trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
     said = " ".join(f"{k}={_short(v)}" for k, v in values.items())
-    from plainnet.app.trainer import train
-
     try:
         result = train(cfg, run, console=Console(quiet=True), callbacks=[Pruning(trial)],
                        read_test=False)  # fmt: skip
@@ -302,8 +302,6 @@ def _test_once(search: Search, best, cfg: Config) -> str:
             f"{run}); `plainnet eval {run} --checkpoint last` there reads its test split, or "
             "pass --refit here.\n"
         )
-    from plainnet.app.inference import evaluate_run
-
     _, ev, _ = evaluate_run(run, "test", "last")
     return (
         f"Test error of its final model, read once here: **{100 * ev.error:.2f}%** "
@@ -312,11 +310,9 @@ def _test_once(search: Search, best, cfg: Config) -> str:
 
 
 def _refit(search: Search, best, cfg: Config) -> str:
-    from plainnet.app.trainer import train
-
     selection = f"{search.plan.out / 'tune.md'}: trial {best.number}"
-    where = [f"run.out_dir={search.plan.out / 'refit'}", "run.name=refit", "run.select=final",
-             "data.val_fraction=0", f"run.refit_of={selection!r}"]  # fmt: skip
+    where = [f"run.out_dir={search.plan.out / 'refit'}", "run.name=refit",
+             *refit_overrides(selection)]  # fmt: skip
     s = train(search.config(best.params, where), console=Console(quiet=True)).summary
     return (
         "Refit: the best config trained again on the training and validation splits together, "
