@@ -513,3 +513,27 @@ def test_a_run_on_a_training_subset_evaluates_a_stratified_sample_of_validation(
     monkeypatch.setattr(build, "QUICK_VAL", 100)  # a larger split than the cap
     assert len(arrays("data.train_subset=600").y_val) == 100
     assert len(arrays().y_val) == 144
+
+
+def test_a_stratified_training_subset_keeps_every_class_share():
+    """`data.train_subset_by = "stratified"`: the subset holds each class in its share of the
+    training split (to one sample), drawn from it, seeded by split_seed; "random" (the
+    default) is the seeded permutation it always was."""
+    from plainnet.app import build
+    from plainnet.app.config import resolve
+
+    def arrays(*overrides):
+        return build.load_arrays(resolve(overrides=["data.dataset=digits", *overrides]))
+
+    whole = arrays()
+    share = np.bincount(whole.y_train) / len(whole.y_train)
+    cut = arrays("data.train_subset=100", "data.train_subset_by=stratified")
+    assert len(cut.y_train) == 100
+    assert np.abs(np.bincount(cut.y_train, minlength=10) - 100 * share).max() <= 1
+    assert set(map(bytes, cut.x_train)) <= set(map(bytes, whole.x_train))
+    again = arrays("data.train_subset=100", "data.train_subset_by=stratified")
+    assert (again.x_train == cut.x_train).all()
+    other = arrays("data.train_subset=100", "data.train_subset_by=stratified", "data.split_seed=1")
+    assert not (other.x_train == cut.x_train).all()
+    rng = np.random.default_rng(0).permutation(len(whole.y_train))[:100]
+    assert (arrays("data.train_subset=100").y_train == whole.y_train[np.sort(rng)]).all()

@@ -766,3 +766,10 @@ def test_grid_workers_die_with_the_grid_process_even_when_it_is_killed(tmp_path)
         time.sleep(0.1)
     os.kill(worker, signal.SIGKILL)
     raise AssertionError("the worker outlived the grid process")
+
+
+def test_a_stratified_subset_smaller_than_the_classes_is_refused(capsys, tmp_path):
+    code, _, err = run_cli(capsys, "train", *FAST, "--out", str(tmp_path),
+                           "data.train_subset=5", "data.train_subset_by=stratified")  # fmt: skip
+    assert "one of each of the 10 classes" in one_line_error(code, err)
+    assert not list(tmp_path.iterdir())

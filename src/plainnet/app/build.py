@@ -111,6 +111,7 @@ def load_arrays(cfg: Config) -> ArrayDataset:
         split_seed=d.split_seed,
         image_size=d.image_size,
         train_subset=d.train_subset,
+        train_subset_by=d.train_subset_by,
         download=d.download,
         val_subset=val_subset(d),
     )

@@ -57,6 +57,9 @@ class DataConfig(Section):
     # train on a seeded random subset of this size; 0: all. The test split stays whole, so
     # that test numbers compare with full runs (validation: data.val_subset).
     train_subset: int = Field(0, ge=0)
+    # how train_subset picks its samples: random, or stratified (every class keeps its share of
+    # the training split, seeded by split_seed)
+    train_subset_by: Literal["random", "stratified"] = "random"
     # evaluate a stratified sample of this many validation samples (seeded by split_seed); 0:
     # the whole split; "auto": the whole split, but with train_subset at most 1,000, so that a
     # quick run on a subset is not mostly validation (CIFAR-10 holds out 5,000 images)

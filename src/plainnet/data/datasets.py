@@ -657,6 +657,7 @@ def load_dataset(
     train_subset: int = 0,
     download: bool = True,
     val_subset: int = 0,
+    train_subset_by: str = "random",
 ) -> ArrayDataset:
     """The dataset `name` as train/validation/test arrays, prepared on first use.
 
@@ -664,7 +665,8 @@ def load_dataset(
     defaults (20% test, stratified, seed 0) give digits 1,437 / 360. `val_fraction` > 0 then
     holds out that share of the training split as a validation split (stratified, seeded by
     `split_seed`), e.g. USPS 7,291 -> 6,561 train / 730 validation. `image_size` > 0 resizes;
-    `train_subset` > 0 keeps that many training samples (seeded by `split_seed`), for quick runs;
+    `train_subset` > 0 keeps that many training samples (seeded by `split_seed`), for quick runs:
+    a random sample, or with `train_subset_by="stratified"` one that keeps every class's share;
     `val_subset` > 0 keeps a stratified sample of that many validation samples.
     """
     a, meta = arrays(name, data_dir, download)
@@ -680,9 +682,16 @@ def load_dataset(
         _, keep = split_indices(a["y_val"], val_subset, split_seed)  # an int: that many
         a = dict(a, x_val=a["x_val"][keep], y_val=a["y_val"][keep])
     if 0 < train_subset < len(a["y_train"]):
-        keep = np.sort(
-            np.random.default_rng(split_seed).permutation(len(a["y_train"]))[:train_subset]
-        )
+        if train_subset_by == "stratified":
+            if train_subset < (classes := len(np.unique(a["y_train"]))):
+                raise DataError(
+                    f"a stratified training subset of {train_subset} samples cannot hold one "
+                    f"of each of the {classes} classes"
+                )
+            _, keep = split_indices(a["y_train"], train_subset, split_seed)
+        else:
+            rng = np.random.default_rng(split_seed)
+            keep = np.sort(rng.permutation(len(a["y_train"]))[:train_subset])
         a = dict(a, x_train=a["x_train"][keep], y_train=a["y_train"][keep])
     xs = {
         k: resize(a[k], image_size) if image_size else a[k] for k in ("x_train", "x_val", "x_test")
