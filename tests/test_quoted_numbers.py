@@ -71,6 +71,28 @@ PARTS = [  # the deep recipe's parts at 56 layers: (docs/cnn.md's label, grid, r
 ]
 
 
+GAP = [  # more steps and shifts at 56 layers: (docs/cnn.md's label, the rows' folder suffix)
+    ("nothing changed (batch 128, no augmentation)", None),
+    ("random shifts of up to 2 pixels (`data.augment=shift`)", "random_shifts"),
+    ("batch 32 (`train.batch_size=32`, lr unchanged)", "batch_32"),
+    ("batch 32 and random shifts", "batch_32,_random_shifts"),
+]
+
+
+def gap_row(label: str, suffix: str | None) -> str:
+    """Validation and test error of the proposed and the deep CNN at 56 layers with a change."""
+    nets = ("proposed", "deep") if suffix is None else ("proposed", "deep_recipe")
+    cells = []
+    for net in nets:
+        runs = (
+            f"cnn/*-{net}_model.depth=56-s*"
+            if suffix is None
+            else f"cnn56-gap/*-{net},_{suffix}-s*"
+        )
+        cells += [mean_std(runs, 3, 2, "final_val_err"), mean_std(runs, 3)]
+    return f"| {label} | " + " | ".join(cells) + " |"
+
+
 def each(pattern: str, n: int) -> str:
     return ", ".join(f"{v:.2f}" for v in sorted(errors(pattern, n)))
 
@@ -100,6 +122,7 @@ CHECKS = {
             f"{mean_std(f'{grid}/*-{row}-s*', 3)} |"
             for label, grid, row in PARTS
         ),
+        *(gap_row(label, suffix) for label, suffix in GAP),
         f"| deep recipe, 50 layers | 3 | {splits('cnn-10k/*-deep-cnn50-s*', 3)} |",
         f"| proposed (BatchNorm), 50 layers | 3 | {splits('cnn-10k/*-proposed-cnn50-s*', 3)} |",
         f"| deep recipe, 10,000 layers | 1 | {splits('cnn-10k/*-deep-cnn10000-s0', 1)} |",
