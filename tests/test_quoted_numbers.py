@@ -147,6 +147,7 @@ CHECKS = {
         f"({mean('cnn/*-proposed_model.depth=56-s*', 3)}% against",
         f"{mean('cnn/*-resnet_model.depth=56-s*', 3)}% at 56 layers",
         f"it has {mean_std(DEEP_1000, 3, 1)}% (three seeds",
+        f"has {mean_std('cnn56-gap/*-deep_recipe,_batch_32,_random_shifts-s*', 3)}% test error",
         f"to {one('cnn-10k/*-deep-cnn10000-s0')}% test error",
         f"PlainNet-50 has {one('table2-5k/*-PlainNet-50_(proposed)-s0', 1)}% test error",
         f"against {one('table2-5k/*-PlainNet-BN-56-s0', 1)}% for",
