@@ -56,6 +56,8 @@ def table2(row: str) -> str:
 SPLITS = ("train", "val", "test")
 DEEP_1000 = "cnn-1000/*deep-cnn1000-s*"
 WIDE = "cnn-1000-widen/*"
+B32 = "cnn-1000-b32/*"
+GAP56 = "cnn56-gap/*-"
 PARTS = [  # the deep recipe's parts at 56 layers: (docs/cnn.md's label, grid, row's folder)
     ("nothing changed", "cnn56-init-lr", "delta"),
     ("no max-norm", "cnn56-deep-parts", "no_max-norm"),
@@ -113,6 +115,10 @@ CHECKS = {
         f"({each(WIDE, 2)}) |",
         f"{mean_std(WIDE, 2)}% ({each(WIDE, 2)}; two seeds) against {mean_std(DEEP_1000, 3)}% "
         "(three seeds) at 1,000 layers",
+        f"| deep recipe, batch 32 | 1,000 | 2 | {splits(B32, 2)} ({each(B32, 2)}) |",
+        f"| proposed, batch 32, for reference | 56 | 3 | {splits(GAP56 + 'proposed,_batch_32-s*', 3)} |",
+        f"| deep recipe, batch 32, for reference | 56 | 3 | "
+        f"{splits(GAP56 + 'deep_recipe,_batch_32-s*', 3)} |",
         f"| ResNet (lr 0.02, as in the grid) | 998 | 1 | {splits('cnn-1000/*resnet998-s0', 1)} |",
         "| proposed: BatchNorm + Leaky ReLU + max-norm (lr 0.02, as in the grid) | 1,000 | 1 | "
         f"{splits('cnn-1000-bn/*proposed_d=1000-s0', 1)} |",
