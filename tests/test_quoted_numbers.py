@@ -116,7 +116,8 @@ CHECKS = {
         f"{mean_std(WIDE, 2)}% ({each(WIDE, 2)}; two seeds) against {mean_std(DEEP_1000, 3)}% "
         "(three seeds) at 1,000 layers",
         f"| deep recipe, batch 32 | 1,000 | 2 | {splits(B32, 2)} ({each(B32, 2)}) |",
-        f"| proposed, batch 32, for reference | 56 | 3 | {splits(GAP56 + 'proposed,_batch_32-s*', 3)} |",
+        f"| proposed, batch 32, for reference | 56 | 3 | "
+        f"{splits(GAP56 + 'proposed,_batch_32-s*', 3)} |",
         f"| deep recipe, batch 32, for reference | 56 | 3 | "
         f"{splits(GAP56 + 'deep_recipe,_batch_32-s*', 3)} |",
         f"| ResNet (lr 0.02, as in the grid) | 998 | 1 | {splits('cnn-1000/*resnet998-s0', 1)} |",
