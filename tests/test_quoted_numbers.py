@@ -120,6 +120,10 @@ CHECKS = {
         f"{splits(GAP56 + 'proposed,_batch_32-s*', 3)} |",
         f"| deep recipe, batch 32, for reference | 56 | 3 | "
         f"{splits(GAP56 + 'deep_recipe,_batch_32-s*', 3)} |",
+        "| deep recipe, batch 32, random shifts | 1,000 | 1 | "
+        f"{splits('cnn-1000-b32-shift/*-s0', 1)} |",
+        "| deep recipe, batch 32, random shifts, for reference (the lowest 56-layer test error) "
+        f"| 56 | 3 | {splits(GAP56 + 'deep_recipe,_batch_32,_random_shifts-s*', 3)} |",
         f"| ResNet (lr 0.02, as in the grid) | 998 | 1 | {splits('cnn-1000/*resnet998-s0', 1)} |",
         "| proposed: BatchNorm + Leaky ReLU + max-norm (lr 0.02, as in the grid) | 1,000 | 1 | "
         f"{splits('cnn-1000-bn/*proposed_d=1000-s0', 1)} |",
@@ -155,6 +159,7 @@ CHECKS = {
         f"{mean('cnn/*-resnet_model.depth=56-s*', 3)}% at 56 layers",
         f"it has {mean_std(DEEP_1000, 3, 1)}% (three seeds",
         f"has {mean_std('cnn56-gap/*-deep_recipe,_batch_32,_random_shifts-s*', 3)}% test error",
+        f"trained so has {one('cnn-1000-b32-shift/*-s0')}% (one seed; {mean_std(B32, 2)}% at",
         f"to {one('cnn-10k/*-deep-cnn10000-s0')}% test error",
         f"PlainNet-50 has {one('table2-5k/*-PlainNet-50_(proposed)-s0', 1)}% test error",
         f"against {one('table2-5k/*-PlainNet-BN-56-s0', 1)}% for",
