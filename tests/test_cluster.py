@@ -109,7 +109,13 @@ def test_ctrl_c_cancels_the_clusters_tasks(tmp_path):
     line = [sys.executable, "-m", "plainnet", "sweep", "--depth", "6", "model.width=16",
             "--epochs", "500", "--seeds", "0,1", "--backend", "ray", "--storage", str(store),
             "--out", str(tmp_path / "grid")]  # fmt: skip
-    proc = subprocess.Popen(line, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # a shell's background job starts with SIGINT ignored, and Python then never raises
+    # KeyboardInterrupt: the command gets Ctrl-C as from a terminal however the tests were run
+    def ctrl_c_as_from_a_terminal():
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+    proc = subprocess.Popen(line, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=ctrl_c_as_from_a_terminal)  # fmt: skip
     try:
         deadline = time.monotonic() + 600
         while not _epochs(store) and time.monotonic() < deadline and proc.poll() is None:
