@@ -109,6 +109,7 @@ def test_ctrl_c_cancels_the_clusters_tasks(tmp_path):
     line = [sys.executable, "-m", "plainnet", "sweep", "--depth", "6", "model.width=16",
             "--epochs", "500", "--seeds", "0,1", "--backend", "ray", "--storage", str(store),
             "--out", str(tmp_path / "grid")]  # fmt: skip
+
     # a shell's background job starts with SIGINT ignored, and Python then never raises
     # KeyboardInterrupt: the command gets Ctrl-C as from a terminal however the tests were run
     def ctrl_c_as_from_a_terminal():
