@@ -646,6 +646,15 @@ def describe(name: str, data_dir: str | Path | None = None) -> list[str]:
     return lines + [f"  {k}: {v}" for k, v in meta.items()]
 
 
+def stratified_sample(y: np.ndarray, n: int, seed: int, split: str) -> np.ndarray:
+    """Sorted indices of `n` of the labels `y`, every class in its share (`split_indices`)."""
+    if n < (classes := len(np.unique(y))):
+        raise DataError(
+            f"a stratified {split} sample of {n} cannot hold one of each of the {classes} classes"
+        )
+    return split_indices(y, n, seed)[1]
+
+
 def load_dataset(
     name: str,
     data_dir: str | Path | None = None,
@@ -679,16 +688,11 @@ def load_dataset(
         x, y = a["x_train"], a["y_train"]
         a = dict(a, x_train=x[tr], y_train=y[tr], x_val=x[va], y_val=y[va])
     if 0 < val_subset < len(a["y_val"]):
-        _, keep = split_indices(a["y_val"], val_subset, split_seed)  # an int: that many
+        keep = stratified_sample(a["y_val"], val_subset, split_seed, "validation")
         a = dict(a, x_val=a["x_val"][keep], y_val=a["y_val"][keep])
     if 0 < train_subset < len(a["y_train"]):
         if train_subset_by == "stratified":
-            if train_subset < (classes := len(np.unique(a["y_train"]))):
-                raise DataError(
-                    f"a stratified training subset of {train_subset} samples cannot hold one "
-                    f"of each of the {classes} classes"
-                )
-            _, keep = split_indices(a["y_train"], train_subset, split_seed)
+            keep = stratified_sample(a["y_train"], train_subset, split_seed, "training")
         else:
             rng = np.random.default_rng(split_seed)
             keep = np.sort(rng.permutation(len(a["y_train"]))[:train_subset])
