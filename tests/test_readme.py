@@ -83,6 +83,22 @@ def test_config_reference_is_current():
     assert current == tool["render"](), "run: .venv/bin/python tools/config_doc.py > docs/config.md"
 
 
+def test_the_config_reference_spells_every_type_in_toml_words():
+    """A constrained type inside a union reads "integer (>= 0) or "auto"", not pydantic's repr."""
+    import re
+    import runpy
+
+    tool = runpy.run_path(str(README.parent / "tools" / "config_doc.py"))
+    rows = {
+        r.split("|")[1].strip(" `"): r.split("|")[2]
+        for r in tool["render"]().splitlines()
+        if r.startswith("| `")
+    }
+    assert rows["calibrate_bn"].strip() == 'integer (>= 0) or "auto"'
+    assert rows["betas"].strip().startswith("list of number (>= 0, < 1)")
+    assert not [k for k, t in rows.items() if re.search(r"annotation=|metadata=|Field", t)]
+
+
 def test_every_config_field_is_documented():
     from plainnet.app.config import SECTIONS, field_comments
 

@@ -13,6 +13,9 @@ from plainnet.app.config import SECTIONS, Config, field_comments
 def _kind(annotation) -> str:
     """A field's type in TOML's words, with a Literal's values spelled out."""
     args = typing.get_args(annotation)
+    if typing.get_origin(annotation) is typing.Annotated:
+        bounds = _bounds(args[1:])
+        return _kind(args[0]) + (f" ({bounds})" if bounds else "")
     if typing.get_origin(annotation) is typing.Literal:
         return " or ".join(f'"{a}"' if isinstance(a, str) else str(a).lower() for a in args)
     if args and typing.get_origin(annotation) is not list:
@@ -23,11 +26,14 @@ def _kind(annotation) -> str:
     return names.get(annotation, getattr(annotation, "__name__", str(annotation)))
 
 
-def _bounds(field) -> str:
+def _bounds(metadata) -> str:
+    """Pydantic's constraints (Field(ge=...) or annotated_types objects) in words."""
     words = {"ge": ">=", "gt": ">", "le": "<=", "lt": "<", "min_length": "length >="}
     words["max_length"] = "length <="
     out = []
-    for m in field.metadata:
+    # Annotated[int, Field(ge=0)] holds a FieldInfo whose own metadata has the constraints.
+    flat = [c for m in metadata for c in getattr(m, "metadata", [m])]
+    for m in flat:
         for attr, sign in words.items():
             if getattr(m, attr, None) is not None:
                 out.append(f"{sign} {getattr(m, attr):,}")
@@ -50,7 +56,7 @@ def render() -> str:
         out += [f"## [{section}]", "", "| field | type | default | meaning |", "|---|---|---|---|"]
         for key, field in cls.model_fields.items():
             kind = _kind(field.annotation)
-            bounds = _bounds(field)
+            bounds = _bounds(field.metadata)
             kind += f" ({bounds})" if bounds else ""
             value = default[section][key]
             shown = f'"{value}"' if isinstance(value, str) else str(value).replace("True", "true")
