@@ -124,6 +124,8 @@ def test_bad_files_and_presets(tmp_path):
         (["model.act=relu", "model.beta=0.2"], None, ["model.beta"]),
         (["model.arch=resnet", "model.depth=20", "model.act=relu"], None, ["model.act"]),
         (["model.channels=[8]"], None, ["model.channels"]),
+        (["model.arch=cnn", "model.zero_init_residual=true"], None, ["model.zero_init_residual"]),
+        (["model.arch=resnet", "model.depth=20", "model.zero_init_residual=true"], None, []),
         (["model.arch=cnn", "model.width=64"], None, ["model.width"]),
         (["model.beta=0.5", "model.eta=0.5"], None, ["model.eta"]),
         (["model.beta=auto", "model.eta=0.5", "max_norm.c=2.0"], None, []),

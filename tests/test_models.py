@@ -99,6 +99,34 @@ def test_cifar_resnet_baseline_sizes():
         resnet((3, 32, 32), 10, depth=51)
 
 
+def test_a_zero_init_residual_resnet_starts_as_its_shortcuts():
+    """Every block starts as its shortcut, so the outputs no longer grow with the number of
+    blocks at init, as they do in He et al.'s ResNet."""
+    from plainnet.nn.models import BasicBlock, resnet
+
+    torch.manual_seed(0)
+    x = torch.randn(64, 1, 16, 16)
+    block = resnet((1, 16, 16), 10, depth=20, zero_init_residual=True).stage1_1
+    h = torch.relu(torch.randn(64, 16, 16, 16))
+    assert torch.equal(block(h), h)  # train mode: the branch's BatchNorm outputs 0 * z + 0
+
+    def features(net):  # the pooled features the head reads
+        return net[:-1](x).std().item()
+
+    plain = {d: features(resnet((1, 16, 16), 10, depth=d)) for d in (20, 110)}
+    zero = {
+        d: features(resnet((1, 16, 16), 10, depth=d, zero_init_residual=True)) for d in (20, 110)
+    }
+    assert plain[110] > 2 * plain[20]
+    assert zero[110] == pytest.approx(zero[20], rel=0.5)
+    bn2 = [
+        m.bn2.weight
+        for m in resnet((1, 16, 16), 10, depth=20).modules()
+        if isinstance(m, BasicBlock)
+    ]
+    assert all(torch.equal(w, torch.ones_like(w)) for w in bn2)  # the default is He et al.'s
+
+
 def test_a_builtin_model_name_cannot_be_replaced_silently():
     from plainnet.nn.models import MODELS, register_model
 

@@ -92,6 +92,9 @@ class ModelConfig(Section):
     # TAT's target for beta = "auto": the correlation c = 0 maps to eta at the top
     eta: float = Field(0.9, gt=0, lt=1)
     init: str = "he_uniform"  # a registered init (plainnet.nn.init.INITS); eq. 3: he_uniform
+    # resnet only: every block's last BatchNorm starts at weight 0, so each block starts as
+    # its shortcut (torchvision's option of that name); He et al.'s ResNet: false
+    zero_init_residual: bool = False
 
     @field_validator("module")
     @classmethod
@@ -686,6 +689,7 @@ def no_effect(cfg: Config, mine: dict) -> list[str]:
         "train.check_running_stats": (m.norm != "batch", f"model.norm is {m.norm!r}"),
         "train.sync_bn": (m.norm == "none", "model.norm is 'none'"),
     }
+    rules["model.zero_init_residual"] = (m.arch != "resnet", f"model.arch is {m.arch!r}")
     if m.arch == "resnet":
         for key in ("norm", "act", "beta", "eta"):
             rules[f"model.{key}"] = (True, "resnet is always BatchNorm + ReLU")

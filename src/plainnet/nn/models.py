@@ -352,10 +352,15 @@ def resnet(
     depth: int = 56,
     channels: Sequence[int] = (16, 32, 64),
     init: str = "he_uniform",
+    zero_init_residual: bool = False,
 ) -> nn.Sequential:
     """He et al.'s CIFAR ResNet (depth 6n+2: 20, 32, 44, 56, 110), for comparison only.
 
     The one model here with skip connections; it ignores norm/act/beta (always BN + ReLU).
+    `zero_init_residual=True` starts every block's last BatchNorm at weight 0, so that each
+    block begins as its shortcut (Goyal et al. 2017; torchvision's option of that name): at
+    hundreds of blocks the summed branches otherwise make the outputs, and the first loss,
+    grow with depth.
     """
     if (depth - 2) % 6 or depth < 8:
         raise ValueError(f"resnet depth must be 6n+2 (20, 32, 44, 56, 110 ...), got {depth}")
@@ -373,4 +378,9 @@ def resnet(
     layers["pool"] = nn.AdaptiveAvgPool2d(1)
     layers["flatten"] = nn.Flatten()
     layers["head"] = nn.Linear(c_in, num_classes)
-    return init_weights_(nn.Sequential(layers), init)
+    net = init_weights_(nn.Sequential(layers), init)
+    if zero_init_residual:
+        for block in net.modules():
+            if isinstance(block, BasicBlock):
+                nn.init.zeros_(block.bn2.weight)
+    return net
