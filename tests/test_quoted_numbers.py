@@ -57,6 +57,7 @@ SPLITS = ("train", "val", "test")
 DEEP_1000 = "cnn-1000/*deep-cnn1000-s*"
 WIDE = "cnn-1000-widen/*"
 B32 = "cnn-1000-b32/*"
+SHIFT_1000 = "cnn-1000-b32-shift/*"
 GAP56 = "cnn56-gap/*-"
 PARTS = [  # the deep recipe's parts at 56 layers: (docs/cnn.md's label, grid, row's folder)
     ("nothing changed", "cnn56-init-lr", "delta"),
@@ -121,8 +122,9 @@ CHECKS = {
         f"{splits(GAP56 + 'proposed,_batch_32-s*', 3)} |",
         f"| deep recipe, batch 32, for reference | 56 | 3 | "
         f"{splits(GAP56 + 'deep_recipe,_batch_32-s*', 3)} |",
-        "| deep recipe, batch 32, random shifts | 1,000 | 1 | "
-        f"{splits('cnn-1000-b32-shift/*-s0', 1)} |",
+        "| deep recipe, batch 32, random shifts | 1,000 | 3 | "
+        f"{splits(SHIFT_1000, 3)} ({each(SHIFT_1000, 3)}) |",
+        f"1,000-layer deep CNN has {mean_std(SHIFT_1000, 3)}% test error ({each(SHIFT_1000, 3)};",
         "| deep recipe, batch 32, random shifts, for reference (the lowest 56-layer test error) "
         f"| 56 | 3 | {splits(GAP[-1][2], 3)} |",
         f"| ResNet (lr 0.02, as in the grid) | 998 | 1 | {splits('cnn-1000/*resnet998-s0', 1)} |",
@@ -160,7 +162,8 @@ CHECKS = {
         f"{mean('cnn/*-resnet_model.depth=56-s*', 3)}% at 56 layers",
         f"it has {mean_std(DEEP_1000, 3, 1)}% (three seeds",
         f"has {mean_std(GAP[-1][2], 3)}% test error",
-        f"trained so has {one('cnn-1000-b32-shift/*-s0')}% (one seed; {mean_std(B32, 2)}% at",
+        f"trained so has {mean_std(SHIFT_1000, 3)}% (three seeds: within",
+        f"not better; {mean_std(B32, 2)}% at batch 32 without shifts",
         f"to {one('cnn-10k/*-deep-cnn10000-s0')}% test error",
         f"PlainNet-50 has {one('table2-5k/*-PlainNet-50_(proposed)-s0', 1)}% test error",
         f"against {one('table2-5k/*-PlainNet-BN-56-s0', 1)}% for",
