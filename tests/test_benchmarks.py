@@ -29,6 +29,16 @@ def test_rounds_rotate_the_order_of_the_loops():
     assert speeds == {"a": [1, 6, 8], "b": [2, 4, 9], "c": [3, 5, 7]}
 
 
+def test_plainnets_loop_trains_the_references_model_at_any_depth():
+    """At 1,000 layers a config without a preset resolves to the deep recipe; the benchmark
+    names its recipe, so the BatchNorm CNN is timed against the BatchNorm CNN."""
+    config = load().trainer_config
+    cnn = ["model.arch=cnn", "model.depth=1000"]
+    assert config("proposed", cnn).model.norm == "batch"
+    deep = config("deep", cnn)
+    assert (deep.model.norm, deep.model.init) == ("none", "delta_orthogonal")
+
+
 def test_quick_benchmark_prints_every_row(tmp_path):
     out = subprocess.run(
         [sys.executable, str(BENCH), "--quick", "--keras-python", ""],
