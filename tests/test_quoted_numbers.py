@@ -58,6 +58,7 @@ DEEP_1000 = "cnn-1000/*deep-cnn1000-s*"
 WIDE = "cnn-1000-widen/*"
 B32 = "cnn-1000-b32/*"
 SHIFT_1000 = "cnn-1000-b32-shift/*"
+BF16 = "cnn56-bf16/*random_shifts"
 GAP56 = "cnn56-gap/*-"
 PARTS = [  # the deep recipe's parts at 56 layers: (docs/cnn.md's label, grid, row's folder)
     ("nothing changed", "cnn56-init-lr", "delta"),
@@ -137,6 +138,8 @@ CHECKS = {
             for label, grid, row in PARTS
         ),
         *(gap_row(*row) for row in GAP),
+        f"| fp32 (the default on CPU) | 120-124 | {splits(BF16 + '-s*', 3)} |",
+        f"| bf16 autocast (`train.amp=bf16`) | 61-76 | {splits(BF16 + ',_bf16_autocast-s*', 3)} |",
         f"| deep recipe, 50 layers | 3 | {splits('cnn-10k/*-deep-cnn50-s*', 3)} |",
         f"| proposed (BatchNorm), 50 layers | 3 | {splits('cnn-10k/*-proposed-cnn50-s*', 3)} |",
         f"| deep recipe, 10,000 layers | 1 | {splits('cnn-10k/*-deep-cnn10000-s0', 1)} |",
