@@ -58,6 +58,8 @@ DEEP_1000 = "cnn-1000/*deep-cnn1000-s*"
 WIDE = "cnn-1000-widen/*"
 B32 = "cnn-1000-b32/*"
 SHIFT_1000 = "cnn-1000-b32-shift/*"
+RESNET_1000 = "cnn-1000-resnet-b32-shift/*"
+ZERO_1000 = RESNET_1000 + "zero-init_residual-s*"
 BF16 = "cnn56-bf16/*random_shifts"
 GAP56 = "cnn56-gap/*-"
 PARTS = [  # the deep recipe's parts at 56 layers: (docs/cnn.md's label, grid, row's folder)
@@ -128,6 +130,14 @@ CHECKS = {
         f"1,000-layer deep CNN has {mean_std(SHIFT_1000, 3)}% test error ({each(SHIFT_1000, 3)};",
         "| deep recipe, batch 32, random shifts, for reference (the lowest 56-layer test error) "
         f"| 56 | 3 | {splits(GAP[-1][2], 3)} |",
+        "| ResNet, batch 32, random shifts, 1 epoch of warm-up | 998 | 1 | "
+        f"{splits(RESNET_1000 + 'warm-up-s0', 1)} |",
+        "| ResNet, batch 32, random shifts, 1 epoch of warm-up, each block's last BatchNorm at "
+        f"zero | 998 | 3 | {splits(ZERO_1000, 3)} ({each(ZERO_1000, 3)}) |",
+        f"it has {mean_std(ZERO_1000, 3)}% test, {mean_std(ZERO_1000, 3, 2, 'final_val_err')}% "
+        "validation",
+        f"1,000-layer plain CNN ({mean_std(SHIFT_1000, 3)}%, validation "
+        f"{mean_std(SHIFT_1000, 3, 2, 'final_val_err')}%) is",
         f"| ResNet (lr 0.02, as in the grid) | 998 | 1 | {splits('cnn-1000/*resnet998-s0', 1)} |",
         "| proposed: BatchNorm + Leaky ReLU + max-norm (lr 0.02, as in the grid) | 1,000 | 1 | "
         f"{splits('cnn-1000-bn/*proposed_d=1000-s0', 1)} |",
@@ -167,6 +177,7 @@ CHECKS = {
         f"has {mean_std(GAP[-1][2], 3)}% test error",
         f"trained so has {mean_std(SHIFT_1000, 3)}% (three seeds: within",
         f"not better; {mean_std(B32, 2)}% at batch 32 without shifts",
+        f"seeds), against {mean_std(ZERO_1000, 3)}% for a 998-layer ResNet trained so",
         f"to {one('cnn-10k/*-deep-cnn10000-s0')}% test error",
         f"PlainNet-50 has {one('table2-5k/*-PlainNet-50_(proposed)-s0', 1)}% test error",
         f"against {one('table2-5k/*-PlainNet-BN-56-s0', 1)}% for",
