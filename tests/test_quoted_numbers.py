@@ -100,6 +100,19 @@ def gap_row(label: str, *nets: str) -> str:
     return f"| {label} | " + " | ".join(cells) + " |"
 
 
+COIL = [  # COIL-20 at 20 layers (3 seeds) and 56 (1): (docs/cnn.md's label, row's folder)
+    ("plain, BatchNorm + ReLU (`-p bn`)", "bn"),
+    ("proposed: BatchNorm + Leaky ReLU + max-norm (default)", "proposed"),
+    ("ResNet (He et al., with shortcuts)", "resnet"),
+]
+
+
+def coil_row(label: str, net: str) -> str:
+    d20, d56 = (f"coil20-cnn/*-{net}_model.depth={d}-s*" for d in (20, 56))
+    val, test = (mean_std(d20, 3, 2, key) for key in ("final_val_err", "final_test_err"))
+    return f"| {label} | 3 | {val} | {test} | 1 | {splits(d56, 1).split(' | ', 1)[1]} |"
+
+
 def each(pattern: str, n: int) -> str:
     return ", ".join(f"{v:.2f}" for v in sorted(errors(pattern, n)))
 
@@ -150,6 +163,7 @@ CHECKS = {
         *(gap_row(*row) for row in GAP),
         f"| fp32 (the default on CPU) | 120-124 | {splits(BF16 + '-s*', 3)} |",
         f"| bf16 autocast (`train.amp=bf16`) | 61-76 | {splits(BF16 + ',_bf16_autocast-s*', 3)} |",
+        *(coil_row(*row) for row in COIL),
         f"| deep recipe, 50 layers | 3 | {splits('cnn-10k/*-deep-cnn50-s*', 3)} |",
         f"| proposed (BatchNorm), 50 layers | 3 | {splits('cnn-10k/*-proposed-cnn50-s*', 3)} |",
         f"| deep recipe, 10,000 layers | 1 | {splits('cnn-10k/*-deep-cnn10000-s0', 1)} |",
