@@ -679,6 +679,7 @@ def no_effect(cfg: Config, mine: dict) -> list[str]:
         "model.eta": (m.beta != "auto", "model.beta is not 'auto'"),
         "model.channels": (not conv, f"model.arch {m.arch!r} has no conv stages"),
         "model.width": (conv, f"model.arch {m.arch!r} sizes its layers by model.channels"),
+        "model.zero_init_residual": (m.arch != "resnet", f"model.arch is {m.arch!r}"),
         "optim.momentum": (o.name not in ("sgd", "lars"), f"optim.name is {o.name!r}"),
         "optim.nesterov": (o.name not in ("sgd", "lars"), f"optim.name is {o.name!r}"),
         "optim.betas": (o.name not in ("adam", "adamw"), f"optim.name is {o.name!r}"),
@@ -689,7 +690,6 @@ def no_effect(cfg: Config, mine: dict) -> list[str]:
         "train.check_running_stats": (m.norm != "batch", f"model.norm is {m.norm!r}"),
         "train.sync_bn": (m.norm == "none", "model.norm is 'none'"),
     }
-    rules["model.zero_init_residual"] = (m.arch != "resnet", f"model.arch is {m.arch!r}")
     if m.arch == "resnet":
         for key in ("norm", "act", "beta", "eta"):
             rules[f"model.{key}"] = (True, "resnet is always BatchNorm + ReLU")
