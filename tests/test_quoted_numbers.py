@@ -164,6 +164,12 @@ CHECKS = {
         f"| fp32 (the default on CPU) | 120-124 | {splits(BF16 + '-s*', 3)} |",
         f"| bf16 autocast (`train.amp=bf16`) | 61-76 | {splits(BF16 + ',_bf16_autocast-s*', 3)} |",
         *(coil_row(*row) for row in COIL),
+        *(
+            f"| deep recipe, lr {lr} ({part} the rule) | 3 | "
+            f"{mean_std(f'coil20-cnn/*-deep,_lr_{lr}_model.depth=20-s*', 3, 2, 'final_val_err')} | "
+            f"{mean_std(f'coil20-cnn/*-deep,_lr_{lr}_model.depth=20-s*', 3)} |"
+            for lr, part in (("0.005", "half"), ("0.0025", "a quarter of"))
+        ),
         f"| deep recipe, 50 layers | 3 | {splits('cnn-10k/*-deep-cnn50-s*', 3)} |",
         f"| proposed (BatchNorm), 50 layers | 3 | {splits('cnn-10k/*-proposed-cnn50-s*', 3)} |",
         f"| deep recipe, 10,000 layers | 1 | {splits('cnn-10k/*-deep-cnn10000-s0', 1)} |",
