@@ -137,8 +137,8 @@ def reference(build, x, y, x_test, y_test, bs, epochs, lr, c, device) -> float:
 
 def trainer_config(preset: str, overrides: list[str]):
     """The config of plainnet's loop. The preset is named, never left to the depth: without
-    one a CNN of more than 110 layers resolves to the deep recipe, which is not the BatchNorm
-    model the reference trains."""
+    one a net deeper than `plainnet.app.config.DEEP_BEYOND` resolves to the deep recipe,
+    which is not the BatchNorm model the reference trains."""
     overrides = [*overrides, "run.out_dir=runs/bench", "run.checkpoint_every=1000"]
     return resolve(preset, overrides=overrides)
 

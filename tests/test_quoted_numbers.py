@@ -37,11 +37,15 @@ def one(pattern: str, places: int = 2, key: str = "final_test_err") -> str:
     return f"{errors(pattern, 1, key)[0]:.{places}f}"
 
 
-def splits(pattern: str, n: int) -> str:
-    """Training, validation and test error of the records, table cells."""
+def splits(pattern: str, n: int, which: tuple[str, ...] = ("train", "val", "test")) -> str:
+    """Training, validation and test error (or those `which` names) of the records, table
+    cells: one run's numbers, or the runs' mean ± std."""
     if n == 1:
-        return " | ".join(one(pattern, 2, f"final_{s}_err") for s in SPLITS)
-    return " | ".join(mean_std(pattern, n, 2, f"final_{s}_err") for s in SPLITS)
+        return " | ".join(one(pattern, 2, f"final_{s}_err") for s in which)
+    return " | ".join(mean_std(pattern, n, 2, f"final_{s}_err") for s in which)
+
+
+VAL_TEST = ("val", "test")
 
 
 def cnn_row(label: str, net: str) -> str:
@@ -53,7 +57,6 @@ def table2(row: str) -> str:
     return one(f"table2-5k/*-{row}-s0")
 
 
-SPLITS = ("train", "val", "test")
 DEEP_1000 = "cnn-1000/*deep-cnn1000-s*"
 WIDE = "cnn-1000-widen/*"
 B32 = "cnn-1000-b32/*"
@@ -94,10 +97,7 @@ GAP = [  # more steps and shifts at 56 layers: (docs/cnn.md's label, the propose
 
 def gap_row(label: str, *nets: str) -> str:
     """Validation and test error of the proposed and the deep CNN at 56 layers with a change."""
-    cells = [
-        mean_std(runs, 3, 2, key) for runs in nets for key in ("final_val_err", "final_test_err")
-    ]
-    return f"| {label} | " + " | ".join(cells) + " |"
+    return f"| {label} | " + " | ".join(splits(runs, 3, VAL_TEST) for runs in nets) + " |"
 
 
 COIL = [  # COIL-20 at 20 layers (3 seeds) and 56 (1): (docs/cnn.md's label, row's folder)
@@ -109,8 +109,7 @@ COIL = [  # COIL-20 at 20 layers (3 seeds) and 56 (1): (docs/cnn.md's label, row
 
 def coil_row(label: str, net: str) -> str:
     d20, d56 = (f"coil20-cnn/*-{net}_model.depth={d}-s*" for d in (20, 56))
-    val, test = (mean_std(d20, 3, 2, key) for key in ("final_val_err", "final_test_err"))
-    return f"| {label} | 3 | {val} | {test} | 1 | {splits(d56, 1).split(' | ', 1)[1]} |"
+    return f"| {label} | 3 | {splits(d20, 3, VAL_TEST)} | 1 | {splits(d56, 1, VAL_TEST)} |"
 
 
 def each(pattern: str, n: int) -> str:
@@ -118,8 +117,7 @@ def each(pattern: str, n: int) -> str:
 
 
 def tuned(lr: str) -> str:
-    runs = f"tune-deep1000-check/*-optim.lr={lr}-s*"
-    return f"{mean_std(runs, 3, 2, 'final_val_err')} | {mean_std(runs, 3)}"
+    return splits(f"tune-deep1000-check/*-optim.lr={lr}-s*", 3, VAL_TEST)
 
 
 CHECKS = {
@@ -156,8 +154,7 @@ CHECKS = {
         f"{splits('cnn-1000-bn/*proposed_d=1000-s0', 1)} |",
         f"to 57.7% after the tenth ({one('cnn-1000-bn/*proposed_d=1000-s0')}% test;",
         *(
-            f"| {label} | {mean_std(f'{grid}/*-{row}-s*', 3, 2, 'final_val_err')} | "
-            f"{mean_std(f'{grid}/*-{row}-s*', 3)} |"
+            f"| {label} | {splits(f'{grid}/*-{row}-s*', 3, VAL_TEST)} |"
             for label, grid, row in PARTS
         ),
         *(gap_row(*row) for row in GAP),
@@ -166,8 +163,7 @@ CHECKS = {
         *(coil_row(*row) for row in COIL),
         *(
             f"| deep recipe, lr {lr} ({part} the rule) | 3 | "
-            f"{mean_std(f'coil20-cnn/*-deep,_lr_{lr}_model.depth=20-s*', 3, 2, 'final_val_err')} | "
-            f"{mean_std(f'coil20-cnn/*-deep,_lr_{lr}_model.depth=20-s*', 3)} |"
+            f"{splits(f'coil20-cnn/*-deep,_lr_{lr}_model.depth=20-s*', 3, VAL_TEST)} |"
             for lr, part in (("0.005", "half"), ("0.0025", "a quarter of"))
         ),
         f"| deep recipe, 50 layers | 3 | {splits('cnn-10k/*-deep-cnn50-s*', 3)} |",
