@@ -236,3 +236,18 @@ def test_error_axes_are_log_when_the_values_span_decades_and_start_at_zero_other
     assert log_if_wide(wide) == ", log scale" and wide.get_yscale() == "log"
     assert log_if_wide(narrow) == "" and narrow.get_yscale() == "linear"
     assert narrow.get_ylim()[0] == 0 and narrow.get_ylim()[1] > 6.73
+
+
+def test_a_line_that_stops_at_inf_or_nan_says_so_in_its_legend(tmp_path):
+    from types import SimpleNamespace
+
+    from plainnet.app.plots import _per_layer, figure, gradient_norms
+
+    grads = [1.0, 10.0, math.inf, math.nan, 2.0]  # a gradient that overflowed at layers 3-4
+    stats = {"bn": [SimpleNamespace(index=i + 1, grad_norm=g) for i, g in enumerate(grads)]}
+    _, ax = figure()
+    _per_layer(ax, stats, "grad_norm")
+    (text,) = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert text == "bn: inf/NaN at 2 layers (3-4)"
+    gradient_norms(stats, tmp_path / "g.png")  # the figure a probe writes draws it too
+    assert (tmp_path / "g.png").stat().st_size > 0

@@ -107,13 +107,18 @@ def save(fig, path, context: str = ""):
 
 
 def _per_layer(ax, stats: dict, key: str, transform=lambda v: v):
+    told = False
     for c, (label, layers) in zip(colours(list(stats)), stats.items(), strict=True):
-        xs = [s.index for s in layers if getattr(s, key) is not None]
-        ys = [transform(getattr(s, key)) for s in layers if getattr(s, key) is not None]
+        points = [(s.index, transform(v)) for s in layers if (v := getattr(s, key)) is not None]
+        # matplotlib leaves inf/NaN out without a mark: a line that stops must say why (a
+        # gradient that overflows float32 deep in a net is a finding, not a gap in the data)
+        if lost := [i for i, v in points if not math.isfinite(v)]:
+            label, told = f"{label}: inf/NaN at {len(lost)} layers ({min(lost)}-{max(lost)})", True
+        xs, ys = zip(*points, strict=True) if points else ((), ())
         ax.plot(xs, ys, marker="." if len(xs) < 40 else None, label=label, color=c)
     ax.set_xlabel("hidden layer")
     ax.grid(True, which="both", alpha=0.3)
-    if len(stats) > 1:
+    if len(stats) > 1 or told:
         ax.legend()
 
 
