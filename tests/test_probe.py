@@ -251,3 +251,17 @@ def test_a_line_that_stops_at_inf_or_nan_says_so_in_its_legend(tmp_path):
     assert text == "bn: inf/NaN at 2 layers (3-4)"
     gradient_norms(stats, tmp_path / "g.png")  # the figure a probe writes draws it too
     assert (tmp_path / "g.png").stat().st_size > 0
+
+
+def test_long_labels_are_wrapped_in_the_legend_so_the_axes_keep_their_width(tmp_path):
+    from types import SimpleNamespace
+
+    from plainnet.app.plots import _per_layer, figure
+
+    name = "20261207-092935-proposed,_batch_32,_random_shifts,_1_epoch_of_warm-up-s0 (trained)"
+    stats = {n: [SimpleNamespace(index=i, grad_norm=1.0 + i) for i in (1, 2)] for n in (name, "b")}
+    _, ax = figure()
+    _per_layer(ax, stats, "grad_norm")
+    text = ax.get_legend().get_texts()[0].get_text()
+    assert "".join(text.split()) == "".join(name.split())  # all of it, on lines of 40 at most
+    assert max(map(len, text.split("\n"))) <= 40 < len(name)

@@ -106,6 +106,13 @@ def save(fig, path, context: str = ""):
     return write_atomic(path, lambda f: fig.savefig(f, format="png", dpi=120))
 
 
+def legend(ax, width: int = 40, **kwargs):
+    """`ax.legend` with each label wrapped at `width` characters: a trained run is labelled by
+    its folder's name, and one such label unwrapped squeezes the axes beside it to a sliver."""
+    handles, labels = ax.get_legend_handles_labels()
+    ax.legend(handles, [textwrap.fill(x, width) for x in labels], **kwargs)
+
+
 def _per_layer(ax, stats: dict, key: str, transform=lambda v: v):
     told = False
     for c, (label, layers) in zip(colours(list(stats)), stats.items(), strict=True):
@@ -119,7 +126,7 @@ def _per_layer(ax, stats: dict, key: str, transform=lambda v: v):
     ax.set_xlabel("hidden layer")
     ax.grid(True, which="both", alpha=0.3)
     if len(stats) > 1 or told:
-        ax.legend()
+        legend(ax)
 
 
 def _over_depth(stats: dict, key: str, ylabel: str, title: str, path, context: str = ""):
@@ -214,7 +221,7 @@ def correlation(stats: dict, path, context: str = ""):
     ax.axhline(1.0, color="k", lw=0.5)
     ax.set_title("Do inputs collapse with depth? (1: all inputs look alike)")
     ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=7)
+    legend(ax, fontsize=7)
     return save(fig, path, context)
 
 
@@ -249,7 +256,7 @@ def error_vs_depth(by: dict, path, title: str) -> Path:
         scale = log_if_wide(ax).removeprefix(", ")
         ax.set_ylabel(ylabel + (f"\n{scale}" if scale else ""))  # two lines: it fits the panel
         ax.grid(True, alpha=0.3, which="both")
-    axes[-1].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1))  # off the curves
+    legend(axes[-1], fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1))  # off the curves
     fig.suptitle(title)
     return save(fig, path)
 
@@ -332,7 +339,7 @@ def learning_curves(results, path: Path, title: str) -> Path:
     ax.grid(True, alpha=0.3)
     for j, seed in enumerate(seeds if len(seeds) > 1 else []):  # which line style is which
         ax.plot([], [], color="0.4", ls=LINESTYLES[j % 4], label=f"seed {seed}")
-    ax.legend(fontsize=7, ncol=2)
+    legend(ax, fontsize=7, ncol=2)
     return save(fig, path)
 
 
@@ -373,7 +380,7 @@ def search_figure(points: list[dict], fields, path: Path, title: str) -> Path:
                                   ("x", "0.45", "pruned (last epoch)"),
                                   ("^", "tab:red", "diverged/failed (at 100%)")):  # fmt: skip
         axes[0][-1].plot([], [], marker, color=colour, label=label, ls="none")
-    axes[0][-1].legend(fontsize=7)
+    legend(axes[0][-1], fontsize=7)
     width = fig.get_figwidth()
     fig.suptitle(textwrap.fill(title, int(14 * width)), fontsize=9)  # ~14 characters an inch
     return save(fig, path)
