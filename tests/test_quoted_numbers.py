@@ -182,6 +182,16 @@ CHECKS = {
         f"| — | {table2_net('CNN-50,_deep_recipe')} |",
         f"| — | {table2_net('CNN-110,_deep_recipe')} |",
         f"| — | {table2('table2-5k-warmup3/*')} |",
+        *(
+            f"lr {lr}{note} | 1,000 | 1 | {splits(f'cnn-1000-bn-b32-shift/*{run}-s0', 1)} |"
+            for lr, note, run in (
+                ("0.02", ", as in the grid)", "warm-up"),
+                ("0.002", "", "lr_0.002"),
+                ("0.0002", " (the deep recipe's)", "lr_0.0002"),
+            )
+        ),
+        f"{mean_std('cnn-lr110/proposed/*0.01-s*', 3)}% test and "
+        f"{mean_std('cnn-lr110/proposed/*0.01-s*', 3, key='final_val_err')}% validation",
     ],
     "docs/cluster.md": lambda: [
         f"| 0.0002 (the rule, 0.2 / depth) | {tuned('0.0002')} |",
@@ -205,6 +215,7 @@ CHECKS = {
         f"error against {mean_std('table2-5k/*-PlainNet-BN-56-s*', 3, 1)}% for",
         f"the plain BatchNorm net and {mean_std('table2-5k/*-ResNet-56-s*', 3, 1)}% for ResNet-56",
         f"({mean_std('table2-5k-warmup3/*', 3, 1)}% with a warm-up)",
+        f"the proposed one reaches {one('cnn-1000-bn-b32-shift/*lr_0.0002-s0')}%, one seed",
     ],
 }
 
