@@ -238,13 +238,17 @@ def test_error_axes_are_log_when_the_values_span_decades_and_start_at_zero_other
     assert narrow.get_ylim()[0] == 0 and narrow.get_ylim()[1] > 6.73
 
 
-def test_a_line_that_stops_at_inf_or_nan_says_so_in_its_legend(tmp_path):
+def _grad_layers(grads: list[float]) -> list:
+    """Per-layer stats with only what the per-layer figures read of a layer: gradient norms."""
     from types import SimpleNamespace
 
+    return [SimpleNamespace(index=i + 1, grad_norm=g) for i, g in enumerate(grads)]
+
+
+def test_a_line_that_stops_at_inf_or_nan_says_so_in_its_legend(tmp_path):
     from plainnet.app.plots import _per_layer, figure, gradient_norms
 
-    grads = [1.0, 10.0, math.inf, math.nan, 2.0]  # a gradient that overflowed at layers 3-4
-    stats = {"bn": [SimpleNamespace(index=i + 1, grad_norm=g) for i, g in enumerate(grads)]}
+    stats = {"bn": _grad_layers([1.0, 10.0, math.inf, math.nan, 2.0])}  # overflowed at 3-4
     _, ax = figure()
     _per_layer(ax, stats, "grad_norm")
     (text,) = [t.get_text() for t in ax.get_legend().get_texts()]
@@ -253,15 +257,12 @@ def test_a_line_that_stops_at_inf_or_nan_says_so_in_its_legend(tmp_path):
     assert (tmp_path / "g.png").stat().st_size > 0
 
 
-def test_long_labels_are_wrapped_in_the_legend_so_the_axes_keep_their_width(tmp_path):
-    from types import SimpleNamespace
-
+def test_long_labels_are_wrapped_in_the_legend_so_the_axes_keep_their_width():
     from plainnet.app.plots import _per_layer, figure
 
     name = "20261207-092935-proposed,_batch_32,_random_shifts,_1_epoch_of_warm-up-s0 (trained)"
-    stats = {n: [SimpleNamespace(index=i, grad_norm=1.0 + i) for i in (1, 2)] for n in (name, "b")}
     _, ax = figure()
-    _per_layer(ax, stats, "grad_norm")
+    _per_layer(ax, {name: _grad_layers([2.0, 3.0]), "b": _grad_layers([2.0, 3.0])}, "grad_norm")
     text = ax.get_legend().get_texts()[0].get_text()
     assert "".join(text.split()) == "".join(name.split())  # all of it, on lines of 40 at most
     assert max(map(len, text.split("\n"))) <= 40 < len(name)
