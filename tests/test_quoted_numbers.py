@@ -54,9 +54,8 @@ def cnn_row(label: str, net: str) -> str:
 
 
 def table2(pattern: str) -> str:
-    """A Table 2 row's cells: test mean ± std, each seed's test error, validation, training."""
-    seeds = ", ".join(f"{e:.2f}" for e in errors(pattern, 3))
-    return f"{mean_std(pattern, 3)} | {seeds} | {splits(pattern, 3, ('val', 'train'))}"
+    """A Table 2 row's cells: test mean ± std, the seeds' test errors, validation, training."""
+    return f"{mean_std(pattern, 3)} | {each(pattern, 3)} | {splits(pattern, 3, ('val', 'train'))}"
 
 
 def table2_net(row: str) -> str:
