@@ -291,6 +291,22 @@ def test_probe_compares_presets_and_a_trained_run(capsys, tmp_path):
     assert "not a comma-separated list" in one_line_error(code, err)
 
 
+def test_a_trained_run_can_be_labelled_and_two_targets_never_share_a_label(capsys, tmp_path):
+    """Figures label a run by its folder's name (a timestamp and the sweep's row) unless
+    "LABEL: PATH" names it; two targets with one label would draw as one line."""
+    assert run_cli(capsys, "train", *FAST, "--out", str(tmp_path / "runs"))[0] == 0
+    (run,) = (tmp_path / "runs").iterdir()
+    code, out, err = run_cli(capsys, "probe", "--run", f"short lr: {run}", "--run", str(run),
+                             "--out", str(tmp_path / "probe"))  # fmt: skip
+    assert code == 0, err
+    assert "short lr (trained): 5 hidden layers" in out
+    assert f"{run.name} (trained): 5 hidden layers" in out
+    code, _, err = run_cli(capsys, "probe", "--run", f"a: {run}", "--run", f"a: {run}")
+    assert "two targets are labelled 'a (trained)'" in one_line_error(code, err)
+    code, _, err = run_cli(capsys, "probe", "--run", f"a: {tmp_path / 'nothing'}")
+    assert "not a plainnet run folder" in one_line_error(code, err)
+
+
 def test_flags_mean_the_same_in_every_command(capsys, tmp_path):
     """-p composes presets everywhere (probe compares presets with --compare), and the
     shortcut flags are accepted by every command that resolves a config."""

@@ -187,6 +187,7 @@ CHECKS = {
                 ("0.02", ", as in the grid)", "warm-up"),
                 ("0.002", "", "lr_0.002"),
                 ("0.0002", " (the deep recipe's)", "lr_0.0002"),
+                ("0.00005", "", "lr_0.00005"),
             )
         ),
         f"{mean_std('cnn-lr110/proposed/*0.01-s*', 3)}% test and "

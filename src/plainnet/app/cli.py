@@ -244,7 +244,8 @@ def model_cmd(preset, config_file, overrides, verbose, **flags):
 @config_options
 @click.option("--compare", "compare", multiple=True, metavar="PRESET",
               help="Probe this preset on top of the config too (repeatable).")  # fmt: skip
-@click.option("--run", "runs", multiple=True, type=click.Path(), help="A run folder (trained).")
+@click.option("--run", "runs", multiple=True, metavar="[LABEL: ]PATH",
+              help='A run folder (trained), optionally labelled: "lr 0.02: runs/RUN".')  # fmt: skip
 @click.option(
     "--target",
     "-t",

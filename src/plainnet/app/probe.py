@@ -31,16 +31,24 @@ def probe_targets(
     `presets`, `configs` and `overrides` compose into one base config, as in `train`; each
     `compare` preset and each labelled override set (`(label, overrides)`) is a target on top
     of that base, and each trained run folder one more. With no compared preset and no
-    labelled set, the base is a target itself (unless only runs are given). Shared axes
-    compare nets on the same inputs, so the targets must share one data set."""
+    labelled set, the base is a target itself (unless only runs are given). A run is
+    `PATH` (labelled by its folder's name) or `"LABEL: PATH"`. Shared axes compare nets on
+    the same inputs, so the targets must share one data set."""
     targets = [Target(p, resolve([*presets, p], configs, overrides)) for p in compare]
     targets += [Target(lb, resolve(presets, configs, [*overrides, *more])) for lb, more in labelled]
     if not targets and (presets or configs or overrides or not runs):
         label = "+".join([*presets, *(Path(c).stem for c in configs)]) or "proposed"
         targets.append(Target(label, resolve(presets, configs, overrides)))
     for r in runs:
-        run = RunDir.open(r)
-        targets.append(Target(f"{run.path.name} (trained)", run.config(), run))
+        label, colon, path = r.partition(": ")
+        if not colon or Path(r).exists():  # a folder may have ": " in its name
+            label, path = "", r
+        run = RunDir.open(path)
+        targets.append(Target(f"{label.strip() or run.path.name} (trained)", run.config(), run))
+    labels = [t.label for t in targets]
+    if twice := sorted({x for x in labels if labels.count(x) > 1}):
+        # results are kept by label: a second target with the same one would replace the first
+        raise ConfigError(f"two targets are labelled {twice[0]!r}; give each its own label")
     data_sets = sorted({t.cfg.data.dataset for t in targets})
     if len(data_sets) > 1:
         raise ConfigError(
