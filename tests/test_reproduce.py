@@ -271,6 +271,20 @@ def test_table2_quick_says_it_is_shortened_in_its_figure_and_its_title(tmp_path,
     assert "SHORTENED run: 1 epochs, 256 training images" in figs[0].axes[0].get_title()
 
 
+@pytest.mark.skipif(
+    not (Path(os.environ.get("PLAINNET_DATA", "")) / "cifar10.npz").exists(),
+    reason="PLAINNET_DATA has no cifar10.npz",
+)
+def test_table2_trains_and_reports_only_the_rows_asked_for(tmp_path):
+    plan = recipes.Plan(tmp_path, quick=True, seeds=[0], log=lambda *_: None)
+    text = recipes.table2(plan, rows=["resnet-56", "proposed-50"]).read_text()
+    assert "| PlainNet-50 (proposed) |" in text and "| ResNet-56 |" in text
+    assert "PlainNet-BN-56 |" not in text and "deep recipe |" not in text
+    assert len(list((tmp_path / "runs").rglob("summary.json"))) == 2
+    with pytest.raises(ConfigError, match="choose among"):
+        recipes.table2(recipes.Plan(tmp_path / "x", quick=True), rows=["resnet-1202"])
+
+
 @needs_usps
 def test_cnn_quick_compares_plain_cnns_with_a_resnet_of_each_depth(tmp_path):
     plan = recipes.Plan(tmp_path, quick=True, seeds=[0], log=lambda *_: None)

@@ -3,6 +3,7 @@
 from pathlib import Path
 from typing import Annotated
 
+from plainnet.app.config import ConfigError
 from plainnet.app.grid import Row
 from plainnet.app.recipes.plan import Plan
 
@@ -16,33 +17,48 @@ PAPER_TABLE2 = {
     "CNN-110, deep recipe": None,
 }
 
-# He et al.'s CIFAR protocol (the cifar10 preset) under every row's component preset
+# He et al.'s CIFAR protocol (the cifar10 preset) under every row's component preset; `key`
+# names a row for --rows
 ROWS = [
-    Row("PlainNet-50 (proposed)", ["proposed", "cifar10"], ["model.arch=cnn", "model.depth=50"]),
-    Row("PlainNet-BN-56", ["bn", "cifar10"], ["model.arch=cnn", "model.depth=56"]),
-    Row("ResNet-56", ["bn", "cifar10"], ["model.arch=resnet", "model.depth=56"]),
-    Row("ResNet-110", ["bn", "cifar10"], ["model.arch=resnet", "model.depth=110"]),
+    Row("PlainNet-50 (proposed)", ["proposed", "cifar10"], ["model.arch=cnn", "model.depth=50"],
+        {"key": "proposed-50"}),
+    Row("PlainNet-BN-56", ["bn", "cifar10"], ["model.arch=cnn", "model.depth=56"],
+        {"key": "bn-56"}),
+    Row("ResNet-56", ["bn", "cifar10"], ["model.arch=resnet", "model.depth=56"],
+        {"key": "resnet-56"}),
+    Row("ResNet-110", ["bn", "cifar10"], ["model.arch=resnet", "model.depth=110"],
+        {"key": "resnet-110"}),
     # the deep recipe keeps its own lr (0.2 / depth) under the protocol's schedule
-    Row("CNN-50, deep recipe", ["cifar10", "deep"], ["model.arch=cnn", "model.depth=50"]),
-    Row("CNN-110, deep recipe", ["cifar10", "deep"], ["model.arch=cnn", "model.depth=110"]),
-]
+    Row("CNN-50, deep recipe", ["cifar10", "deep"], ["model.arch=cnn", "model.depth=50"],
+        {"key": "deep-50"}),
+    Row("CNN-110, deep recipe", ["cifar10", "deep"], ["model.arch=cnn", "model.depth=110"],
+        {"key": "deep-110"}),
+]  # fmt: skip
+ROW_KEYS = [r.tags["key"] for r in ROWS]
 
 
 def table2(
     plan: Plan,
     epochs: Annotated[int, "Epochs (the paper's protocol: 164)."] = 164,
     train_subset: Annotated[int, "Train on N images (CPU runs)."] = 0,
+    rows: Annotated[
+        list[str] | None, f"Comma-separated rows (default: all): {', '.join(ROW_KEYS)}."
+    ] = None,
 ) -> Path:
     """CIFAR-10: the 50-layer PlainNet against PlainNet-BN-56 and ResNet-56/110.
 
     The full protocol is a GPU job (bf16 autocast and channels_last switch on by themselves on
-    CUDA); on CPU, `epochs` and `train_subset` give a clearly labelled shortened run.
+    CUDA); on CPU, `epochs` and `train_subset` give a clearly labelled shortened run. `rows`
+    trains and reports only those rows (e.g. the ones a second machine's seeds cover).
     """
     from plainnet.app.plots import learning_curves
 
     if plan.quick:  # shallow stand-ins on 16x16 images: the pipeline, in seconds
         epochs, train_subset = 1, 256
-    rows = [replace_depth(r) for r in ROWS] if plan.quick else ROWS
+    if rows and set(rows) - set(ROW_KEYS):
+        raise ConfigError(f"--rows {rows}: choose among {ROW_KEYS}")
+    chosen = [r for r in ROWS if not rows or r.tags["key"] in rows]
+    rows = [replace_depth(r) for r in chosen] if plan.quick else chosen
     base = [f"train.epochs={epochs}", *(["data.image_size=16"] if plan.quick else [])]
     base += [f"data.train_subset={train_subset}"] if train_subset else []
     short = plan.quick or epochs < 164 or bool(train_subset)
@@ -96,4 +112,4 @@ def replace_depth(row: Row) -> Row:
     """The quick variant's shallow stand-ins (the smallest depths of each family)."""
     arch = row.overrides[0]
     depth = "model.depth=8" if arch.endswith("resnet") else "model.depth=5"
-    return Row(row.label, row.preset, [arch, depth])
+    return Row(row.label, row.preset, [arch, depth], row.tags)
