@@ -5,9 +5,8 @@ import statistics
 from pathlib import Path
 from typing import Annotated
 
-from plainnet.app.config import ConfigError
 from plainnet.app.grid import diverged_list
-from plainnet.app.recipes.plan import Plan, net_depth_rows, net_depth_table
+from plainnet.app.recipes.plan import Plan, net_depth_rows, net_depth_table, pick
 
 # label -> (preset, overrides): the paper's plain BatchNorm net, its proposed net, the deep
 # recipe and He et al.'s ResNet (always BatchNorm + ReLU), all in the CIFAR layout.
@@ -55,9 +54,7 @@ def cnn(
 def cnn_rows(plan: Plan, depths, nets, train_subset: int, epochs: int):
     """Each chosen net at each depth (the first seed only above 110), and the budget."""
     depths = [8, 14] if plan.quick else sorted(depths or CNN_DEPTHS)
-    chosen = {k: v for k, v in CNN_NETS.items() if not nets or k in nets}
-    if not chosen or (nets and set(nets) - set(CNN_NETS)):
-        raise ConfigError(f"--nets {nets}: choose among {list(CNN_NETS)}")
+    chosen = {k: CNN_NETS[k] for k in pick(nets, list(CNN_NETS), "--nets")}
     if plan.quick:
         train_subset, epochs = 300, 1
     base = ["data.dataset=usps", f"data.train_subset={train_subset}", f"train.epochs={epochs}"]

@@ -140,6 +140,14 @@ def matrix(
     return "\n".join(lines) + "\n"
 
 
+def pick(asked: list[str] | None, among: list[str], flag: str) -> list[str]:
+    """The names of `among` that a recipe's `flag` asked for, in `among`'s order (all of
+    them when none were asked for); a name not among them is an error."""
+    if asked and set(asked) - set(among):
+        raise ConfigError(f"{flag} {asked}: choose among {among}")
+    return [k for k in among if not asked or k in asked]
+
+
 def net_depth_rows(nets: dict, depths: list[int], seeds: list[int], one_seed_above: int):
     """A grid of nets (label -> (preset, overrides)) x depths, tagged `net` and `depth`, the
     deeper ones (above `one_seed_above`) with the first seed only; costlier runs first."""

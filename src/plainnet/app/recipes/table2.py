@@ -3,9 +3,8 @@
 from pathlib import Path
 from typing import Annotated
 
-from plainnet.app.config import ConfigError
 from plainnet.app.grid import Row
-from plainnet.app.recipes.plan import Plan
+from plainnet.app.recipes.plan import Plan, pick
 
 # Table 2 of the paper (CIFAR-10 test error %), the rows we train (None: not in the paper).
 PAPER_TABLE2 = {
@@ -54,15 +53,14 @@ def table2(
 
     if plan.quick:  # shallow stand-ins on 16x16 images: the pipeline, in seconds
         epochs, train_subset = 1, 256
-    if rows and set(rows) - set(ROW_KEYS):
-        raise ConfigError(f"--rows {rows}: choose among {ROW_KEYS}")
-    chosen = [r for r in ROWS if not rows or r.tags["key"] in rows]
-    rows = [replace_depth(r) for r in chosen] if plan.quick else chosen
+    keys = pick(rows, ROW_KEYS, "--rows")
+    chosen = [r for r in ROWS if r.tags["key"] in keys]
+    chosen = [replace_depth(r) for r in chosen] if plan.quick else chosen
     base = [f"train.epochs={epochs}", *(["data.image_size=16"] if plan.quick else [])]
     base += [f"data.train_subset={train_subset}"] if train_subset else []
     short = plan.quick or epochs < 164 or bool(train_subset)
     name = plan.claim("table2-short" if short and not plan.quick else "table2")
-    results = plan.grid(rows, base, name)
+    results = plan.grid(chosen, base, name)
     images = f", {train_subset} training images" if train_subset else ""
     title = "CIFAR-10" + (f", SHORTENED run: {epochs} epochs{images}" if short else "")
     plot = learning_curves(results, plan.out / f"{name}.png", title)
