@@ -87,6 +87,22 @@ def test_switches_train_end_to_end(small_cfg, quiet):
     assert s["final_test_err"] < 1.0 and s["hidden_unit_norm_max"] <= cfg.max_norm.c * 1.00001
 
 
+@pytest.mark.parametrize("bf16_units", [False, True])
+def test_bf16_on_a_cpu_without_bf16_instructions_is_warned_about(
+    small_cfg, quiet, monkeypatch, bf16_units
+):
+    for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"):
+        monkeypatch.setattr(torch.cpu, name, lambda: bf16_units, raising=False)
+    cfg = small_cfg("train.epochs=1", "train.amp=bf16", "data.train_subset=64")
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        train(cfg, console=quiet)
+    slow = [w for w in seen if "without bf16 instructions" in str(w.message)]
+    assert len(slow) == (0 if bf16_units else 1)
+    assert speed.bf16_is_slow(torch.device("cpu")) is not bf16_units
+    assert not speed.bf16_is_slow(torch.device("meta"))  # not a CPU: never slow by this test
+
+
 def test_autocast_choice():
     cpu = torch.device("cpu")
     assert isinstance(speed.autocast(cpu, "auto"), type(speed.autocast(cpu, "off")))

@@ -78,6 +78,16 @@ def autocast(device: torch.device, amp: str | bool):
     return torch.autocast(device.type, dtype=torch.bfloat16)
 
 
+def bf16_is_slow(device: torch.device) -> bool:
+    """Whether bf16 autocast would slow `device` down: a CPU without bf16 instructions
+    (AVX-512 BF16 or AMX), where a bf16 step took 5-16x as long as an fp32 one (AVX2,
+    docs/performance.md). PyTorch answers this only through private helpers; a PyTorch
+    without them gets False (no warning rather than a wrong one)."""
+    names = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    checks = [getattr(torch.cpu, n) for n in names if hasattr(torch.cpu, n)]
+    return device.type == "cpu" and bool(checks) and not any(c() for c in checks)
+
+
 def uses_channels_last(setting: bool | str, conv: bool) -> bool:
     """`"auto"`: every CNN (`conv`), on any device (measured faster on CPU too,
     docs/performance.md; NHWC is also the GPU convs' fast layout)."""
