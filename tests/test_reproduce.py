@@ -12,6 +12,7 @@ from plainnet.app.config import ConfigError
 from plainnet.app.grid import Row, grid_table, run_grid
 from plainnet.app.recipes import PAPER_TABLE1
 from plainnet.app.recipes.components import COMPONENT_BETAS
+from plainnet.nn import speed
 
 HAS_USPS = (Path(os.environ.get("PLAINNET_DATA", "")) / "usps.npz").exists()
 needs_usps = pytest.mark.skipif(not HAS_USPS, reason="PLAINNET_DATA has no usps.npz")
@@ -33,6 +34,8 @@ def test_table1_quick_writes_the_table_beside_the_papers(table1_quick):
     done, folder = table1_quick  # `plainnet reproduce table1 --quick`, as the README has it
     assert done.returncode == 0, done.stderr[-2000:]
     text = (folder / "table1-quick.md").read_text()
+    # the report names the CPU's instructions: float results differ between AVX2 and AVX-512
+    assert f"({speed.cpu_instructions()})" in text.splitlines()[4]
     results = {}  # row -> (test error cell, max unit norm)
     for row, paper in PAPER_TABLE1.items():
         line = next(x for x in text.splitlines() if x.startswith(f"| {row} |"))

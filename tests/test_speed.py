@@ -100,7 +100,15 @@ def test_bf16_on_a_cpu_without_bf16_instructions_is_warned_about(
     slow = [w for w in seen if "without bf16 instructions" in str(w.message)]
     assert len(slow) == (0 if bf16_units else 1)
     assert speed.bf16_is_slow(torch.device("cpu")) is not bf16_units
+    assert speed.cpu_instructions().endswith(" with bf16" if bf16_units else " without bf16")
     assert not speed.bf16_is_slow(torch.device("meta"))  # not a CPU: never slow by this test
+
+
+def test_a_pytorch_that_cannot_tell_bf16_instructions_gets_no_bf16_claim(monkeypatch):
+    for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"):
+        monkeypatch.delattr(torch.cpu, name, raising=False)
+    assert speed.cpu_has_bf16() is None and not speed.bf16_is_slow(torch.device("cpu"))
+    assert speed.cpu_instructions() == torch.backends.cpu.get_cpu_capability()
 
 
 def test_autocast_choice():

@@ -44,6 +44,7 @@ def test_proposed_net_learns_digits_and_writes_a_complete_run(small_cfg, quiet):
     prov = summary["provenance"]
     assert prov["torch"] == str(torch.__version__) and prov["cpu_threads"] >= 1
     assert {"plainnet", "git_commit", "command", "device", "cpu", "gpu"} <= prov.keys()
+    assert prov["cpu_instructions"].startswith(torch.backends.cpu.get_cpu_capability())
     state = run.load_checkpoint()
     assert state["epoch"] == 6 and state["provenance"]["command"] == prov["command"]
 

@@ -27,6 +27,7 @@ import torch
 from plainnet.app.config import Config, ConfigError, read_toml, validate
 from plainnet.errors import PlainnetError
 from plainnet.files import append, no_link, write_atomic
+from plainnet.nn import speed
 
 
 class RunError(PlainnetError, RuntimeError):
@@ -437,6 +438,7 @@ def provenance(device: torch.device) -> dict:
         command=" ".join(sys.argv),
         device=str(device),
         cpu=cpu,
+        cpu_instructions=speed.cpu_instructions(),
         cpu_threads=torch.get_num_threads(),
         gpu=gpu,
     )

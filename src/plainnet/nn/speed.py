@@ -78,14 +78,26 @@ def autocast(device: torch.device, amp: str | bool):
     return torch.autocast(device.type, dtype=torch.bfloat16)
 
 
-def bf16_is_slow(device: torch.device) -> bool:
-    """Whether bf16 autocast would slow `device` down: a CPU without bf16 instructions
-    (AVX-512 BF16 or AMX), where a bf16 step took 5-16x as long as an fp32 one (AVX2,
-    docs/performance.md). PyTorch answers this only through private helpers; a PyTorch
-    without them gets False (no warning rather than a wrong one)."""
+def cpu_has_bf16() -> bool | None:
+    """Whether this CPU has bf16 instructions (AVX-512 BF16 or AMX); None where this PyTorch
+    cannot tell (it answers only through private helpers)."""
     names = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
     checks = [getattr(torch.cpu, n) for n in names if hasattr(torch.cpu, n)]
-    return device.type == "cpu" and bool(checks) and not any(c() for c in checks)
+    return any(c() for c in checks) if checks else None
+
+
+def cpu_instructions() -> str:
+    """The CPU's vector instructions PyTorch's kernels use ("AVX2", "AVX512", ...), and
+    whether it has bf16 ones: a run's float results, and bf16's speed, depend on both."""
+    bf16 = {True: " with bf16", False: " without bf16", None: ""}[cpu_has_bf16()]
+    return torch.backends.cpu.get_cpu_capability() + bf16
+
+
+def bf16_is_slow(device: torch.device) -> bool:
+    """Whether bf16 autocast would slow `device` down: a CPU without bf16 instructions,
+    where a bf16 step took 5-16x as long as an fp32 one (AVX2, docs/performance.md). Where
+    PyTorch cannot tell, False: no warning rather than a wrong one."""
+    return device.type == "cpu" and cpu_has_bf16() is False
 
 
 def uses_channels_last(setting: bool | str, conv: bool) -> bool:

@@ -14,6 +14,7 @@ import torch
 from plainnet.app.config import Config, ConfigError, resolve
 from plainnet.app.grid import Row, RowResult, run_grid
 from plainnet.files import write_atomic
+from plainnet.nn import speed
 
 QUICK = " (quick smoke variant, not a result)"
 
@@ -102,7 +103,8 @@ class Plan:
         text = (
             f"# {title}{QUICK * self.quick}\n\n"
             f"Command: `{shlex.join(['plainnet', *sys.argv[1:]])}`\n\n"
-            f"Machine: {platform.machine()}, {torch.get_num_threads()} CPU threads, {gpu}; "
+            f"Machine: {platform.machine()} ({speed.cpu_instructions()}), "
+            f"{torch.get_num_threads()} CPU threads, {gpu}; "
             f"torch {torch.__version__}. Date: {time.strftime('%Y-%m-%d')}. "
             f"Wall time: {(time.perf_counter() - self.started) / 60:.1f} min"
             + (
