@@ -301,6 +301,18 @@ def test_cnn_quick_compares_plain_cnns_with_a_resnet_of_each_depth(tmp_path):
         recipes.cnn(recipes.Plan(tmp_path / "x", quick=True), nets=["vgg"])
 
 
+def test_the_deepest_cells_train_one_seed_unless_asked_for_every_seed(tmp_path):
+    from plainnet.app.recipes.cnn import cnn_rows
+    from plainnet.app.recipes.plan import seeds_by_depth
+
+    plan = recipes.Plan(tmp_path, seeds=[0, 1, 2], log=lambda *_: None)
+    for limit, at_218 in ((110, [0]), (218, [0, 1, 2])):
+        rows, _ = cnn_rows(plan, [20, 218], ["deep"], 4000, 10, limit)
+        assert {r.tags["depth"]: r.seeds for r in rows} == {20: [0, 1, 2], 218: at_218}
+    assert seeds_by_depth([0, 1, 2], [20, 218], 110) == "seeds [0, 1, 2] up to depth 110, [0] above"
+    assert seeds_by_depth([0, 1, 2], [20, 218], 218) == "seeds [0, 1, 2]"
+
+
 def test_the_winner_is_named_and_a_gap_within_the_seeds_spread_is_said_to_be_one():
     from plainnet.app.grid import RowResult, winner
 

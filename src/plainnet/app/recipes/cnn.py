@@ -6,7 +6,13 @@ from pathlib import Path
 from typing import Annotated
 
 from plainnet.app.grid import diverged_list
-from plainnet.app.recipes.plan import Plan, net_depth_rows, net_depth_table, pick
+from plainnet.app.recipes.plan import (
+    Plan,
+    net_depth_rows,
+    net_depth_table,
+    pick,
+    seeds_by_depth,
+)
 
 # label -> (preset, overrides): the paper's plain BatchNorm net, its proposed net, the deep
 # recipe and He et al.'s ResNet (always BatchNorm + ReLU), all in the CIFAR layout.
@@ -25,18 +31,20 @@ def cnn(
     nets: Annotated[list[str] | None, "Comma-separated nets: bn, proposed, deep, resnet."] = None,
     train_subset: Annotated[int, "Training images (a seeded subset; 0: all)."] = 4000,
     epochs: Annotated[int, "Epochs."] = 10,
+    one_seed_above: Annotated[int, "Depths above this train the first seed only."] = 110,
 ) -> Path:
     """Plain CNNs against depth on USPS images (1x16x16): the plain BatchNorm net (BN +
     ReLU), the proposed net (BN + Leaky ReLU + max-norm, slope auto), the deep recipe (no
     BatchNorm, delta-orthogonal, TAT's slope, lr by depth, max-norm) and a ResNet of the
     same depth, on one budget (training images, epochs, schedule, seeds).
 
-    Depths above 110 train with the first seed only. Diverged runs are shown, never dropped.
+    Depths above 110 (`one_seed_above`) train with the first seed only, the costliest runs.
+    Diverged runs are shown, never dropped.
     """
     from plainnet.app.plots import error_vs_depth
 
     name = plan.claim("cnn")
-    rows, base = cnn_rows(plan, depths, nets, train_subset, epochs)
+    rows, base = cnn_rows(plan, depths, nets, train_subset, epochs, one_seed_above)
     results = plan.grid(rows, base, name)
     by = {(r.row.tags["net"], r.row.tags["depth"]): r for r in results}
     cfg = plan.resolved(base)
@@ -46,23 +54,24 @@ def cnn(
         f"{' (quick smoke variant)' * plan.quick}; x at 100%: a run that diverged"
     )
     plot = error_vs_depth(by, plan.out / f"{name}.png", title)
-    body = _report(plan, base, by) + f"\n![error versus depth]({plot.name})\n\n"
+    body = _report(plan, base, by, one_seed_above) + f"\n![error versus depth]({plot.name})\n\n"
     title = f"Plain CNNs against depth on USPS, {images}, {cfg.train.epochs} epochs"
     return plan.report(name, title, body + diverged_list(results))
 
 
-def cnn_rows(plan: Plan, depths, nets, train_subset: int, epochs: int):
-    """Each chosen net at each depth (the first seed only above 110), and the budget."""
+def cnn_rows(plan: Plan, depths, nets, train_subset: int, epochs: int, one_seed_above: int):
+    """Each chosen net at each depth (the first seed only above `one_seed_above`), and the
+    budget."""
     depths = [8, 14] if plan.quick else sorted(depths or CNN_DEPTHS)
     chosen = {k: CNN_NETS[k] for k in pick(nets, list(CNN_NETS), "--nets")}
     if plan.quick:
         train_subset, epochs = 300, 1
     base = ["data.dataset=usps", f"data.train_subset={train_subset}", f"train.epochs={epochs}"]
-    rows = net_depth_rows(chosen, depths, plan.seeds, one_seed_above=110)
+    rows = net_depth_rows(chosen, depths, plan.seeds, one_seed_above)
     return rows, base
 
 
-def _report(plan: Plan, base: list[str], by: dict) -> str:
+def _report(plan: Plan, base: list[str], by: dict, one_seed_above: int) -> str:
     """The budget, the error tables, parameters and seconds per epoch per net and depth."""
 
     def table(caption: str, cell) -> str:
@@ -77,10 +86,10 @@ def _report(plan: Plan, base: list[str], by: dict) -> str:
         s = by[n, d].summaries
         return f"{s[0]['parameters'] / 1e6:.2f}M" if s else "—"
 
-    seeds = plan.seeds
+    seeds = seeds_by_depth(plan.seeds, [d for _, d in by], one_seed_above)
     threads = sorted({x["provenance"]["cpu_threads"] for r in by.values() for x in r.summaries})
     return (
-        f"Budget: {plan.settings(base)}; seeds {seeds} up to depth 110, {seeds[:1]} above; "
+        f"Budget: {plan.settings(base)}; {seeds}; "
         f"otherwise {plan.values(base, SHARED)} (the deep recipe: its own lr and slope). "
         "Cells: mean ± std over seeds of the final model in eval mode; a diverged run "
         "(NaN/inf) is counted in its cell, not averaged. The validation split (730 images) "

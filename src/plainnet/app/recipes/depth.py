@@ -6,7 +6,13 @@ from typing import Annotated
 from plainnet.app.build import with_numbers
 from plainnet.app.config import ConfigError, resolve
 from plainnet.app.grid import Row, diverged_list
-from plainnet.app.recipes.plan import Plan, matrix, net_depth_rows, net_depth_table
+from plainnet.app.recipes.plan import (
+    Plan,
+    matrix,
+    net_depth_rows,
+    net_depth_table,
+    seeds_by_depth,
+)
 from plainnet.nn.correlation import resolve_beta
 
 DEPTH_NETS = {  # label -> (preset, overrides)
@@ -27,19 +33,21 @@ def depth(
     nets: Annotated[
         list[str] | None, "Comma-separated nets (the start of a label: naive, bn, proposed, deep)."
     ] = None,
+    one_seed_above: Annotated[int, "Depths above this train the first seed only."] = 200,
 ) -> Path:
     """Error versus depth on USPS, 10 to 2,000 layers: naive, BN-only, the proposed net with
     the fixed slope 0.5 and with the depth-aware slope (`model.beta = "auto"`), and the `deep`
     preset (no BatchNorm, delta-orthogonal init, TAT's slope for eta 0.5, lr 0.2 / depth).
 
-    Depths above 200 train with the first seed only (a 1,000-layer epoch costs 10x a 100-layer
-    one). `depths` and `nets` (labels, or the start of one) pick cells, e.g. the 10,000-layer
-    one. Diverged runs are shown in the tables and figure, never dropped.
+    Depths above 200 (`one_seed_above`) train with the first seed only (a 1,000-layer epoch
+    costs 10x a 100-layer one). `depths` and `nets` (labels, or the start of one) pick
+    cells, e.g. the 10,000-layer one. Diverged runs are shown in the tables and figure,
+    never dropped.
     """
     from plainnet.app.plots import error_vs_depth
 
     name = plan.claim("depth")
-    rows, base = depth_rows(plan, depths, nets)
+    rows, base = depth_rows(plan, depths, nets, one_seed_above)
     results = plan.grid(rows, base, name)
     by = {(r.row.tags["net"], r.row.tags["depth"]): r for r in results}
     epochs = plan.resolved(base).train.epochs
@@ -48,13 +56,13 @@ def depth(
         "; x at 100%: a run that diverged (NaN/inf)"
     )
     plot = error_vs_depth(by, plan.out / f"{name}.png", title)
-    body = _report(plan, base, by) + f"\n![error versus depth]({plot.name})\n\n"
+    body = _report(plan, base, by, one_seed_above) + f"\n![error versus depth]({plot.name})\n\n"
     return plan.report(name, "Error versus depth on USPS", body + diverged_list(results))
 
 
-def depth_rows(plan: Plan, depths=None, nets=None) -> tuple[list[Row], list[str]]:
-    """The grid: each chosen net at each depth (the first seed only above 200 layers), and
-    the settings every run shares."""
+def depth_rows(plan: Plan, depths, nets, one_seed_above: int) -> tuple[list[Row], list[str]]:
+    """The grid: each chosen net at each depth (the first seed only above `one_seed_above`
+    layers), and the settings every run shares."""
     depths = [3, 5] if plan.quick else sorted(depths or DEPTHS)
     chosen = {
         label: net
@@ -65,11 +73,11 @@ def depth_rows(plan: Plan, depths=None, nets=None) -> tuple[list[Row], list[str]
         raise ConfigError(f"--nets {nets} names none of {list(DEPTH_NETS)}")
     base = ["data.dataset=usps", f"train.epochs={1 if plan.quick else 20}"]
     base += ["data.train_subset=300"] if plan.quick else []
-    rows = net_depth_rows(chosen, depths, plan.seeds, one_seed_above=200)
+    rows = net_depth_rows(chosen, depths, plan.seeds, one_seed_above)
     return rows, base
 
 
-def _report(plan: Plan, base: list[str], by: dict) -> str:
+def _report(plan: Plan, base: list[str], by: dict, one_seed_above: int) -> str:
     """The settings, the values "auto" chose and the four error tables."""
     depths = sorted({d for _, d in by})
 
@@ -85,9 +93,9 @@ def _report(plan: Plan, base: list[str], by: dict) -> str:
         lr=("lr auto, deep preset", lambda d: f"{deep(d).optim.lr:.3g}"),
     )
     names = [name for name, _ in auto.values()]
-    seeds = plan.seeds
     return (
-        f"Settings: {plan.settings(base)}; seeds {seeds} up to depth 200, {seeds[:1]} above; "
+        f"Settings: {plan.settings(base)}; "
+        f"{seeds_by_depth(plan.seeds, depths, one_seed_above)}; "
         f"otherwise {plan.values(base, SHARED)} (the deep preset: its own lr and slope, "
         "below). Cells: mean ± std over seeds, final model; a diverged run (NaN/inf loss) is "
         "counted in its cell, not averaged.\n\n"

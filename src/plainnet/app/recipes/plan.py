@@ -167,6 +167,13 @@ def net_depth_rows(nets: dict, depths: list[int], seeds: list[int], one_seed_abo
     ]
 
 
+def seeds_by_depth(seeds: list[int], depths, one_seed_above: int) -> str:
+    """The seeds a net x depth grid trained, as its report says them."""
+    if max(depths) <= one_seed_above:
+        return f"seeds {seeds}"
+    return f"seeds {seeds} up to depth {one_seed_above}, {seeds[:1]} above"
+
+
 def net_depth_table(by: dict, caption: str, cell: Callable) -> str:
     """A table of a net x depth grid (`by[net, depth]`): a row per net, a column per depth."""
     nets, depths = list(dict.fromkeys(n for n, _ in by)), sorted({d for _, d in by})
