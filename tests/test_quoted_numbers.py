@@ -180,6 +180,15 @@ CHECKS = {
             f"{splits(f'coil20-cnn/*-deep,_lr_{lr}_model.depth=20-s*', 3, VAL_TEST)} |"
             for lr, part in (("0.005", "half"), ("0.0025", "a quarter of"))
         ),
+        *(
+            f"{label} has {mean_std(f'cnn-218/*-{net}_d=218-s*', 3)}% test error "
+            f"({each(f'cnn-218/*-{net}_d=218-s*', 3)}%"
+            for label, net in (
+                ("deep recipe", "deep"),
+                ("proposed CNN", "proposed"),
+                ("ResNet", "resnet"),
+            )
+        ),
         f"| deep recipe, 50 layers | 3 | {splits('cnn-10k/*-deep-cnn50-s*', 3)} |",
         f"| proposed (BatchNorm), 50 layers | 3 | {splits('cnn-10k/*-proposed-cnn50-s*', 3)} |",
         f"| deep recipe, 10,000 layers | 1 | {splits('cnn-10k/*-deep-cnn10000-s0', 1)} |",
