@@ -207,7 +207,7 @@ CHECKS = {
                 ("ResNet-56", 3),
                 ("ResNet-110", 1),
                 ("CNN-50,_deep_recipe", 3),
-                ("CNN-110,_deep_recipe", 1),
+                ("CNN-110,_deep_recipe", 2),
             )
         ),
         table2_10k("table2-10k-warmup/*ResNet-56_with*", 3),
