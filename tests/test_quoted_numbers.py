@@ -212,7 +212,7 @@ CHECKS = {
         ),
         table2_10k("table2-10k-warmup/*ResNet-56_with*", 3),
         table2_10k("table2-10k-warmup/*ResNet-110_with*", 1),
-        table2_10k("table2-10k-warmup/*PlainNet-50*", 1),
+        table2_10k("table2-10k-warmup/*PlainNet-50*", 2),
         *(
             f"lr {lr}{note} | 1,000 | 1 | {splits(f'cnn-1000-bn-b32-shift/*{run}-s0', 1)} |"
             for lr, note, run in (
