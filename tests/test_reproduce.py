@@ -313,6 +313,25 @@ def test_the_deepest_cells_train_one_seed_unless_asked_for_every_seed(tmp_path):
     assert seeds_by_depth([0, 1, 2], [20, 218], 218) == "seeds [0, 1, 2]"
 
 
+def test_error_vs_depth_draws_every_seed_beside_the_mean(tmp_path, monkeypatch):
+    """A mean over seeds can hide one failed seed: the figure shows each seed too."""
+    from plainnet.app import plots
+    from plainnet.app.grid import RowResult
+
+    figs = []
+    monkeypatch.setattr(plots, "save", lambda fig, path: figs.append(fig) or path)
+    keys = ("final_test_err", "final_train_err", "final_running_train_err")
+    by = {
+        ("resnet", d): RowResult(
+            Row(f"d={d}", None, []), [dict.fromkeys(keys, e) for e in errs], []
+        )
+        for d, errs in ((20, [0.05, 0.07]), (218, [0.09, 0.76]))
+    }
+    plots.error_vs_depth(by, tmp_path / "x.png", "two seeds")
+    drawn = {tuple(round(y, 2) for y in line.get_ydata()) for line in figs[0].axes[0].lines}
+    assert (6.0, 42.5) in drawn and (5.0, 7.0, 9.0, 76.0) in drawn  # means, then each seed
+
+
 def test_the_winner_is_named_and_a_gap_within_the_seeds_spread_is_said_to_be_one():
     from plainnet.app.grid import RowResult, winner
 

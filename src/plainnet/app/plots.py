@@ -227,8 +227,9 @@ def correlation(stats: dict, path, context: str = ""):
 
 def error_vs_depth(by: dict, path, title: str) -> Path:
     """Final test, train (eval mode) and running train error against depth, one line per
-    net: `by[net, depth]` is a grid's `RowResult`. A diverged run is an x at 100%, nets'
-    x-marks side by side; a net whose curve is another's is dashed and says so."""
+    net through the seeds' means, each seed a small dot (a mean can hide one failed seed):
+    `by[net, depth]` is a grid's `RowResult`. A diverged run is an x at 100%, nets' marks
+    side by side; a net whose curve is another's is dashed and says so."""
     nets, depths = list(dict.fromkeys(n for n, _ in by)), sorted({d for _, d in by})
     fig, axes = figure(1, 3, figsize=(18, 4.8))
     panels = [
@@ -246,6 +247,8 @@ def error_vs_depth(by: dict, path, title: str) -> Path:
                 if twin := drawn_before(drawn, (key, *pts), net):  # drawn over it: dashed
                     style = dict(label=f"{net} (identical to {twin})", ls="--", mfc="none")
                 ax.plot(*zip(*pts, strict=True), marker="o", color=colour, **style)
+                seeds = [(d * nudge, v) for d in depths for v in by[net, d].values(key)]
+                ax.plot(*zip(*seeds, strict=True), ".", color=colour, alpha=0.5, ms=5)
             failed = [d * nudge for d in depths if by[net, d].diverged]
             ax.plot(failed, [100] * len(failed), "x", color=colour, ms=9, mew=2)
     for ax, (_, ylabel) in zip(axes, panels, strict=True):
