@@ -34,8 +34,11 @@ def test_table1_quick_writes_the_table_beside_the_papers(table1_quick):
     done, folder = table1_quick  # `plainnet reproduce table1 --quick`, as the README has it
     assert done.returncode == 0, done.stderr[-2000:]
     text = (folder / "table1-quick.md").read_text()
-    # the report names the CPU's instructions: float results differ between AVX2 and AVX-512
-    assert f"({speed.cpu_instructions()})" in text.splitlines()[4]
+    # the report names the CPU's instructions, its own and its runs' (read back, they may
+    # come from other machines): float results differ between AVX2 and AVX-512
+    report_on, runs_on = text.splitlines()[4].split("Runs trained on: ")
+    assert f"({speed.cpu_instructions()})" in report_on
+    assert runs_on.endswith(f"({speed.cpu_instructions()}).")
     results = {}  # row -> (test error cell, max unit norm)
     for row, paper in PAPER_TABLE1.items():
         line = next(x for x in text.splitlines() if x.startswith(f"| {row} |"))
@@ -311,6 +314,19 @@ def test_the_deepest_cells_train_one_seed_unless_asked_for_every_seed(tmp_path):
         assert {r.tags["depth"]: r.seeds for r in rows} == {20: [0, 1, 2], 218: at_218}
     assert seeds_by_depth([0, 1, 2], [20, 218], 110) == "seeds [0, 1, 2] up to depth 110, [0] above"
     assert seeds_by_depth([0, 1, 2], [20, 218], 218) == "seeds [0, 1, 2]"
+
+
+def test_a_report_names_the_machine_each_run_trained_on():
+    from plainnet.app.recipes.plan import machine
+
+    def record(**provenance):
+        return dict(provenance=provenance)
+
+    assert machine(record(cpu="AMD EPYC")) == "AMD EPYC"  # a record from before the field
+    assert machine(record(cpu="Xeon", cpu_instructions="AVX512 with bf16")) == (
+        "Xeon (AVX512 with bf16)"
+    )
+    assert machine(record(cpu="Xeon", gpu="NVIDIA H100")) == "GPU NVIDIA H100"
 
 
 def test_error_vs_depth_draws_every_seed_beside_the_mean(tmp_path, monkeypatch):

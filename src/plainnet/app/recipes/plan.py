@@ -43,6 +43,7 @@ class Plan:
     reused: int = 0  # runs read back from earlier, not trained by this invocation
     reused_s: float = 0.0  # their training time, when they ran
     total: int = 0
+    trained_on: set[str] = field(default_factory=set)  # the machines its runs trained on
 
     def __post_init__(self):
         self.runs = Path(self.runs or Path("runs") / "reproduce")
@@ -78,6 +79,7 @@ class Plan:
         self.reused += len(outcomes)
         self.reused_s += sum(o["train_time_s"] for o in outcomes if isinstance(o, dict))
         self.total += sum(len(r.runs) for r in results)
+        self.trained_on |= {machine(s) for r in results for s in r.summaries}
         return results
 
     def settings(self, base: list[str]) -> str:
@@ -114,7 +116,7 @@ class Plan:
                 if self.reused
                 else ""
             )
-            + f".\n\n{body}"
+            + f". Runs trained on: {'; '.join(sorted(self.trained_on)) or 'none'}.\n\n{body}"
         )
         self.out.mkdir(parents=True, exist_ok=True)
         path = self.out / f"{name}.md"
@@ -165,6 +167,17 @@ def net_depth_rows(nets: dict, depths: list[int], seeds: list[int], one_seed_abo
         for net, (preset, extra) in nets.items()
         for d in depths
     ]
+
+
+def machine(summary: dict) -> str:
+    """Where a run trained, from its summary: the CPU (its vector instructions, where the
+    record has them) or the GPU. A read-back report's runs may come from other machines
+    than the report's own, and their floats differ."""
+    p = summary.get("provenance", {})
+    if p.get("gpu"):
+        return f"GPU {p['gpu']}"
+    cpu = p.get("cpu") or "an unnamed CPU"
+    return f"{cpu} ({p['cpu_instructions']})" if p.get("cpu_instructions") else cpu
 
 
 def seeds_by_depth(seeds: list[int], depths, one_seed_above: int) -> str:
