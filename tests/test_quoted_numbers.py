@@ -189,6 +189,16 @@ CHECKS = {
                 ("ResNet", "resnet"),
             )
         ),
+        *(
+            f"| {net} | "
+            + " | ".join(
+                f"{one(f'cnn-lr218/{net.lower()}/*lr={lr}-s0', 2, 'final_val_err')} "
+                f"({one(f'cnn-lr218/{net.lower()}/*lr={lr}-s0')})"
+                for lr in ("0.005", "0.01")
+            )
+            + " |"
+            for net in ("proposed", "ResNet")
+        ),
         f"| deep recipe, 50 layers | 3 | {splits('cnn-10k/*-deep-cnn50-s*', 3)} |",
         f"| proposed (BatchNorm), 50 layers | 3 | {splits('cnn-10k/*-proposed-cnn50-s*', 3)} |",
         f"| deep recipe, 10,000 layers | 1 | {splits('cnn-10k/*-deep-cnn10000-s0', 1)} |",
