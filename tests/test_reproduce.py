@@ -317,16 +317,16 @@ def test_the_deepest_cells_train_one_seed_unless_asked_for_every_seed(tmp_path):
 
 
 def test_a_report_names_the_machine_each_run_trained_on():
-    from plainnet.app.recipes.plan import machine
+    from plainnet.app.recipes.plan import run_machine
 
     def record(**provenance):
         return dict(provenance=provenance)
 
-    assert machine(record(cpu="AMD EPYC")) == "AMD EPYC"  # a record from before the field
-    assert machine(record(cpu="Xeon", cpu_instructions="AVX512 with bf16")) == (
+    assert run_machine(record(cpu="AMD EPYC")) == "AMD EPYC"  # a record from before the field
+    assert run_machine(record(cpu="Xeon", cpu_instructions="AVX512 with bf16")) == (
         "Xeon (AVX512 with bf16)"
     )
-    assert machine(record(cpu="Xeon", gpu="NVIDIA H100")) == "GPU NVIDIA H100"
+    assert run_machine(record(cpu="Xeon", gpu="NVIDIA H100")) == "GPU NVIDIA H100"
 
 
 def test_error_vs_depth_draws_every_seed_beside_the_mean(tmp_path, monkeypatch):

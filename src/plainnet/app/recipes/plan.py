@@ -79,7 +79,7 @@ class Plan:
         self.reused += len(outcomes)
         self.reused_s += sum(o["train_time_s"] for o in outcomes if isinstance(o, dict))
         self.total += sum(len(r.runs) for r in results)
-        self.trained_on |= {machine(s) for r in results for s in r.summaries}
+        self.trained_on |= {run_machine(s) for r in results for s in r.summaries}
         return results
 
     def settings(self, base: list[str]) -> str:
@@ -169,7 +169,7 @@ def net_depth_rows(nets: dict, depths: list[int], seeds: list[int], one_seed_abo
     ]
 
 
-def machine(summary: dict) -> str:
+def run_machine(summary: dict) -> str:
     """Where a run trained, from its summary: the CPU (its vector instructions, where the
     record has them) or the GPU. A read-back report's runs may come from other machines
     than the report's own, and their floats differ."""
