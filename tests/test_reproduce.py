@@ -305,28 +305,32 @@ def test_cnn_quick_compares_plain_cnns_with_a_resnet_of_each_depth(tmp_path):
 
 
 def test_the_deepest_cells_train_one_seed_unless_asked_for_every_seed(tmp_path):
+    from plainnet.app.grid import RowResult
     from plainnet.app.recipes.cnn import cnn_rows
     from plainnet.app.recipes.plan import seeds_by_depth
 
     plan = recipes.Plan(tmp_path, seeds=[0, 1, 2], log=lambda *_: None)
-    for limit, at_218 in ((110, [0]), (218, [0, 1, 2])):
+    for limit, at_218, said in (
+        (110, [0], "seeds [0, 1, 2] up to depth 20, [0] above"),
+        (218, [0, 1, 2], "seeds [0, 1, 2]"),
+    ):
         rows, _ = cnn_rows(plan, [20, 218], ["deep"], 4000, 10, limit)
         assert {r.tags["depth"]: r.seeds for r in rows} == {20: [0, 1, 2], 218: at_218}
-    assert seeds_by_depth([0, 1, 2], [20, 218], 110) == "seeds [0, 1, 2] up to depth 110, [0] above"
-    assert seeds_by_depth([0, 1, 2], [20, 218], 218) == "seeds [0, 1, 2]"
+        by = {("deep", r.tags["depth"]): RowResult(r, [], []) for r in rows}
+        assert seeds_by_depth(by) == said  # the report says what the rows trained
 
 
 def test_a_report_names_the_machine_each_run_trained_on():
-    from plainnet.app.recipes.plan import run_machine
+    from plainnet.app.runs import trained_on
 
     def record(**provenance):
         return dict(provenance=provenance)
 
-    assert run_machine(record(cpu="AMD EPYC")) == "AMD EPYC"  # a record from before the field
-    assert run_machine(record(cpu="Xeon", cpu_instructions="AVX512 with bf16")) == (
+    assert trained_on(record(cpu="AMD EPYC")) == "AMD EPYC"  # a record from before the field
+    assert trained_on(record(cpu="Xeon", cpu_instructions="AVX512 with bf16")) == (
         "Xeon (AVX512 with bf16)"
     )
-    assert run_machine(record(cpu="Xeon", gpu="NVIDIA H100")) == "GPU NVIDIA H100"
+    assert trained_on(record(cpu="Xeon", gpu="NVIDIA H100")) == "GPU NVIDIA H100"
 
 
 def test_error_vs_depth_draws_every_seed_beside_the_mean(tmp_path, monkeypatch):

@@ -442,3 +442,14 @@ def provenance(device: torch.device) -> dict:
         cpu_threads=torch.get_num_threads(),
         gpu=gpu,
     )
+
+
+def trained_on(summary: dict) -> str:
+    """Where a run trained, read off its summary's provenance: the CPU (its vector
+    instructions, where the record has them) or the GPU. A read-back report's runs may come
+    from other machines than the report's own, and their floats differ."""
+    p = summary.get("provenance", {})
+    if p.get("gpu"):
+        return f"GPU {p['gpu']}"
+    cpu = p.get("cpu") or "an unnamed CPU"
+    return f"{cpu} ({p['cpu_instructions']})" if p.get("cpu_instructions") else cpu

@@ -54,7 +54,7 @@ def cnn(
         f"{' (quick smoke variant)' * plan.quick}; x at 100%: a run that diverged"
     )
     plot = error_vs_depth(by, plan.out / f"{name}.png", title)
-    body = _report(plan, base, by, one_seed_above) + f"\n![error versus depth]({plot.name})\n\n"
+    body = _report(plan, base, by) + f"\n![error versus depth]({plot.name})\n\n"
     title = f"Plain CNNs against depth on USPS, {images}, {cfg.train.epochs} epochs"
     return plan.report(name, title, body + diverged_list(results))
 
@@ -71,7 +71,7 @@ def cnn_rows(plan: Plan, depths, nets, train_subset: int, epochs: int, one_seed_
     return rows, base
 
 
-def _report(plan: Plan, base: list[str], by: dict, one_seed_above: int) -> str:
+def _report(plan: Plan, base: list[str], by: dict) -> str:
     """The budget, the error tables, parameters and seconds per epoch per net and depth."""
 
     def table(caption: str, cell) -> str:
@@ -86,10 +86,9 @@ def _report(plan: Plan, base: list[str], by: dict, one_seed_above: int) -> str:
         s = by[n, d].summaries
         return f"{s[0]['parameters'] / 1e6:.2f}M" if s else "—"
 
-    seeds = seeds_by_depth(plan.seeds, [d for _, d in by], one_seed_above)
     threads = sorted({x["provenance"]["cpu_threads"] for r in by.values() for x in r.summaries})
     return (
-        f"Budget: {plan.settings(base)}; {seeds}; "
+        f"Budget: {plan.settings(base)}; {seeds_by_depth(by)}; "
         f"otherwise {plan.values(base, SHARED)} (the deep recipe: its own lr and slope). "
         "Cells: mean ± std over seeds of the final model in eval mode; a diverged run "
         "(NaN/inf) is counted in its cell, not averaged. The validation split (730 images) "

@@ -56,7 +56,7 @@ def depth(
         "; x at 100%: a run that diverged (NaN/inf)"
     )
     plot = error_vs_depth(by, plan.out / f"{name}.png", title)
-    body = _report(plan, base, by, one_seed_above) + f"\n![error versus depth]({plot.name})\n\n"
+    body = _report(plan, base, by) + f"\n![error versus depth]({plot.name})\n\n"
     return plan.report(name, "Error versus depth on USPS", body + diverged_list(results))
 
 
@@ -77,7 +77,7 @@ def depth_rows(plan: Plan, depths, nets, one_seed_above: int) -> tuple[list[Row]
     return rows, base
 
 
-def _report(plan: Plan, base: list[str], by: dict, one_seed_above: int) -> str:
+def _report(plan: Plan, base: list[str], by: dict) -> str:
     """The settings, the values "auto" chose and the four error tables."""
     depths = sorted({d for _, d in by})
 
@@ -95,7 +95,7 @@ def _report(plan: Plan, base: list[str], by: dict, one_seed_above: int) -> str:
     names = [name for name, _ in auto.values()]
     return (
         f"Settings: {plan.settings(base)}; "
-        f"{seeds_by_depth(plan.seeds, depths, one_seed_above)}; "
+        f"{seeds_by_depth(by)}; "
         f"otherwise {plan.values(base, SHARED)} (the deep preset: its own lr and slope, "
         "below). Cells: mean ± std over seeds, final model; a diverged run (NaN/inf loss) is "
         "counted in its cell, not averaged.\n\n"

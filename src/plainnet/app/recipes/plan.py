@@ -13,6 +13,7 @@ import torch
 
 from plainnet.app.config import Config, ConfigError, resolve
 from plainnet.app.grid import Row, RowResult, run_grid
+from plainnet.app.runs import trained_on
 from plainnet.files import write_atomic
 from plainnet.nn import speed
 
@@ -79,7 +80,7 @@ class Plan:
         self.reused += len(outcomes)
         self.reused_s += sum(o["train_time_s"] for o in outcomes if isinstance(o, dict))
         self.total += sum(len(r.runs) for r in results)
-        self.trained_on |= {run_machine(s) for r in results for s in r.summaries}
+        self.trained_on |= {trained_on(s) for r in results for s in r.summaries}
         return results
 
     def settings(self, base: list[str]) -> str:
@@ -169,22 +170,16 @@ def net_depth_rows(nets: dict, depths: list[int], seeds: list[int], one_seed_abo
     ]
 
 
-def run_machine(summary: dict) -> str:
-    """Where a run trained, from its summary: the CPU (its vector instructions, where the
-    record has them) or the GPU. A read-back report's runs may come from other machines
-    than the report's own, and their floats differ."""
-    p = summary.get("provenance", {})
-    if p.get("gpu"):
-        return f"GPU {p['gpu']}"
-    cpu = p.get("cpu") or "an unnamed CPU"
-    return f"{cpu} ({p['cpu_instructions']})" if p.get("cpu_instructions") else cpu
-
-
-def seeds_by_depth(seeds: list[int], depths, one_seed_above: int) -> str:
-    """The seeds a net x depth grid trained, as its report says them."""
-    if max(depths) <= one_seed_above:
-        return f"seeds {seeds}"
-    return f"seeds {seeds} up to depth {one_seed_above}, {seeds[:1]} above"
+def seeds_by_depth(by: dict) -> str:
+    """The seeds a net x depth grid's rows trained (`by[net, depth]`), as its report says
+    them: read off the rows, so the report cannot state another rule than the grid ran."""
+    seeds = {d: r.row.seeds for (_, d), r in sorted(by.items(), key=lambda item: item[0][1])}
+    every = seeds[min(seeds)]
+    fewer = [d for d, s in seeds.items() if s != every]
+    if not fewer:
+        return f"seeds {every}"
+    last = max(d for d in seeds if d < min(fewer))  # the deepest with every seed
+    return f"seeds {every} up to depth {last}, {seeds[min(fewer)]} above"
 
 
 def net_depth_table(by: dict, caption: str, cell: Callable) -> str:
