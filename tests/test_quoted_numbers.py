@@ -75,6 +75,7 @@ B32 = "cnn-1000-b32/*"
 SHIFT_1000 = "cnn-1000-b32-shift/*"
 RESNET_1000 = "cnn-1000-resnet-b32-shift/*"
 ZERO_1000 = RESNET_1000 + "zero-init_residual-s*"
+PROPOSED_1000 = "cnn-1000-bn-b32-shift/*lr_0.0002-s*"
 BF16 = "cnn56-bf16/*random_shifts"
 GAP56 = "cnn56-gap/*-"
 PARTS = [  # the deep recipe's parts at 56 layers: (docs/cnn.md's label, grid, row's folder)
@@ -122,6 +123,9 @@ COIL = [  # COIL-20 at 20 and 56 layers, 3 seeds each: (docs/cnn.md's label, row
 def coil_row(label: str, net: str) -> str:
     d20, d56 = (f"coil20-cnn/*-{net}_model.depth={d}-s*" for d in (20, 56))
     return f"| {label} | 3 | {splits(d20, 3, VAL_TEST)} | 3 | {splits(d56, 3, VAL_TEST)} |"
+
+
+NETS = ("bn", "proposed", "deep", "resnet")  # the CNN grid's nets, in its tables' order
 
 
 def each(pattern: str, n: int) -> str:
@@ -245,22 +249,28 @@ CHECKS = {
         f"300 --seed S` | the deep recipe | {mean_std('defaults-depth/*-mlp300-usps', 3)} |",
     ],
     "README.md": lambda: [
-        f"({mean('cnn/*-proposed_model.depth=56-s*', 3)}% against",
-        f"{mean('cnn/*-resnet_model.depth=56-s*', 3)}% at 56 layers",
-        f"it has {mean_std(DEEP_1000, 3, 1)}% (three seeds",
-        f"has {mean_std(GAP[-1][2], 3)}% test error",
-        f"trained so has {mean_std(SHIFT_1000, 3)}% (three seeds: within",
-        f"not better; {mean_std(B32, 2)}% at batch 32 without shifts",
-        f"seeds), against {mean_std(ZERO_1000, 3)}% for a 998-layer ResNet trained so",
-        f"to {one('cnn-10k/*-deep-cnn10000-s0')}% test error",
-        f"PlainNet-50 has {mean_std('table2-5k/*-PlainNet-50_(proposed)-s*', 3, 1)}% test",
-        f"error against {mean_std('table2-5k/*-PlainNet-BN-56-s*', 3, 1)}% for",
-        f"the plain BatchNorm net and {mean_std('table2-5k/*-ResNet-56-s*', 3, 1)}% for ResNet-56",
-        f"({mean_std('table2-5k-warmup3/*', 3, 1)}% with a warm-up)",
-        f"overtakes it ({mean_std('table2-10k-warmup/*ResNet-56_with*', 3, 1)}% against "
-        f"{mean_std('table2-10k/*-PlainNet-50_(proposed)-s*', 3, 1)}%; the plain BatchNorm net "
-        f"{mean_std('table2-10k/*-PlainNet-BN-56-s*', 3, 1)}%)",
-        f"the proposed one reaches {one('cnn-1000-bn-b32-shift/*lr_0.0002-s0')}%, one seed",
+        f"({mean('cnn/*-proposed_model.depth=56-s*', 3)}% against "
+        f"{mean('cnn/*-resnet_model.depth=56-s*', 3)}% at 56)",
+        *(
+            f"| {d} | " + " | ".join(mean_std(f"cnn/*-{net}_model.depth={d}-s*", 3) for net in NETS)
+            for d in (20, 56, 110)
+        ),
+        "| 218 | | "
+        + " | ".join(mean_std(f"cnn-218/*-{net}_d=218-s*", 3) for net in NETS[1:])
+        + " |",
+        f"| 56 | | {mean_std(GAP[-1][1], 3)} | {mean_std(GAP[-1][2], 3)} | |",
+        f"| {one(PROPOSED_1000)} (1 seed; lr 0.0002, the best of four on validation) | "
+        f"{mean_std(SHIFT_1000, 3)} (no warm-up) | "
+        f"{mean_std(ZERO_1000, 3)} (each block's last BatchNorm at zero) |",
+        f"| 10,000 | | | {one('cnn-10k/*-deep-cnn10000-s0')} (1 seed; "
+        f"{mean_std('cnn-10k/*-deep-cnn50-s*', 3)} at 50 layers) | |",
+        "| 50 / 56 | "
+        + " | ".join(
+            mean_std(f"table2-10k/*-{row}-s*", 3)
+            for row in ("PlainNet-BN-56", "PlainNet-50_(proposed)", "CNN-50,_deep_recipe")
+        )
+        + f" | {mean_std('table2-10k/*-ResNet-56-s*', 3)} "
+        f"({mean_std('table2-10k-warmup/*ResNet-56_with*', 3)} with 1 epoch of warm-up) |",
     ],
 }
 
