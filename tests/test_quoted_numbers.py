@@ -219,14 +219,14 @@ CHECKS = {
                 ("PlainNet-50_(proposed)", 3),
                 ("PlainNet-BN-56", 3),
                 ("ResNet-56", 3),
-                ("ResNet-110", 1),
+                ("ResNet-110", 3),
                 ("CNN-50,_deep_recipe", 3),
-                ("CNN-110,_deep_recipe", 2),
+                ("CNN-110,_deep_recipe", 3),
             )
         ),
         table2_10k("table2-10k-warmup/*ResNet-56_with*", 3),
         table2_10k("table2-10k-warmup/*ResNet-110_with*", 1),
-        table2_10k("table2-10k-warmup/*PlainNet-50*", 2),
+        table2_10k("table2-10k-warmup/*PlainNet-50*", 3),
         *(
             f"lr {lr}{note} | 1,000 | 1 | {splits(f'cnn-1000-bn-b32-shift/*{run}-s0', 1)} |"
             for lr, note, run in (
