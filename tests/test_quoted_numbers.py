@@ -232,10 +232,12 @@ CHECKS = {
             for lr, note, run in (
                 ("0.02", ", as in the grid)", "warm-up"),
                 ("0.002", "", "lr_0.002"),
-                ("0.0002", " (the deep recipe's)", "lr_0.0002"),
                 ("0.00005", "", "lr_0.00005"),
             )
         ),
+        "lr 0.0002 (the deep recipe's) | 1,000 | 2 | "
+        f"{splits(PROPOSED_1000, 2, ('train', 'val'))} | {mean_std(PROPOSED_1000, 2)} "
+        f"({each(PROPOSED_1000, 2)}) |",
         f"{mean_std('cnn-lr110/proposed/*0.01-s*', 3)}% test and "
         f"{mean_std('cnn-lr110/proposed/*0.01-s*', 3, key='final_val_err')}% validation",
     ],
@@ -259,7 +261,7 @@ CHECKS = {
         + " | ".join(mean_std(f"cnn-218/*-{net}_d=218-s*", 3) for net in NETS[1:])
         + " |",
         f"| 56 | | {mean_std(GAP[-1][1], 3)} | {mean_std(GAP[-1][2], 3)} | |",
-        f"| {one(PROPOSED_1000)} (1 seed; lr 0.0002, the best of four on validation) | "
+        f"| {mean_std(PROPOSED_1000, 2)} (2 seeds; lr 0.0002, the best of four on validation) | "
         f"{mean_std(SHIFT_1000, 3)} (no warm-up) | "
         f"{mean_std(ZERO_1000, 3)} (each block's last BatchNorm at zero) |",
         f"| 10,000 | | | {one('cnn-10k/*-deep-cnn10000-s0')} (1 seed; "
