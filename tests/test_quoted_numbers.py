@@ -206,6 +206,16 @@ CHECKS = {
                 ("ResNet", "| ", ("0.005", "0.01")),
             )
         ),
+        "| deep recipe | "
+        + " | ".join(  # half the rule, the rule (the grid's run), twice the rule
+            f"{one(run, 2, 'final_val_err')} ({one(run)})"
+            for run in (
+                "cnn-lr218/deep/*lr=0.0004587-s0",
+                "cnn-218/*-deep_d=218-s0",
+                "cnn-lr218/deep/*lr=0.0018349-s0",
+            )
+        )
+        + " |",
         *(
             f"| {net} | {lr} | {splits(runs, 3)} ({each(runs, 3)}) |"
             for net, lr, runs in (
