@@ -194,16 +194,18 @@ CHECKS = {
             )
         ),
         *(
-            f"| {net} | {blank}"
+            f"| {net} | "
             + " | ".join(
                 f"{one(f'cnn-lr218/{net.lower()}/*lr={lr}-s0', 2, 'final_val_err')} "
                 f"({one(f'cnn-lr218/{net.lower()}/*lr={lr}-s0')})"
+                if lr
+                else ""  # a net not run at that lr: an empty cell
                 for lr in lrs
             )
             + " |"
-            for net, blank, lrs in (  # the ResNet did not run at lr 0.0025
-                ("proposed", "", ("0.0025", "0.005", "0.01")),
-                ("ResNet", "| ", ("0.005", "0.01")),
+            for net, lrs in (
+                ("proposed", ("0.0025", "0.005", "0.01")),
+                ("ResNet", (None, "0.005", "0.01")),
             )
         ),
         "| deep recipe | "
